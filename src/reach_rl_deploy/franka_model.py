@@ -1,0 +1,171 @@
+"""Franka FR3 and Panda: joint names, limits and forward kinematics.
+
+Everything here is plain data and pure functions, shared by the training side (torch
+tensors) and the deploy side (numpy arrays): the kinematics and velocity-bound
+functions accept either and return the same kind.
+
+Sources
+-------
+* Joint position / velocity / acceleration / jerk limits: Franka's "Robot and interface
+  specifications", sections "Limits for Panda" and "Limits for Franka Research 3"
+  (frankaemika.github.io/docs/control_parameters.html).
+* FR3 position-dependent velocity bounds: same page, and libfranka's
+  ``franka::computeUpperLimitsJointVelocity`` / ``computeLowerLimitsJointVelocity``
+  (include/franka/rate_limiting.h, libfranka >= 0.10).
+* Kinematics: the modified (Craig) Denavit-Hartenberg table of the same page; the TCP
+  is the flange plus 0.1034 m along the flange z axis (Franka Hand's TCP).
+
+Units: rad, rad/s, rad/s^2, rad/s^3, metres; positions are in the arm's base frame
+(``<arm>_link0``).
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+NUM_JOINTS = 7
+ROBOTS = ("fr3", "panda")
+
+# "ready" pose of franka_ros2 / Franka Desk, rad.
+READY_POSE = (0.0, -np.pi / 4, 0.0, -3 * np.pi / 4, 0.0, np.pi / 2, np.pi / 4)
+
+# Modified DH rows (a [m], d [m], alpha [rad]) for joints 1..7, then the flange.
+DH_TABLE = (
+    (0.0, 0.333, 0.0),
+    (0.0, 0.0, -np.pi / 2),
+    (0.0, 0.316, np.pi / 2),
+    (0.0825, 0.0, np.pi / 2),
+    (-0.0825, 0.384, -np.pi / 2),
+    (0.0, 0.0, np.pi / 2),
+    (0.088, 0.0, np.pi / 2),
+)
+FLANGE_D = 0.107
+TCP_OFFSET = 0.1034  # metres along the flange z axis
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Per-joint limits, each a tuple of 7 floats in joint order."""
+
+    robot: str
+    pos_min: Tuple[float, ...]  # rad
+    pos_max: Tuple[float, ...]  # rad
+    vel_max: Tuple[float, ...]  # rad/s, symmetric
+    acc_max: Tuple[float, ...]  # rad/s^2, symmetric
+    jerk_max: Tuple[float, ...]  # rad/s^3, symmetric
+    position_dependent_velocity: bool  # FR3: the velocity bound shrinks near position limits
+
+
+PANDA = JointLimits(
+    robot="panda",
+    pos_min=(-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973),
+    pos_max=(2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973),
+    vel_max=(2.1750, 2.1750, 2.1750, 2.1750, 2.6100, 2.6100, 2.6100),
+    acc_max=(15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0),
+    jerk_max=(7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0),
+    position_dependent_velocity=False,
+)
+
+FR3 = JointLimits(
+    robot="fr3",
+    pos_min=(-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159),
+    pos_max=(2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159),
+    vel_max=(2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26),
+    acc_max=(10.0,) * 7,
+    jerk_max=(5000.0,) * 7,
+    position_dependent_velocity=True,
+)
+
+# FR3 velocity bound near the position limits: v(q) = -off + sqrt(gain * (edge -/+ q)),
+# clipped to [0, vel_max]. Columns: offset [rad/s], gain [rad/s^2], upper edge [rad],
+# lower edge [rad]. From Franka's FR3 limit table / libfranka rate_limiting.h.
+_FR3_VEL_BOUND = (
+    (0.30, 12.0, 2.75010, -2.75010),
+    (0.20, 5.17, 1.79180, -1.79180),
+    (0.20, 7.00, 2.90650, -2.90650),
+    (0.30, 8.00, -0.1458, -3.04810),
+    (0.35, 34.0, 2.81010, -2.81010),
+    (0.35, 11.0, 4.52050, 0.54092),
+    (0.35, 34.0, 3.01960, -3.01960),
+)
+
+_LIMITS = {"fr3": FR3, "panda": PANDA}
+
+
+def joint_limits(robot: str) -> JointLimits:
+    """Limits of ``robot`` ('fr3' or 'panda'); ValueError for anything else."""
+    try:
+        return _LIMITS[robot]
+    except KeyError:
+        raise ValueError("unknown robot %r: expected one of %s" % (robot, ", ".join(ROBOTS))) from None
+
+
+def joint_names(robot: str, prefix: str = "") -> Tuple[str, ...]:
+    """Joint names as franka_ros2 publishes them, e.g. ``fr3_joint1`` .. ``fr3_joint7``.
+
+    ``prefix`` defaults to ``<robot>_joint``.
+    """
+    joint_limits(robot)
+    prefix = prefix or robot + "_joint"
+    return tuple("%s%d" % (prefix, i + 1) for i in range(NUM_JOINTS))
+
+
+def _namespace(x):
+    """numpy for arrays, torch for tensors (torch is imported only when given a tensor)."""
+    if isinstance(x, np.ndarray):
+        return np
+    import torch  # the deploy side never passes tensors, so never imports torch
+
+    return torch
+
+
+def _like(q, values):
+    """``values`` as an array of q's kind, dtype (and device), broadcastable against q."""
+    if isinstance(q, np.ndarray):
+        return np.asarray(values, dtype=q.dtype)
+    return q.new_tensor(values)
+
+
+def velocity_bounds(limits: JointLimits, q):
+    """Lower and upper joint velocity bounds [rad/s] at joint position ``q`` [rad], shape (..., 7).
+
+    For the FR3 the bounds shrink to zero at the position limits (position-dependent
+    limits); for the Panda they are the constant ``vel_max``. Works on numpy arrays
+    and torch tensors.
+    """
+    vmax = _like(q, limits.vel_max) + 0.0 * q
+    if not limits.position_dependent_velocity:
+        return -vmax, vmax
+    off, gain, upper_edge, lower_edge = (_like(q, column) for column in zip(*_FR3_VEL_BOUND))
+    upper = (-off + (gain * (upper_edge - q)).clip(0.0) ** 0.5).clip(0.0)
+    lower = (off - (gain * (q - lower_edge)).clip(0.0) ** 0.5).clip(None, 0.0)
+    xp = _namespace(q)
+    return xp.maximum(lower, -vmax), xp.minimum(upper, vmax)
+
+
+def _dh_transform(xp, a: float, d: float, alpha: float, theta):
+    """Modified-DH link transform, shape (..., 4, 4): RotX(alpha) TransX(a) RotZ(theta) TransZ(d)."""
+    ct, st = xp.cos(theta), xp.sin(theta)
+    ca, sa = float(np.cos(alpha)), float(np.sin(alpha))
+    zero, one = xp.zeros_like(theta), xp.ones_like(theta)
+    rows = (
+        (ct, -st, zero, zero + a),
+        (st * ca, ct * ca, zero - sa, zero - d * sa),
+        (st * sa, ct * sa, zero + ca, zero + d * ca),
+        (zero, zero, zero, one),
+    )
+    return xp.stack([xp.stack(r, -1) for r in rows], -2)
+
+
+def tcp_position(q):
+    """TCP position [m] in the base frame for joint positions ``q`` [rad], shape (..., 7) -> (..., 3).
+
+    Same for FR3 and Panda. Works on numpy arrays and torch tensors (and exports to ONNX).
+    """
+    xp = _namespace(q)
+    transform = None
+    for i, (a, d, alpha) in enumerate(DH_TABLE):
+        link = _dh_transform(xp, a, d, alpha, q[..., i])
+        transform = link if transform is None else transform @ link
+    # Flange and TCP add a pure translation along the last frame's z axis.
+    return transform[..., :3, 3] + (FLANGE_D + TCP_OFFSET) * transform[..., :3, 2]
