@@ -1,0 +1,46 @@
+"""The built-in simulator: thousands of Franka arms behind a joint-velocity interface, in torch.
+
+Models what franka_ros2's joint velocity controller gives a client: the commanded joint
+velocity is tracked through a first-order actuator lag (time constant ``tau`` per arm,
+0 = ideal tracking) and integrated into joint positions, which stop at the joint position
+limits. Runs batched on any torch device; the reach task sits on top of it (or of the
+Isaac Gym backend, which offers the same three members: ``joint_pos``, ``joint_vel``,
+``set_state`` and ``step``).
+
+Units: rad, rad/s, s.
+"""
+import torch
+
+from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits
+
+
+class TorchArmSim:
+    """Batched arm state ``joint_pos``/``joint_vel`` [N, 7] on ``device``."""
+
+    def __init__(self, num_envs: int, limits: JointLimits, device: torch.device):
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.pos_min = torch.tensor(limits.pos_min, device=self.device)
+        self.pos_max = torch.tensor(limits.pos_max, device=self.device)
+        self.joint_pos = torch.zeros(num_envs, NUM_JOINTS, device=self.device)
+        self.joint_vel = torch.zeros(num_envs, NUM_JOINTS, device=self.device)
+
+    def set_state(self, env_ids: torch.Tensor, joint_pos: torch.Tensor, joint_vel: torch.Tensor):
+        """Teleport arms ``env_ids`` to ``joint_pos`` [k, 7] rad with ``joint_vel`` [k, 7] rad/s."""
+        self.joint_pos[env_ids] = torch.max(torch.min(joint_pos, self.pos_max), self.pos_min)
+        self.joint_vel[env_ids] = joint_vel
+
+    def step(self, command: torch.Tensor, tau: torch.Tensor, dt: float):
+        """Hold velocity ``command`` [N, 7] rad/s for ``dt`` s through lags ``tau`` [N] s.
+
+        The first-order lag dv/dt = (command - v) / tau is integrated exactly over the step.
+        """
+        tau = tau.clamp(min=1e-6).unsqueeze(-1)
+        decay = torch.exp(-dt / tau)
+        gap = self.joint_vel - command
+        pos = self.joint_pos + command * dt + gap * tau * (1.0 - decay)
+        vel = command + gap * decay
+        clamped = torch.max(torch.min(pos, self.pos_max), self.pos_min)
+        vel = torch.where(clamped != pos, torch.zeros_like(vel), vel)
+        self.joint_pos = clamped
+        self.joint_vel = vel

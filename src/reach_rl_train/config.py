@@ -1,0 +1,242 @@
+"""Training configuration: typed sections, YAML loading, ``key=value`` overrides, validation.
+
+Defaults live in ``config/train.yaml``; every key there must exist here, so a typo in a
+YAML file or an override is an error, not a silently ignored setting.
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from reach_rl_deploy.franka_model import ROBOTS
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be used; the message says which and why."""
+
+
+@dataclass
+class TaskConfig:
+    """The reach task. Units: s, m (base frame), rad, rad/s."""
+
+    robot: str = "fr3"
+    backend: str = "torch"  # torch (built-in simulator) | isaacgym
+    policy_dt: float = 0.02  # s between policy steps
+    target_period_s: float = 3.0  # s each target is held before the next one
+    targets_per_episode: int = 4
+    target_min: List[float] = field(default_factory=lambda: [0.30, -0.35, 0.15])  # m
+    target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
+    start_noise: float = 0.2  # rad, uniform around the ready pose
+    action_scale: float = 1.5  # rad/s per unit of policy action
+    velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
+    accel_fraction: float = 0.2  # of the joint acceleration limit, as the deploy filter
+    jerk_fraction: float = 0.1  # of the joint jerk limit, as the deploy filter
+    control_rate: float = 1000.0  # Hz of the deploy stream whose limits training mirrors
+    success_radius: float = 0.01  # m
+
+
+@dataclass
+class RewardConfig:
+    """Reward weights; each term is per second of simulated time (scaled by policy_dt)."""
+
+    distance: float = 2.0  # -w * d, d in m
+    near: float = 1.0  # +w * exp(-d / near_scale)
+    near_scale: float = 0.05  # m
+    precise: float = 2.0  # +w * exp(-d / precise_scale)
+    precise_scale: float = 0.004  # m
+    action_rate: float = 0.5  # -w * |desired - previous command|^2, (rad/s)^2
+    acceleration: float = 0.002  # -w * |joint acceleration|^2, (rad/s^2)^2
+    settle: float = 0.5  # -w * exp(-d / near_scale) * |joint velocity|^2, (rad/s)^2
+
+
+@dataclass
+class RandomizationConfig:
+    """Sim-to-real randomisation, sampled per episode and per environment."""
+
+    enabled: bool = True
+    actuator_tau_min: float = 0.0  # s, first-order actuator lag in [min, max]
+    actuator_tau_max: float = 0.03  # s
+    latency_steps_min: int = 0  # observation latency in [min, max] policy steps
+    latency_steps_max: int = 2
+    joint_pos_noise: float = 0.002  # rad, std of Gaussian noise on joint positions
+    joint_vel_noise: float = 0.02  # rad/s, std of Gaussian noise on joint velocities
+
+
+@dataclass
+class PPOConfig:
+    num_steps: int = 24  # rollout length per environment and iteration
+    num_epochs: int = 5
+    num_minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    learning_rate: float = 1e-3
+    desired_kl: float = 0.01  # adaptive learning rate target; 0 disables adaptation
+    entropy_coef: float = 0.002
+    value_coef: float = 1.0
+    max_grad_norm: float = 1.0
+    init_std: float = 0.5
+    hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
+
+
+@dataclass
+class RunConfig:
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    num_envs: int = 512
+    max_iterations: int = 400
+    seed: int = 1
+    out: str = "runs/policy.onnx"  # the exported policy; logs go beside it
+    log_dir: str = ""  # default: <out without .onnx>_logs
+    checkpoint_every: int = 50  # iterations
+    resume: str = ""  # checkpoint path to continue from
+    threads: int = 0  # torch CPU threads; 0 = all cores
+
+
+@dataclass
+class TrainConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _coerce(section: str, key: str, current: Any, value: Any) -> Any:
+    """``value`` converted to the type of the default ``current``; ConfigError if it can't be."""
+    name = "%s.%s" % (section, key)
+    if isinstance(current, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+        raise ConfigError("%s must be true or false, got %r" % (name, value))
+    if isinstance(current, list):
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError("%s must be a list, got %r" % (name, value))
+        inner = type(current[0]) if current else float
+        return [_coerce(section, key, inner(0), v) for v in value]
+    try:
+        if isinstance(current, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be a %s, got %r" % (name, type(current).__name__, value)) from None
+
+
+def apply_dict(cfg: TrainConfig, data: Dict[str, Any], source: str) -> None:
+    sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError("%s: unknown section %r (known: %s)"
+                              % (source, section, ", ".join(sorted(sections))))
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError("%s: section %r must be a mapping" % (source, section))
+        target = sections[section]
+        known = {f.name for f in dataclasses.fields(target)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError("%s: unknown key %s.%s (known: %s)"
+                                  % (source, section, key, ", ".join(sorted(known))))
+            setattr(target, key, _coerce(section, key, getattr(target, key), value))
+
+
+def parse_override(text: str) -> Dict[str, Any]:
+    """``"ppo.learning_rate=3e-4"`` -> ``{"ppo": {"learning_rate": 3e-4}}`` (value parsed as YAML)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError("override %r must look like section.key=value, e.g. ppo.learning_rate=3e-4"
+                          % text)
+    path, raw = text.split("=", 1)
+    section, key = path.strip().split(".", 1)
+    value = yaml.safe_load(raw) if raw.strip() else raw
+    return {section: {key: value}}
+
+
+def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated."""
+    cfg = TrainConfig()
+    if path:
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+        except OSError as exc:
+            raise ConfigError("cannot read config %s: %s" % (path, exc.strerror)) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError("config %s is not valid YAML: %s" % (path, exc)) from None
+        if not isinstance(data, dict):
+            raise ConfigError("config %s must be a mapping of sections" % path)
+        apply_dict(cfg, data, path)
+    for text in overrides:
+        apply_dict(cfg, parse_override(text), "override %r" % text)
+    validate(cfg)
+    return cfg
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """ConfigError for values that cannot work, naming the key and the allowed range."""
+    t, r, d, p, run = cfg.task, cfg.reward, cfg.randomization, cfg.ppo, cfg.run
+    _require(t.robot in ROBOTS, "task.robot must be one of %s, got %r" % (ROBOTS, t.robot))
+    _require(t.backend in ("torch", "isaacgym"),
+             "task.backend must be torch or isaacgym, got %r" % t.backend)
+    _require(0.001 <= t.policy_dt <= 0.2, "task.policy_dt must be in [0.001, 0.2] s")
+    _require(t.target_period_s >= 10 * t.policy_dt,
+             "task.target_period_s must be at least 10 policy steps")
+    _require(t.targets_per_episode >= 1, "task.targets_per_episode must be >= 1")
+    _require(len(t.target_min) == 3 and len(t.target_max) == 3,
+             "task.target_min and task.target_max must have 3 values (x, y, z in m)")
+    _require(all(lo <= hi for lo, hi in zip(t.target_min, t.target_max)),
+             "task.target_min must be <= task.target_max on every axis")
+    _require(all(abs(v) <= 1.0 for v in t.target_min + t.target_max),
+             "task target box must lie within 1 m of the base (the arm's reach is ~0.86 m)")
+    _require(0.0 <= t.start_noise <= 1.0, "task.start_noise must be in [0, 1] rad")
+    _require(t.action_scale > 0, "task.action_scale must be > 0 rad/s")
+    for name in ("velocity_fraction", "accel_fraction", "jerk_fraction"):
+        value = getattr(t, name)
+        _require(0.0 < value <= 1.0, "task.%s must be in (0, 1], got %r" % (name, value))
+    _require(t.control_rate >= 1.0 / t.policy_dt, "task.control_rate must be >= 1 / policy_dt")
+    _require(t.success_radius > 0, "task.success_radius must be > 0 m")
+    _require(r.near_scale > 0 and r.precise_scale > 0, "reward scales must be > 0 m")
+    _require(0.0 <= d.actuator_tau_min <= d.actuator_tau_max <= 0.5,
+             "randomization needs 0 <= actuator_tau_min <= actuator_tau_max <= 0.5 s")
+    _require(0 <= d.latency_steps_min <= d.latency_steps_max <= 10,
+             "randomization needs 0 <= latency_steps_min <= latency_steps_max <= 10")
+    _require(d.joint_pos_noise >= 0 and d.joint_vel_noise >= 0, "randomization noise must be >= 0")
+    _require(p.num_steps >= 1 and p.num_epochs >= 1 and p.num_minibatches >= 1,
+             "ppo.num_steps, num_epochs and num_minibatches must be >= 1")
+    _require(0.0 < p.gamma <= 1.0 and 0.0 <= p.gae_lambda <= 1.0,
+             "ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1]")
+    _require(p.clip > 0 and p.learning_rate > 0 and p.init_std > 0 and p.max_grad_norm > 0,
+             "ppo.clip, learning_rate, init_std and max_grad_norm must be > 0")
+    _require(p.desired_kl >= 0 and p.entropy_coef >= 0 and p.value_coef >= 0,
+             "ppo.desired_kl, entropy_coef and value_coef must be >= 0")
+    _require(len(p.hidden) >= 1 and all(h >= 1 for h in p.hidden),
+             "ppo.hidden must list at least one layer size >= 1")
+    _require(run.num_envs >= 1, "run.num_envs must be >= 1")
+    _require(run.num_envs * p.num_steps >= p.num_minibatches,
+             "run.num_envs * ppo.num_steps must be >= ppo.num_minibatches")
+    _require(run.max_iterations >= 1, "run.max_iterations must be >= 1")
+    _require(run.checkpoint_every >= 1, "run.checkpoint_every must be >= 1")
+    _require(run.threads >= 0, "run.threads must be >= 0")
+    _require(run.device == "cpu" or run.device.startswith("cuda"),
+             "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
+    _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)

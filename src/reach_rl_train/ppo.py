@@ -1,0 +1,73 @@
+"""Proximal policy optimisation: clipped surrogate, clipped value loss, entropy bonus,
+and a learning rate adapted to keep the policy's KL step near ``desired_kl``."""
+from typing import Dict
+
+import torch
+from torch import nn
+
+from reach_rl_train.actor_critic import ActorCritic
+from reach_rl_train.config import PPOConfig
+from reach_rl_train.storage import RolloutStorage
+
+
+def gaussian_kl(mu_old, std_old, mu_new, std_new) -> torch.Tensor:
+    """KL(old || new) of diagonal Gaussians, summed over action dims -> [B]."""
+    return (torch.log(std_new / std_old)
+            + (std_old.square() + (mu_old - mu_new).square()) / (2.0 * std_new.square())
+            - 0.5).sum(-1)
+
+
+class PPO:
+    def __init__(self, actor_critic: ActorCritic, cfg: PPOConfig, seed: int = 0):
+        self.actor_critic = actor_critic
+        self.cfg = cfg
+        self.learning_rate = cfg.learning_rate
+        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=self.learning_rate)
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed)
+
+    def _adapt_learning_rate(self, kl: float) -> None:
+        if self.cfg.desired_kl <= 0:
+            return
+        if kl > 2.0 * self.cfg.desired_kl:
+            self.learning_rate = max(1e-5, self.learning_rate / 1.5)
+        elif 0.0 < kl < 0.5 * self.cfg.desired_kl:
+            self.learning_rate = min(1e-2, self.learning_rate * 1.5)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate
+
+    def update(self, storage: RolloutStorage) -> Dict[str, float]:
+        """Run the PPO epochs over ``storage``; returns mean losses, KL and learning rate."""
+        cfg, model = self.cfg, self.actor_critic
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}
+        count = 0
+        for obs, actions, old_log_prob, old_value, returns, advantages, old_mu, old_std in \
+                storage.minibatches(cfg.num_minibatches, cfg.num_epochs, self.generator):
+            features = model.features(obs)
+            dist = model.distribution(features)
+            value = model.critic(features).squeeze(-1)
+            with torch.no_grad():
+                kl = gaussian_kl(old_mu, old_std, dist.mean, dist.stddev).mean().item()
+            self._adapt_learning_rate(kl)
+
+            ratio = torch.exp(dist.log_prob(actions).sum(-1) - old_log_prob)
+            surrogate = torch.min(ratio * advantages,
+                                  ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * advantages)
+            policy_loss = -surrogate.mean()
+            value_clipped = old_value + (value - old_value).clamp(-cfg.clip, cfg.clip)
+            value_loss = torch.max((value - returns).square(),
+                                   (value_clipped - returns).square()).mean()
+            entropy = dist.entropy().sum(-1).mean()
+            loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            for key, v in (("policy_loss", policy_loss.item()), ("value_loss", value_loss.item()),
+                           ("entropy", entropy.item()), ("kl", kl)):
+                sums[key] += v
+            count += 1
+        result = {k: v / count for k, v in sums.items()}
+        result["learning_rate"] = self.learning_rate
+        return result

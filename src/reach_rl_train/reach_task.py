@@ -1,0 +1,204 @@
+"""The reach task: targets, commands, observations, rewards and resets, on any arm backend.
+
+Each environment is one arm that gets ``targets_per_episode`` targets in a row, each held
+for ``target_period_s``; the arm is reset (around the ready pose) only when an episode
+ends, so the policy learns to go from wherever it is to the next target.
+
+The observation is exactly the policy file's inputs, concatenated in ``OBS_LAYOUT`` order:
+raw joint positions (rad) and velocities (rad/s) as the robot reports them (noisy, late),
+the target (m, base frame) and the previous command sent (rad/s). All preprocessing lives
+in the policy network, so the exported graph is self-contained.
+
+Commands go through the same limits as the deploy safety filter before they reach the
+backend: position-dependent velocity bounds and the per-step change that the deploy
+stream's acceleration bound allows.
+"""
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from reach_rl_deploy import franka_model
+from reach_rl_deploy.franka_model import NUM_JOINTS
+from reach_rl_train.arm_sim import TorchArmSim
+from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
+
+OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
+              ("prev_command", NUM_JOINTS))
+OBS_DIM = sum(n for _, n in OBS_LAYOUT)
+
+
+def _accel_bounds(limits, accel_fraction, jerk_fraction, control_rate):
+    # TODO(deploy): replace with the safety filter's own function once it lands.
+    return [min(accel_fraction * a, 0.4 * j / control_rate) for a, j in zip(limits.acc_max, limits.jerk_max)]
+
+
+def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
+    """The arm simulator named by ``task.backend``."""
+    limits = franka_model.joint_limits(task.robot)
+    if task.backend == "torch":
+        return TorchArmSim(num_envs, limits, device)
+    from reach_rl_train.isaacgym_backend import IsaacGymArm  # needs Isaac Gym installed
+
+    return IsaacGymArm(num_envs, limits, device, task.policy_dt)
+
+
+def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float):
+    """Per-step reward for TCP ``distance`` [N] m, commands [N, 7] rad/s, joint accel [N, 7] rad/s^2."""
+    near = torch.exp(-distance / w.near_scale)
+    reward = (-w.distance * distance
+              + w.near * near
+              + w.precise * torch.exp(-distance / w.precise_scale)
+              - w.action_rate * (desired - prev_command).square().sum(-1)
+              - w.acceleration * accel.square().sum(-1)
+              - w.settle * near * joint_vel.square().sum(-1))
+    return reward * dt
+
+
+class ReachTask:
+    """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
+
+    def __init__(self, task: TaskConfig, reward: RewardConfig, randomization: RandomizationConfig,
+                 num_envs: int, device="cpu", seed: int = 0, backend=None):
+        self.cfg, self.reward_cfg, self.rand_cfg = task, reward, randomization
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.dt = task.policy_dt
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.backend = backend if backend is not None else make_backend(task, num_envs, self.device)
+        self.limits = franka_model.joint_limits(task.robot)
+        self.steps_per_target = int(round(task.target_period_s / task.policy_dt))
+        self.max_episode_steps = self.steps_per_target * task.targets_per_episode
+        dev = self.device
+        self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
+        self.target_min = torch.tensor(task.target_min, device=dev)
+        self.target_max = torch.tensor(task.target_max, device=dev)
+        self.max_command_change = torch.tensor(
+            _accel_bounds(self.limits, task.accel_fraction, task.jerk_fraction, task.control_rate),
+            device=dev, dtype=torch.float32) * task.policy_dt
+        self.vel_fraction = task.velocity_fraction
+        n = num_envs
+        self.command = torch.zeros(n, NUM_JOINTS, device=dev)
+        self.target = torch.zeros(n, 3, device=dev)
+        self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
+        self.reach_step = torch.full((n,), -1, dtype=torch.long, device=dev)
+        self.tau = torch.zeros(n, device=dev)
+        self.latency = torch.zeros(n, dtype=torch.long, device=dev)
+        # history[k] = joint state observed k policy steps ago, k = 0..latency_steps_max
+        self.history = torch.zeros(randomization.latency_steps_max + 1, n, 2 * NUM_JOINTS, device=dev)
+        self.episode_return = torch.zeros(n, device=dev)
+
+    # -- sampling -------------------------------------------------------------------------
+    def _uniform(self, shape, low, high):
+        u = torch.rand(shape, generator=self.generator, device=self.device)
+        return low + (high - low) * u
+
+    def _sample_targets(self, env_ids: torch.Tensor):
+        self.target[env_ids] = self._uniform((len(env_ids), 3), self.target_min, self.target_max)
+        self.reach_step[env_ids] = -1
+
+    def _sample_randomization(self, env_ids: torch.Tensor):
+        r = self.rand_cfg
+        k = len(env_ids)
+        if r.enabled:
+            self.tau[env_ids] = self._uniform((k,), r.actuator_tau_min, r.actuator_tau_max)
+            span = r.latency_steps_max - r.latency_steps_min + 1
+            self.latency[env_ids] = r.latency_steps_min + torch.randint(
+                span, (k,), generator=self.generator, device=self.device)
+        else:
+            self.tau[env_ids] = 0.0
+            self.latency[env_ids] = 0
+
+    # -- resets ---------------------------------------------------------------------------
+    def reset(self) -> torch.Tensor:
+        """Reset every environment; returns the first observation [N, OBS_DIM]."""
+        self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        return self._observe()
+
+    def _reset_envs(self, env_ids: torch.Tensor):
+        k = len(env_ids)
+        noise = self._uniform((k, NUM_JOINTS), -self.cfg.start_noise, self.cfg.start_noise)
+        q = self.ready + noise
+        zeros = torch.zeros(k, NUM_JOINTS, device=self.device)
+        self.backend.set_state(env_ids, q, zeros)
+        self.command[env_ids] = 0.0
+        self.episode_step[env_ids] = 0
+        self.episode_return[env_ids] = 0.0
+        self._sample_targets(env_ids)
+        self._sample_randomization(env_ids)
+        state = torch.cat([self.backend.joint_pos[env_ids], zeros], -1)
+        self.history[:, env_ids] = state.unsqueeze(0)
+
+    # -- observation ----------------------------------------------------------------------
+    def _observe(self) -> torch.Tensor:
+        state = torch.cat([self.backend.joint_pos, self.backend.joint_vel], -1)
+        self.history = torch.cat([state.unsqueeze(0), self.history[:-1]], 0)
+        seen = self.history[self.latency, torch.arange(self.num_envs, device=self.device)]
+        if self.rand_cfg.enabled:
+            std = torch.tensor([self.rand_cfg.joint_pos_noise] * NUM_JOINTS
+                               + [self.rand_cfg.joint_vel_noise] * NUM_JOINTS, device=self.device)
+            seen = seen + std * torch.randn(seen.shape, generator=self.generator, device=self.device)
+        return torch.cat([seen, self.target, self.command], -1)
+
+    def tcp_position(self) -> torch.Tensor:
+        """True TCP position [N, 3] m in the base frame."""
+        return franka_model.tcp_position(self.backend.joint_pos)
+
+    # -- step -----------------------------------------------------------------------------
+    def limit_command(self, desired: torch.Tensor) -> torch.Tensor:
+        """The command the deploy filter would let through from ``desired`` [N, 7] rad/s."""
+        change = torch.max(torch.min(desired - self.command, self.max_command_change),
+                           -self.max_command_change)
+        lower, upper = franka_model.velocity_bounds(self.limits, self.backend.joint_pos)
+        return torch.max(torch.min(self.command + change, upper * self.vel_fraction),
+                         lower * self.vel_fraction)
+
+    def step(self, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                   Dict[str, torch.Tensor]]:
+        """Apply policy ``actions`` [N, 7] (unit scale) for one policy step.
+
+        Returns observation [N, OBS_DIM], reward [N], done [N] (episode ended by time limit;
+        those envs are already reset) and info with per-target results of targets whose
+        period ended this step: ``final_error`` m, ``success`` (0/1), ``time_to_reach`` s
+        (nan where never within ``success_radius``).
+        """
+        desired = actions.clamp(-1.0, 1.0) * self.cfg.action_scale
+        prev_command = self.command
+        prev_vel = self.backend.joint_vel
+        self.command = self.limit_command(desired)
+        self.backend.step(self.command, self.tau, self.dt)
+        accel = (self.backend.joint_vel - prev_vel) / self.dt
+        distance = (self.target - self.tcp_position()).norm(dim=-1)
+        reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
+                              self.reward_cfg, self.dt)
+        self.episode_return += reward
+        self.episode_step += 1
+
+        within = distance < self.cfg.success_radius
+        step_in_target = (self.episode_step - 1) % self.steps_per_target + 1
+        self.reach_step = torch.where((self.reach_step < 0) & within, step_in_target,
+                                      self.reach_step)
+        target_done = step_in_target == self.steps_per_target
+        done = self.episode_step >= self.max_episode_steps
+        info = self._target_results(target_done, distance, done)
+
+        ids = target_done.nonzero(as_tuple=False).squeeze(-1)
+        if len(ids):
+            self._sample_targets(ids)
+        done_ids = done.nonzero(as_tuple=False).squeeze(-1)
+        if len(done_ids):
+            self._reset_envs(done_ids)
+        return self._observe(), reward, done, info
+
+    def _target_results(self, target_done, distance, done) -> Dict[str, torch.Tensor]:
+        reach = self.reach_step[target_done]
+        time_to_reach = torch.where(reach >= 0, reach.float() * self.dt,
+                                    torch.full_like(reach, math.nan, dtype=torch.float32))
+        return {
+            "final_error": distance[target_done],
+            "success": (distance[target_done] < self.cfg.success_radius).float(),
+            "time_to_reach": time_to_reach,
+            "episode_return": self.episode_return[done],
+        }
+

@@ -1,0 +1,200 @@
+"""The training loop: rollouts on the reach task, PPO updates, logs, checkpoints, export."""
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import torch
+
+from reach_rl_train.actor_critic import ActorCritic
+from reach_rl_train.config import TrainConfig
+from reach_rl_train.export import export_policy
+from reach_rl_train.ppo import PPO
+from reach_rl_train.reach_task import OBS_DIM, ReachTask
+from reach_rl_train.storage import RolloutStorage
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device(name)``, or a ValueError that says why CUDA cannot be used."""
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device %r requested but CUDA is not available (torch %s%s): use "
+                             "--device cpu" % (name, torch.__version__,
+                                               "" if torch.version.cuda else ", a CPU-only build"))
+        index = torch.device(name).index or 0
+        if index >= torch.cuda.device_count():
+            raise ValueError("device %r requested but only %d CUDA device(s) exist"
+                             % (name, torch.cuda.device_count()))
+    return torch.device(name)
+
+
+def log_dir_for(cfg: TrainConfig) -> str:
+    return cfg.run.log_dir or os.path.splitext(cfg.run.out)[0] + "_logs"
+
+
+class Runner:
+    """Owns task, model, PPO and storage; ``train()`` runs to ``max_iterations`` and exports."""
+
+    def __init__(self, cfg: TrainConfig, progress=print, backend=None):
+        self.cfg = cfg
+        self.progress = progress
+        self.device = resolve_device(cfg.run.device)
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        torch.manual_seed(cfg.run.seed)
+        self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
+                              self.device, seed=cfg.run.seed, backend=backend)
+        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std).to(self.device)
+        self.ppo = PPO(self.model, cfg.ppo, seed=cfg.run.seed)
+        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, OBS_DIM, 7, self.device)
+        self.log_dir = log_dir_for(cfg)
+        self.iteration = 0
+        self.history = []  # type: List[Dict[str, float]]
+        self.writer = None
+        if cfg.run.resume:
+            self.load(cfg.run.resume)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.log_dir, "checkpoint.pt")
+
+    def save(self, path: Optional[str] = None) -> str:
+        path = path or self.checkpoint_path()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        torch.save({"model": self.model.state_dict(), "optimizer": self.ppo.optimizer.state_dict(),
+                    "learning_rate": self.ppo.learning_rate, "iteration": self.iteration,
+                    "history": self.history, "config": self.cfg.to_dict()}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        return path
+
+    def load(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise ValueError("checkpoint %r to resume from does not exist" % path)
+        state = torch.load(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.ppo.optimizer.load_state_dict(state["optimizer"])
+        self.ppo.learning_rate = state["learning_rate"]
+        self.iteration = state["iteration"]
+        self.history = state["history"]
+        self.progress("resumed from %s at iteration %d" % (path, self.iteration))
+
+    # -- training ---------------------------------------------------------------------------
+    def collect(self, obs: torch.Tensor):
+        """One rollout of ``num_steps``; returns the next observation and rollout statistics."""
+        gamma = self.cfg.ppo.gamma
+        results = {"final_error": [], "success": [], "time_to_reach": [], "episode_return": []}
+        with torch.no_grad():
+            for _ in range(self.cfg.ppo.num_steps):
+                action, log_prob, value, mean, std = self.model.act(obs)
+                next_obs, reward, done, info = self.task.step(action)
+                done_f = done.float()
+                # Every episode end is a time limit: bootstrap instead of treating it as terminal.
+                self.storage.add(obs, action, reward + gamma * value * done_f, done_f, value,
+                                 log_prob, mean, std)
+                for key in results:
+                    results[key].append(info[key])
+                obs = next_obs
+            last_value = self.model.value(obs)
+        self.storage.compute_returns(last_value, gamma, self.cfg.ppo.gae_lambda)
+        stats = {"reward": self.storage.rewards.sum(0).mean().item() / self.cfg.ppo.num_steps}
+        cat = {k: torch.cat(v) for k, v in results.items()}
+        if len(cat["success"]):
+            stats["success"] = cat["success"].mean().item()
+            stats["final_error_mm"] = 1000.0 * cat["final_error"].median().item()
+        if len(cat["episode_return"]):
+            stats["episode_return"] = cat["episode_return"].mean().item()
+        return obs, stats
+
+    def train(self) -> Dict[str, float]:
+        """Train to ``run.max_iterations``, checkpoint, export; returns the last iteration's stats.
+
+        Ctrl-C (KeyboardInterrupt) stops after saving a checkpoint and exporting the policy
+        trained so far, then re-raises.
+        """
+        from torch.utils.tensorboard import SummaryWriter
+
+        cfg = self.cfg
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.writer = SummaryWriter(self.log_dir)
+        with open(os.path.join(self.log_dir, "config.json"), "w") as f:
+            json.dump(cfg.to_dict(), f, indent=2)
+        steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
+        obs = self.task.reset()
+        start = time.perf_counter()
+        first_iteration = self.iteration
+        stats = {}  # type: Dict[str, float]
+        try:
+            while self.iteration < cfg.run.max_iterations:
+                t0 = time.perf_counter()
+                obs, stats = self.collect(obs)
+                t1 = time.perf_counter()
+                stats.update(self.ppo.update(self.storage))
+                t2 = time.perf_counter()
+                self.iteration += 1
+                stats.update(iteration=self.iteration, wall_s=time.perf_counter() - start,
+                             steps_per_s=steps_per_iter / (t2 - t0),
+                             collect_steps_per_s=steps_per_iter / (t1 - t0),
+                             env_steps=float(self.iteration * steps_per_iter),
+                             action_std=self.model.log_std.exp().mean().item())
+                self.history.append(stats)
+                self._log(stats, first_iteration)
+                if self.iteration % cfg.run.checkpoint_every == 0:
+                    self.save()
+        except KeyboardInterrupt:
+            self.progress("interrupted at iteration %d: saving checkpoint and policy" % self.iteration)
+            self._finish()
+            raise
+        self._finish()
+        return stats
+
+    def _finish(self) -> None:
+        path = self.save()
+        diff = export_policy(self.model, self.cfg, self.cfg.run.out)
+        self.progress("checkpoint %s\npolicy %s (torch vs onnxruntime max abs diff %.2e)"
+                      % (path, self.cfg.run.out, diff))
+        curve = plot_curve(self.history, os.path.join(self.log_dir, "training_curve.png"))
+        if curve:
+            self.progress("training curve %s" % curve)
+        if self.writer is not None:
+            self.writer.close()
+
+    def _log(self, stats: Dict[str, float], first_iteration: int) -> None:
+        for key, value in stats.items():
+            if key != "iteration":
+                self.writer.add_scalar("train/" + key, value, self.iteration)
+        done = self.iteration - first_iteration
+        remaining = self.cfg.run.max_iterations - self.iteration
+        eta = stats["wall_s"] / max(done, 1) * remaining
+        success = ("%5.1f%%" % (100 * stats["success"])) if "success" in stats else "   - "
+        error = ("%6.1f mm" % stats["final_error_mm"]) if "final_error_mm" in stats else "     - "
+        self.progress("it %4d/%d | %7.0f steps/s | reward %7.3f | success %s | median error %s | "
+                      "lr %.1e | std %.2f | eta %3.0fs"
+                      % (self.iteration, self.cfg.run.max_iterations, stats["steps_per_s"],
+                         stats["reward"], success, error, stats["learning_rate"],
+                         stats["action_std"], eta))
+
+
+def plot_curve(history: List[Dict[str, float]], path: str) -> Optional[str]:
+    """Training-curve PNG (success rate and median final error vs iteration); None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [h for h in history if "success" in h]
+    if not rows:
+        return None
+    it = [h["iteration"] for h in rows]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    ax1.plot(it, [100 * h["success"] for h in rows])
+    ax1.set_ylabel("success within 1 cm [%]")
+    ax1.grid(True)
+    ax2.semilogy(it, [h["final_error_mm"] for h in rows])
+    ax2.set_ylabel("median final error [mm]")
+    ax2.set_xlabel("iteration")
+    ax2.grid(True)
+    fig.suptitle("reach_rl training (%.0f s)" % rows[-1]["wall_s"])
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
