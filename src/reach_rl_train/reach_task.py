@@ -26,6 +26,7 @@ from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
 OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
               ("prev_command", NUM_JOINTS))
 OBS_DIM = sum(n for _, n in OBS_LAYOUT)
+BRAKE_MARGIN = 0.05  # rad; commands brake to stop this far inside the position limits
 
 
 def _accel_bounds(limits, accel_fraction, jerk_fraction, control_rate):
@@ -78,6 +79,8 @@ class ReachTask:
             _accel_bounds(self.limits, task.accel_fraction, task.jerk_fraction, task.control_rate),
             device=dev, dtype=torch.float32) * task.policy_dt
         self.vel_fraction = task.velocity_fraction
+        self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
+        self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
         n = num_envs
         self.command = torch.zeros(n, NUM_JOINTS, device=dev)
         self.target = torch.zeros(n, 3, device=dev)
@@ -111,9 +114,17 @@ class ReachTask:
             self.latency[env_ids] = 0
 
     # -- resets ---------------------------------------------------------------------------
-    def reset(self) -> torch.Tensor:
-        """Reset every environment; returns the first observation [N, OBS_DIM]."""
+    def reset(self, stagger: bool = False) -> torch.Tensor:
+        """Reset every environment; returns the first observation [N, OBS_DIM].
+
+        ``stagger`` starts each environment at a random step of its first target period, so
+        that target switches and episode ends spread over time instead of coinciding
+        (for training; evaluation starts every target from its beginning).
+        """
         self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        if stagger:
+            self.episode_step = torch.randint(self.steps_per_target, (self.num_envs,),
+                                              generator=self.generator, device=self.device)
         return self._observe()
 
     def _reset_envs(self, env_ids: torch.Tensor):
@@ -147,12 +158,19 @@ class ReachTask:
 
     # -- step -----------------------------------------------------------------------------
     def limit_command(self, desired: torch.Tensor) -> torch.Tensor:
-        """The command the deploy filter would let through from ``desired`` [N, 7] rad/s."""
-        change = torch.max(torch.min(desired - self.command, self.max_command_change),
+        """The command the deploy filter would let through from ``desired`` [N, 7] rad/s:
+        clamped to the (position-dependent, braking) velocity bounds, then rate-limited."""
+        q = self.backend.joint_pos
+        lower, upper = franka_model.velocity_bounds(self.limits, q)
+        accel = self.max_command_change / self.dt
+        brake_upper = (2 * accel * (self.pos_max - BRAKE_MARGIN - q).clamp(min=0.0)).sqrt()
+        brake_lower = -(2 * accel * (q - self.pos_min - BRAKE_MARGIN).clamp(min=0.0)).sqrt()
+        upper = torch.min(upper * self.vel_fraction, brake_upper)
+        lower = torch.max(lower * self.vel_fraction, brake_lower)
+        goal = torch.max(torch.min(desired, upper), lower)
+        change = torch.max(torch.min(goal - self.command, self.max_command_change),
                            -self.max_command_change)
-        lower, upper = franka_model.velocity_bounds(self.limits, self.backend.joint_pos)
-        return torch.max(torch.min(self.command + change, upper * self.vel_fraction),
-                         lower * self.vel_fraction)
+        return self.command + change
 
     def step(self, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                    Dict[str, torch.Tensor]]:

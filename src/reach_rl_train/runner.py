@@ -119,7 +119,7 @@ class Runner:
         with open(os.path.join(self.log_dir, "config.json"), "w") as f:
             json.dump(cfg.to_dict(), f, indent=2)
         steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
-        obs = self.task.reset()
+        obs = self.task.reset(stagger=True)
         start = time.perf_counter()
         first_iteration = self.iteration
         stats = {}  # type: Dict[str, float]

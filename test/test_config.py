@@ -1,0 +1,65 @@
+"""Configuration errors are caught before anything runs, with a message naming the key."""
+import os
+
+import pytest
+
+from reach_rl_train.config import ConfigError, load_config, parse_override
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_YAML = os.path.join(ROOT, "config", "train.yaml")
+
+
+def test_package_yaml_loads_and_overrides_apply():
+    cfg = load_config(TRAIN_YAML, ["ppo.learning_rate=3e-4", "task.robot=panda",
+                                   "task.target_min=[0.3, -0.2, 0.2]"])
+    assert cfg.ppo.learning_rate == pytest.approx(3e-4)
+    assert cfg.task.robot == "panda"
+    assert cfg.task.target_min == [0.3, -0.2, 0.2]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("ppo.learnin_rate=1", "unknown key ppo.learnin_rate"),
+    ("tsk.robot=fr3", "unknown section 'tsk'"),
+    ("task.robot=ur5", "task.robot must be one of"),
+    ("run.num_envs=0", "run.num_envs must be >= 1"),
+    ("run.num_envs=many", "run.num_envs must be a int"),
+    ("task.policy_dt=-0.02", "task.policy_dt"),
+    ("task.accel_fraction=1.5", "task.accel_fraction must be in (0, 1]"),
+    ("randomization.latency_steps_max=-1", "latency_steps"),
+    ("task.target_min=[0.7, 0, 0]", "target_min must be <= task.target_max"),
+    ("run.device=tpu", "run.device must be cpu, cuda"),
+    ("run.out=policy.pt", "ending in .onnx"),
+    ("nonsense", "section.key=value"),
+])
+def test_bad_values_are_refused_with_the_key_named(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(TRAIN_YAML, [override])
+    assert message in str(err.value)
+
+
+def test_unknown_key_in_a_yaml_file_is_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("task:\n  robto: fr3\n")
+    with pytest.raises(ConfigError, match="unknown key task.robto"):
+        load_config(str(path))
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("randomization.enabled=false") == {"randomization": {"enabled": False}}
+
+
+def test_cli_refuses_cuda_without_cuda(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from reach_rl_train.cli import train_main
+
+    assert train_main(["--device", "cuda", "--max-iterations", "1", "--out", "/tmp/x.onnx"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_cli_refuses_unknown_override(capsys):
+    from reach_rl_train.cli import train_main
+
+    assert train_main(["ppo.bogus=1"]) == 2
+    assert "unknown key ppo.bogus" in capsys.readouterr().err

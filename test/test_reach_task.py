@@ -1,0 +1,98 @@
+"""The reach task on the built-in simulator: limits, latency, targets, rewards."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reach_rl_deploy import franka_model as fm  # noqa: E402
+from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
+from reach_rl_train.config import RandomizationConfig, TrainConfig  # noqa: E402
+from reach_rl_train.reach_task import OBS_DIM, ReachTask  # noqa: E402
+
+
+def make_task(num_envs=64, randomization=None, seed=0, **task_overrides):
+    cfg = TrainConfig()
+    for key, value in task_overrides.items():
+        setattr(cfg.task, key, value)
+    return ReachTask(cfg.task, cfg.reward, randomization or RandomizationConfig(enabled=False),
+                     num_envs, "cpu", seed=seed)
+
+
+def test_targets_lie_in_the_box_and_start_is_near_ready():
+    task = make_task(num_envs=512)
+    obs = task.reset()
+    assert obs.shape == (512, OBS_DIM)
+    lo, hi = torch.tensor(task.cfg.target_min), torch.tensor(task.cfg.target_max)
+    assert torch.all(task.target >= lo) and torch.all(task.target <= hi)
+    ready = torch.tensor(fm.READY_POSE, dtype=torch.float32)
+    assert torch.all((task.backend.joint_pos - ready).abs() <= task.cfg.start_noise + 1e-6)
+
+
+def test_commands_respect_the_deploy_streams_acceleration_and_velocity_bounds():
+    task = make_task(num_envs=256)
+    task.reset()
+    gen = torch.Generator().manual_seed(3)
+    previous = task.command.clone()
+    for _ in range(200):
+        actions = 4 * torch.rand(256, 7, generator=gen) - 2  # far outside [-1, 1] on purpose
+        task.step(actions)
+        change = (task.command - previous).abs()
+        previous = task.command.clone()
+        # commands change at most by the acceleration bound times the policy period
+        assert torch.all(change <= task.max_command_change + 1e-6)
+        assert torch.all(task.command.abs() <= torch.tensor(task.limits.vel_max))
+    # joints never leave their position limits
+    q = task.backend.joint_pos
+    assert torch.all(q >= torch.tensor(task.limits.pos_min) - 1e-6)
+    assert torch.all(q <= torch.tensor(task.limits.pos_max) + 1e-6)
+
+
+def test_observation_latency_delays_joint_state_by_exactly_k_steps():
+    rand = RandomizationConfig(enabled=True, actuator_tau_max=0.0, latency_steps_min=2,
+                               latency_steps_max=2, joint_pos_noise=0.0, joint_vel_noise=0.0)
+    task = make_task(num_envs=8, randomization=rand)
+    task.reset()
+    true_positions = []
+    seen = []
+    for _ in range(10):
+        obs, _, _, _ = task.step(torch.ones(8, 7))
+        true_positions.append(task.backend.joint_pos.clone())
+        seen.append(obs[:, :7].clone())
+    for k in range(2, 10):
+        torch.testing.assert_close(seen[k], true_positions[k - 2])
+
+
+def test_actuator_lag_slows_the_response():
+    sim = TorchArmSim(2, fm.FR3, "cpu")
+    sim.set_state(torch.arange(2), torch.tensor([fm.READY_POSE] * 2), torch.zeros(2, 7))
+    sim.step(torch.ones(2, 7), torch.tensor([0.0, 0.03]), 0.02)
+    fast, slow = sim.joint_vel[0, 0].item(), sim.joint_vel[1, 0].item()
+    assert fast == pytest.approx(1.0)
+    assert slow == pytest.approx(1.0 - torch.exp(torch.tensor(-0.02 / 0.03)).item(), rel=1e-5)
+
+
+def test_reward_is_higher_closer_to_the_target_and_success_is_reported():
+    task = make_task(num_envs=2, target_period_s=0.2)
+    task.reset()
+    tcp = task.tcp_position()
+    task.target[0] = tcp[0]  # already there
+    task.target[1] = tcp[1] + torch.tensor([0.1, 0.0, 0.0])
+    rewards, infos = [], []
+    for _ in range(task.steps_per_target):
+        _, reward, _, info = task.step(torch.zeros(2, 7))
+        rewards.append(reward)
+        infos.append(info)
+    assert torch.all(rewards[0][0] > rewards[0][1])
+    final = infos[-1]
+    assert final["success"].tolist() == [1.0, 0.0]
+    assert final["final_error"][1].item() == pytest.approx(0.1, abs=1e-4)
+    assert final["time_to_reach"][0].item() == pytest.approx(task.dt)
+    assert torch.isnan(final["time_to_reach"][1])
+
+
+def test_episode_ends_after_all_targets_and_resets():
+    task = make_task(num_envs=4, target_period_s=0.2, targets_per_episode=2)
+    task.reset()
+    dones = [task.step(torch.zeros(4, 7))[2] for _ in range(task.max_episode_steps)]
+    assert not any(d.any() for d in dones[:-1])
+    assert dones[-1].all()
+    assert torch.all(task.episode_step == 0)
