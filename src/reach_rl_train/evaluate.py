@@ -5,7 +5,7 @@ it when its period (3 s) ends. Each condition runs the same held-out targets.
 """
 import math
 from dataclasses import replace
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
@@ -32,24 +32,36 @@ def config_of(policy: Policy) -> TrainConfig:
     return cfg
 
 
-def run_condition(policy: Policy, cfg: TrainConfig, randomization: RandomizationConfig,
-                  num_targets: int, seed: int, num_envs: int = 250) -> Dict[str, float]:
-    """Success rate, final-error and time-to-reach statistics over ``num_targets`` targets."""
+def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Observation [N, OBS_DIM] -> joint velocity command [N, 7] rad/s, through onnxruntime."""
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        signals = {name: x.cpu().numpy() for name, x in zip(INPUT_SHAPES, split_obs(obs))}
+        return torch.from_numpy(policy.run_batch(**signals)).to(obs.device)
+
+    return act
+
+
+def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
+                  randomization: RandomizationConfig, num_targets: int, seed: int,
+                  device="cpu", num_envs: int = 250) -> Dict[str, float]:
+    """Success rate, final-error and time-to-reach statistics over ``num_targets`` targets.
+
+    ``act`` maps observations to joint velocity commands [N, 7] rad/s (the policy file's
+    output), so the same held-out targets can judge an ONNX file or a policy in training.
+    """
     num_envs = min(num_envs, num_targets)
     per_env = int(math.ceil(num_targets / num_envs))
     task_cfg = replace(cfg.task, targets_per_episode=per_env)
-    task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, "cpu", seed=seed)
+    task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device, seed=seed)
     obs = task.reset()
     errors, times = [], []  # type: List[torch.Tensor], List[torch.Tensor]
-    scale = cfg.task.action_scale
-    for _ in range(task.max_episode_steps):
-        signals = {name: x.numpy() for name, x in zip(INPUT_SHAPES, split_obs(obs))}
-        command = torch.from_numpy(policy.run_batch(**signals))
-        obs, _, _, info = task.step(command / scale)
-        errors.append(info["final_error"])
-        times.append(info["time_to_reach"])
-    error = torch.cat(errors).numpy()[:num_targets]
-    time_to_reach = torch.cat(times).numpy()[:num_targets]
+    with torch.no_grad():
+        for _ in range(task.max_episode_steps):
+            obs, _, _, info = task.step(act(obs) / cfg.task.action_scale)
+            errors.append(info["final_error"])
+            times.append(info["time_to_reach"])
+    error = torch.cat(errors).cpu().numpy()[:num_targets]
+    time_to_reach = torch.cat(times).cpu().numpy()[:num_targets]
     reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
     return {
         "targets": int(len(error)),
@@ -66,7 +78,7 @@ def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345) -> Dict
     cfg = config_of(policy)
     results = {"policy": path, "robot": policy.info.robot}  # type: Dict
     for name, randomization in CONDITIONS.items():
-        results[name] = run_condition(policy, cfg, randomization, num_targets, seed)
+        results[name] = run_condition(onnx_actor(policy), cfg, randomization, num_targets, seed)
     return results
 
 

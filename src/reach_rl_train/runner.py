@@ -2,7 +2,7 @@
 import json
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -105,8 +105,12 @@ class Runner:
             stats["episode_return"] = cat["episode_return"].mean().item()
         return obs, stats
 
-    def train(self) -> Dict[str, float]:
+    def train(self, on_iteration: Optional[Callable[["Runner", Dict[str, float]], bool]] = None
+              ) -> Dict[str, float]:
         """Train to ``run.max_iterations``, checkpoint, export; returns the last iteration's stats.
+
+        ``on_iteration(runner, stats)`` is called after every iteration; returning True stops
+        training early (benchmarks use it to evaluate and stop at a goal).
 
         Ctrl-C (KeyboardInterrupt) stops after saving a checkpoint and exporting the policy
         trained so far, then re-raises.
@@ -140,6 +144,8 @@ class Runner:
                 self._log(stats, first_iteration)
                 if self.iteration % cfg.run.checkpoint_every == 0:
                     self.save()
+                if on_iteration is not None and on_iteration(self, stats):
+                    break
         except KeyboardInterrupt:
             self.progress("interrupted at iteration %d: saving checkpoint and policy" % self.iteration)
             self._finish()
