@@ -1,0 +1,70 @@
+"""reach-rl-train end to end at small scale: it learns, writes every artefact, and resumes."""
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reach_rl_deploy.policy_file import Policy  # noqa: E402
+from reach_rl_train.cli import eval_main, train_main  # noqa: E402
+from reach_rl_train.config import RandomizationConfig  # noqa: E402
+from reach_rl_train.evaluate import config_of, onnx_actor, run_condition  # noqa: E402
+from reach_rl_train.export import export_policy  # noqa: E402
+from reach_rl_train.runner import Runner  # noqa: E402
+from reach_rl_train.config import load_config  # noqa: E402
+
+NOMINAL = RandomizationConfig(enabled=False)
+SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10"]
+
+
+def median_error(path):
+    policy = Policy(path)
+    result = run_condition(onnx_actor(policy), config_of(policy), NOMINAL, 250, seed=777)
+    return result["median_final_error_mm"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("train") / "policy.onnx")
+    assert train_main(["--device", "cpu", "--max-iterations", "40", "--out", out] + SMALL) == 0
+    return out
+
+
+def test_training_writes_policy_checkpoint_logs_and_curve(trained):
+    logs = os.path.splitext(trained)[0] + "_logs"
+    assert os.path.isfile(trained)
+    assert os.path.isfile(os.path.join(logs, "checkpoint.pt"))
+    assert os.path.isfile(os.path.join(logs, "training_curve.png"))
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(logs))
+
+
+def test_training_learns_to_move_toward_targets(trained, tmp_path):
+    cfg = load_config(None, SMALL + ["run.out=%s" % (tmp_path / "untrained.onnx")])
+    untrained = Runner(cfg, progress=lambda _: None)
+    export_policy(untrained.model, cfg, cfg.run.out)
+    before, after = median_error(cfg.run.out), median_error(trained)
+    assert after < 0.6 * before, (before, after)
+
+
+def test_resume_continues_from_the_checkpoint(trained, tmp_path):
+    logs = os.path.splitext(trained)[0] + "_logs"
+    out = str(tmp_path / "resumed.onnx")
+    cfg = load_config(None, SMALL + ["run.max_iterations=42", "run.out=%s" % out,
+                                     "run.resume=%s" % os.path.join(logs, "checkpoint.pt")])
+    runner = Runner(cfg, progress=lambda _: None)
+    assert runner.iteration == 40
+    runner.train()
+    assert runner.iteration == 42 and os.path.isfile(out)
+
+
+def test_eval_cli_reports_both_conditions(trained, capsys):
+    assert eval_main([trained, "--targets", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "nominal:" in out and "lag 30 ms" in out and "success" in out
+
+
+def test_eval_cli_refuses_a_non_policy(tmp_path, capsys):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_text("not a model")
+    assert eval_main([str(bogus)]) == 2
+    assert "not a readable ONNX model" in capsys.readouterr().err
