@@ -1,0 +1,94 @@
+# reach_rl: make setup | make test | make demo        (see README.md)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+# The ros-jazzy wheels are CPython 3.11 builds.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+ROS2_TOOLS ?= ../shared/ros2-tools
+STAMP := $(VENV)/.reach_rl-setup-stamp
+
+# torch is pinned and installed first: an unpinned torch resolves a multi-GB CUDA build.
+TORCH_VERSION := 2.13.0
+# pytest<9: the launch_testing pytest plugin (ROS 2 Jazzy) uses a hook argument that pytest 9 removed,
+# and every pytest run then fails with PluginValidationError.
+PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<9"
+ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
+  ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
+  ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg
+# Dev tools; rsl-rl-lib (for bench/) depends on torch, so it is installed in the same pip run as
+# the pinned torch, which keeps it at $(TORCH_VERSION).
+# mypy<1.16: the last mypy that can type-check for --python-version 3.8 (Isaac Gym side, test/).
+DEV_DEPS := vermin "mypy<1.16" isaacgym-stubs rsl-rl-lib
+
+# ROS environment for colcon/pytest: see env.sh (venv, LD_LIBRARY_PATH, AMENT_PREFIX_PATH, DDS on loopback).
+COLCON_ARGS := --base-paths . --build-base build --install-base install
+# Extra pytest arguments for `make test`, e.g. make test PYTEST_ARGS="-k packaging -x"
+PYTEST_ARGS ?=
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup test build demo clean
+help:
+	@echo "make setup   create .venv and install everything (torch $(TORCH_VERSION) CPU, ROS 2 wheels, colcon, the package)"
+	@echo "make test    colcon build + colcon test (pytest) + colcon test-result; non-zero on any failure"
+	@echo "            (make test PYTEST_ARGS=\"-k packaging\" to pass arguments to pytest)"
+	@echo "make demo    train a policy on the built-in simulator, export it to ONNX, evaluate it"
+	@echo "make clean   remove build/ install/ log/"
+
+setup: $(STAMP)
+
+$(STAMP): Makefile setup.py setup.cfg package.xml
+	@echo "== setup: venv at $(VENV)"
+	[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	@echo "== setup: torch==$(TORCH_VERSION) first (pinned)"
+	$(PIP) install -q "torch==$(TORCH_VERSION)"
+	@echo "== setup: Python, ROS 2 wheels, colcon, dev tools"
+	$(PIP) install -q "torch==$(TORCH_VERSION)" $(PY_DEPS) $(ROS_DEPS) $(DEV_DEPS)
+	if [ -x $(ROS2_TOOLS)/install.sh ]; then
+	  echo "== setup: ROS 2 launch tooling and ros2 CLI from $(ROS2_TOOLS)"
+	  $(ROS2_TOOLS)/install.sh $(VPY)
+	else
+	  echo "NOTE: $(ROS2_TOOLS) not found: launch, launch_ros, launch_testing and the ros2 CLI are NOT installed;"
+	  echo "      tests that need them will skip. Put the shared/ folder beside this repository and rerun 'make setup'."
+	fi
+	@echo "== setup: reach_rl itself (editable)"
+	$(PIP) install -q --no-deps -e .
+	$(VPY) -c 'import pytest; assert pytest.version_tuple[0] < 9, "pytest %s: launch_testing needs pytest<9" % pytest.__version__'
+	$(VPY) -c 'import torch, sys; v = torch.__version__; print("torch", v); sys.exit(0 if v.startswith("$(TORCH_VERSION)") else "torch is not $(TORCH_VERSION): " + v)'
+	touch $(STAMP)
+	@echo "== setup: done"
+
+build: setup
+	source ./env.sh
+	@echo "== colcon build"
+	colcon build $(COLCON_ARGS) --symlink-install --event-handlers console_cohesion+
+
+test: build
+	source ./env.sh
+	# A DDS domain of its own for this run, and discovery on loopback only (env.sh).
+	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
+	echo "== colcon test (ROS_DOMAIN_ID=$$ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE=$$ROS_AUTOMATIC_DISCOVERY_RANGE)"
+	rm -rf build/reach_rl/pytest.xml build/reach_rl/test_results
+	rc=0
+	colcon test $(COLCON_ARGS) --event-handlers console_direct+ --return-code-on-test-failure \
+	  $(if $(strip $(PYTEST_ARGS)),--pytest-args $(PYTEST_ARGS)) || rc=$$?
+	echo "== colcon test-result"
+	colcon test-result --test-result-base build --verbose | tee log/test-result.txt || { [ "$$rc" -ne 0 ] || rc=1; }
+	# pytest's exit 5 (no tests collected) must not pass: require at least one test ran.
+	n=$$(sed -n 's/^Summary: \([0-9]*\) tests\{0,1\},.*/\1/p' log/test-result.txt | tail -1)
+	if [ -z "$$n" ] || [ "$$n" -eq 0 ]; then echo "FAIL: no test results (did pytest collect anything?)"; exit 1; fi
+	if [ "$$rc" -ne 0 ]; then echo "FAIL: colcon test / test-result exit $$rc"; exit "$$rc"; fi
+	echo "== make test: OK ($$n tests)"
+
+demo: setup
+	source ./env.sh
+	mkdir -p runs/demo
+	$(VENV)/bin/reach-rl-train --device cpu --out runs/demo/policy.onnx
+	$(VENV)/bin/reach-rl-eval runs/demo/policy.onnx
+
+clean:
+	rm -rf build install log
