@@ -1,0 +1,93 @@
+"""Simulated Franka arm under joint velocity control: 1 ms physics with Franka's reflexes.
+
+Each 1 ms cycle the arm holds one joint velocity command (the latest received; the
+same one again when none arrived, like Franka's controller). The limit monitor checks
+that command against the position, velocity, acceleration and jerk limits; on the first
+violation the arm goes into a reflex: it stands still (dq = 0), ignores commands and
+keeps the error until :meth:`SimRobot.reset`. Otherwise the joint velocity follows the
+command through a first-order lag (actuator time constant ``tau``) and the position
+integrates it.
+
+Plain numpy, no ROS: ``sim_robot_node`` wraps it.
+"""
+from typing import Optional, Sequence
+
+import numpy as np
+
+from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, joint_names
+from reach_rl_deploy.limit_monitor import CONTROL_DT, check_limits, describe_violations
+
+DEFAULT_ACTUATOR_TAU = 0.005  # s
+
+
+def actuator_gain(tau: float, dt: float = CONTROL_DT) -> float:
+    """Share of the gap to the command a first-order lag with time constant ``tau`` [s] closes
+    in one step ``dt`` [s]; 1 (no lag) for ``tau <= 0``."""
+    return 1.0 if tau <= 0.0 else float(-np.expm1(-dt / tau))
+
+
+class SimRobot:
+    """Joint state (q [rad], dq [rad/s]), held command history and reflex state of one arm."""
+
+    def __init__(self, limits: JointLimits, initial_positions: Sequence[float],
+                 tau: float = DEFAULT_ACTUATOR_TAU, names: Optional[Sequence[str]] = None,
+                 dt: float = CONTROL_DT):
+        q = np.array(initial_positions, dtype=float)
+        if q.shape != (NUM_JOINTS,) or not np.all(np.isfinite(q)):
+            raise ValueError("initial_positions must be %d finite values, got %r" % (NUM_JOINTS, list(q)))
+        outside = (q < np.array(limits.pos_min)) | (q > np.array(limits.pos_max))
+        if outside.any():
+            raise ValueError("initial_positions outside the %s position limits on joint(s) %s"
+                             % (limits.robot, [i + 1 for i in np.nonzero(outside)[0]]))
+        self.limits = limits
+        self.names = tuple(names) if names is not None else joint_names(limits.robot)
+        self.dt = dt
+        self.gain = actuator_gain(tau, dt)
+        self.q = q
+        self.dq = np.zeros(NUM_JOINTS)
+        self.error: Optional[str] = None
+        self._history = [np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)]  # commands of the last two cycles
+
+    @property
+    def in_reflex(self) -> bool:
+        return self.error is not None
+
+    def trigger_reflex(self, error: str) -> bool:
+        """Enter the reflex with ``error`` (kept if already in one); True if this started a reflex."""
+        if self.in_reflex:
+            return False
+        self.error = error
+        self.dq = np.zeros(NUM_JOINTS)
+        return True
+
+    def step(self, command) -> Optional[str]:
+        """One controller cycle holding joint velocity ``command`` [rad/s], shape (7,).
+
+        Returns the error message when this cycle started a reflex, else None.
+        """
+        if self.in_reflex:
+            return None
+        command = np.asarray(command, dtype=float)
+        violations = check_limits(self.limits, self.q, command, self._history[0], self._history[1], self.dt)
+        if violations:
+            self.trigger_reflex(describe_violations(violations, self.names))
+            return self.error
+        self._history = [command.copy(), self._history[0]]
+        self.dq = self.dq + self.gain * (command - self.dq)
+        self.q = self.q + self.dq * self.dt
+        return None
+
+    def reset(self) -> Optional[str]:
+        """Leave the reflex and return the cleared error; None (and no change) if there was none.
+
+        The arm stands still with the held commands back to zero, so the next command must
+        start near zero. A joint past a position limit is put back on the limit (as an
+        operator would guide it back).
+        """
+        if not self.in_reflex:
+            return None
+        error, self.error = self.error, None
+        self.dq = np.zeros(NUM_JOINTS)
+        self.q = np.clip(self.q, self.limits.pos_min, self.limits.pos_max)
+        self._history = [np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)]
+        return error
