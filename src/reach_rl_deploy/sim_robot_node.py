@@ -1,0 +1,185 @@
+"""ROS 2 node ``sim_robot_node``: a simulated Franka arm behind a joint velocity controller.
+
+Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
+
+* subscribes ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]);
+* steps :class:`reach_rl_deploy.sim_robot.SimRobot` at 1 kHz on a dedicated thread paced
+  by the monotonic clock (Python timers jitter), holding the latest command in every
+  cycle, exactly like the real controller when a message is late;
+* publishes sensor_msgs/JointState on ``joint_states_topic`` at ``joint_state_rate``;
+* on a limit violation, a wrong-length or a non-finite command: reflex. The arm stands
+  still, the error is logged and published on ``~/reflex`` (std_msgs/String, latched),
+  and the ``~/reset`` service (std_srvs/Trigger) clears it.
+
+Parameters (read at start): ``robot`` (fr3|panda), ``joint_prefix`` (default
+``<robot>_joint``), ``command_topic`` (``/joint_velocity_controller/commands``),
+``joint_states_topic`` (``/joint_states``), ``joint_state_rate`` (Hz, default 500: half the
+controller rate keeps a Python publisher's CPU use moderate while a state is never older
+than 2 ms, far below any sensible staleness threshold for a policy running at tens of
+milliseconds), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
+(s, default 0.005).
+"""
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
+from reach_rl_deploy.limit_monitor import CONTROL_DT
+from reach_rl_deploy.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
+
+MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead
+
+COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)
+JOINT_STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.VOLATILE)
+REFLEX_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def command_error(values, names) -> str:
+    """Why a received command cannot be executed, or '' if it can."""
+    if len(values) != NUM_JOINTS:
+        return "invalid command: %d values, expected %d (%s..%s)" % (len(values), NUM_JOINTS, names[0], names[-1])
+    bad = [i for i, v in enumerate(values) if not np.isfinite(v)]
+    if bad:
+        return "invalid command: non-finite value %s for %s" % (values[bad[0]], names[bad[0]])
+    return ""
+
+
+class SimRobotNode(Node):
+    """Thin ROS wrapper: parameters, topics, service; the physics runs on its own thread."""
+
+    def __init__(self):
+        super().__init__("sim_robot")
+        robot = self._param("robot", "fr3", "robot model: fr3 or panda")
+        prefix = self._param("joint_prefix", "", "joint name prefix, default <robot>_joint")
+        command_topic = self._param("command_topic", "/joint_velocity_controller/commands",
+                                    "Float64MultiArray joint velocity commands [rad/s]")
+        state_topic = self._param("joint_states_topic", "/joint_states", "JointState output")
+        rate = self._param("joint_state_rate", 500.0, "JointState publish rate [Hz], at most 1000")
+        initial = self._param("initial_positions", list(READY_POSE), "initial joint positions [rad]")
+        tau = self._param("actuator_tau", DEFAULT_ACTUATOR_TAU, "actuator time constant [s]")
+        if not 0.0 < rate <= 1.0 / CONTROL_DT:
+            raise ValueError("joint_state_rate must be in (0, %g] Hz, got %g" % (1.0 / CONTROL_DT, rate))
+        self._names = joint_names(robot, prefix)
+        self._robot = SimRobot(joint_limits(robot), initial, tau=tau, names=self._names)
+        self._publish_every = max(1, int(round(1.0 / (rate * CONTROL_DT))))
+        self._lock = threading.Lock()  # guards _robot and _command
+        self._command = np.zeros(NUM_JOINTS)
+        self._stop = threading.Event()
+        self._state_pub = self.create_publisher(JointState, state_topic, JOINT_STATE_QOS)
+        self._reflex_pub = self.create_publisher(String, "~/reflex", REFLEX_QOS)
+        self.create_subscription(Float64MultiArray, command_topic, self._on_command, COMMAND_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._thread = threading.Thread(target=self._run, name="sim_robot_physics", daemon=True)
+        self.get_logger().info("simulating %s (%s..%s) at 1 kHz, commands on %s, joint states on %s at %g Hz"
+                               % (robot, self._names[0], self._names[-1], command_topic, state_topic,
+                                  1.0 / (self._publish_every * CONTROL_DT)))
+
+    def _param(self, name, default, description):
+        return self.declare_parameter(name, default, ParameterDescriptor(description=description,
+                                                                         read_only=True)).value
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
+
+    def _on_command(self, msg: Float64MultiArray):
+        values = list(msg.data)
+        error = command_error(values, self._names)
+        with self._lock:
+            if error:
+                started = self._robot.trigger_reflex(error)
+            else:
+                self._command = np.array(values)
+                started = False
+        if started:
+            self._report_reflex(error)
+
+    def _on_reset(self, request, response):
+        with self._lock:
+            cleared = self._robot.reset()
+            self._command = np.zeros(NUM_JOINTS)  # commands must be sent again, from zero
+        response.success = True
+        response.message = "reflex cleared: %s" % cleared if cleared else "no reflex active"
+        self.get_logger().info(response.message)
+        return response
+
+    def _report_reflex(self, error: str):
+        self.get_logger().error("reflex: %s" % error)
+        self._reflex_pub.publish(String(data=error))
+
+    def _run(self):
+        """Physics loop: one SimRobot step per 1 ms of monotonic time."""
+        next_cycle = time.monotonic()
+        cycle = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now < next_cycle:
+                time.sleep(next_cycle - now)
+                continue
+            if now - next_cycle > MAX_CATCH_UP_CYCLES * CONTROL_DT:
+                self.get_logger().warning("physics stalled %.0f ms, skipping ahead" % (1e3 * (now - next_cycle)),
+                                          throttle_duration_sec=1.0)
+                next_cycle = now
+            with self._lock:
+                error = self._robot.step(self._command)
+                q, dq = self._robot.q.copy(), self._robot.dq.copy()
+            next_cycle += CONTROL_DT
+            cycle += 1
+            try:
+                if error:
+                    self._report_reflex(error)
+                if cycle % self._publish_every == 0:
+                    self._publish_state(q, dq)
+            except Exception:  # the context shuts down under us on SIGINT/SIGTERM
+                if not self.context.ok():
+                    return
+                raise
+
+    def _publish_state(self, q, dq):
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self._names)
+        msg.position = q.tolist()
+        msg.velocity = dq.tolist()
+        self._state_pub.publish(msg)
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    try:
+        node = SimRobotNode()
+    except ValueError as exc:
+        sys.stderr.write("sim_robot_node: %s\n" % exc)
+        rclpy.try_shutdown()
+        return 2
+    node.start()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
