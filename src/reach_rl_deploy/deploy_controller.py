@@ -1,0 +1,124 @@
+"""The deploy loop without ROS: joint state + target -> one joint velocity command per tick.
+
+``DeployController.tick`` is called once per published message (``control_rate``, 1 kHz by
+default). Every ``policy_dt`` it runs the policy; between policy steps it interpolates
+linearly from the command published at the last policy step to the new policy output
+(the same constant-slope change the training simulator applies), and every message
+passes the safety filter. Anything doubtful -- no or stale joint state, NaN/inf in it, a
+non-finite policy output, motion disabled, no target -- makes the goal zero, so the
+filter ramps the arm smoothly to a stop.
+
+Units: rad, rad/s, s, metres in the arm's base frame.
+"""
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from reach_rl_deploy.franka_model import NUM_JOINTS
+from reach_rl_deploy.policy_file import Policy
+from reach_rl_deploy.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+
+# Watchdog states, in the order a status report lists them.
+OK = "ok"
+DISABLED = "disabled"
+NO_TARGET = "no target"
+NO_STATE = "no joint state"
+STALE_STATE = "stale joint state"
+NONFINITE_STATE = "non-finite joint state"
+NONFINITE_POLICY = "non-finite policy output"
+
+
+@dataclass
+class JointSample:
+    """Joint positions [rad] and velocities [rad/s] in the policy's joint order, and when
+    they were received (monotonic s)."""
+
+    position: np.ndarray
+    velocity: np.ndarray
+    received: float
+
+
+def reorder_joint_state(names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
+                        wanted: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Pick ``wanted`` joints out of a JointState's parallel arrays (other joints, such as
+    fingers, are ignored). ValueError naming the missing joints if any is absent, or if the
+    arrays are shorter than the names."""
+    index = {name: i for i, name in enumerate(names)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
+        raise ValueError("joint_states lacks %s (has %s)" % (", ".join(missing), ", ".join(names)))
+    order = [index[n] for n in wanted]
+    if len(position) < len(names) or len(velocity) < len(names):
+        raise ValueError("joint_states has %d names but %d positions and %d velocities"
+                         % (len(names), len(position), len(velocity)))
+    return (np.array([position[i] for i in order], dtype=float),
+            np.array([velocity[i] for i in order], dtype=float))
+
+
+def watchdog(sample: Optional[JointSample], now: float, timeout: float) -> str:
+    """OK, or why the joint state cannot be trusted at monotonic time ``now`` [s]."""
+    if sample is None:
+        return NO_STATE
+    if now - sample.received > timeout:
+        return STALE_STATE
+    if not (np.all(np.isfinite(sample.position)) and np.all(np.isfinite(sample.velocity))):
+        return NONFINITE_STATE
+    return OK
+
+
+class DeployController:
+    """Runs ``policy`` behind the safety filter, one ``tick`` per published command."""
+
+    def __init__(self, policy: Policy, limits: FilterLimits, state_timeout: float):
+        self.policy = policy
+        self.limits = limits
+        self.state_timeout = state_timeout
+        self.policy_every = max(1, int(round(policy.info.policy_dt / limits.dt)))
+        self.filter = FilterState.at_rest()
+        self.tick_count = 0
+        self.segment_start = np.zeros(NUM_JOINTS)  # command published at the last policy step
+        self.segment_goal = np.zeros(NUM_JOINTS)  # the policy's output at that step
+        self.status = NO_STATE
+        self.last_inference_s = 0.0
+        self.last_activity = None  # type: Optional[FilterActivity]
+
+    def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
+             now: float) -> np.ndarray:
+        """The next command [rad/s] to publish, given the latest joint ``sample``, ``target``
+        [m] (None: none yet) and whether motion is ``enabled``, at monotonic time ``now`` [s]."""
+        status = watchdog(sample, now, self.state_timeout)
+        if status == OK and not enabled:
+            status = DISABLED
+        if status == OK and target is None:
+            status = NO_TARGET
+        policy_step = self.tick_count % self.policy_every == 0
+        self.tick_count += 1
+        if status == OK and policy_step:
+            status = self._run_policy(sample, target)
+        if status == OK:
+            fraction = (self.tick_count - 1) % self.policy_every + 1
+            goal = self.segment_start + (self.segment_goal - self.segment_start) * (
+                fraction / self.policy_every)
+        else:
+            goal = np.zeros(NUM_JOINTS)
+            self.segment_goal = self.segment_start = self.filter.command
+        q = sample.position if sample is not None else np.full(NUM_JOINTS, np.nan)
+        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q)
+        self.status = status
+        return self.filter.command
+
+    def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
+        start = time.perf_counter()
+        output = self.policy(sample.position, sample.velocity, target, self.filter.command)
+        self.last_inference_s = time.perf_counter() - start
+        if not np.all(np.isfinite(output)):
+            return NONFINITE_POLICY
+        self.segment_start = self.filter.command.copy()
+        self.segment_goal = output
+        return OK
+
+    def stopped(self) -> bool:
+        """Whether the last published command is exactly zero and no longer changing."""
+        return not np.any(self.filter.command) and not np.any(self.filter.accel)

@@ -1,0 +1,249 @@
+"""ROS 2 node ``deploy_node``: a reach policy file driving a Franka's joint velocity controller.
+
+Wires topics to :class:`reach_rl_deploy.deploy_controller.DeployController`:
+
+* ``/joint_states`` (sensor_msgs/JointState): reordered by name to the policy's joints;
+  other joints (fingers) are ignored;
+* ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
+  frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); targets
+  outside the box the policy was trained on are refused with a warning;
+* ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]) published at
+  ``control_rate`` by a thread paced on the monotonic clock;
+* ``~/enable`` (std_srvs/SetBool) starts and stops motion, always through a smooth ramp;
+* ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) once a second: loop rate, inference
+  time, filter activity, watchdog state.
+
+SIGINT/SIGTERM ramp the arm to zero velocity and publish zeros before the node exits.
+The node refuses to start, saying what to fix, on a missing or malformed policy file, a
+contract other than 1, or a robot / joint-name mismatch.
+"""
+import signal
+import sys
+import threading
+import time
+from typing import List, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+
+from reach_rl_deploy import deploy_controller as dc
+from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
+from reach_rl_deploy.franka_model import joint_limits, joint_names
+from reach_rl_deploy.policy_file import Policy, PolicyFileError
+from reach_rl_deploy.safety_filter import FilterLimits
+
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+TARGET_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
+
+
+class DeployNode(Node):
+    """Thin ROS wrapper around DeployController; the control loop runs on its own thread."""
+
+    def __init__(self):
+        super().__init__("reach_rl_deploy")
+        policy_path = self._param("policy", "", "contract-v1 ONNX policy file")
+        robot = self._param("robot", "fr3", "robot model: fr3 or panda")
+        prefix = self._param("joint_prefix", "", "joint name prefix, default <robot>_joint")
+        rate = self._param("control_rate", 1000.0, "command publish rate [Hz]")
+        self.command_topic = self._param("command_topic", "/joint_velocity_controller/commands",
+                                         "Float64MultiArray joint velocity commands [rad/s]")
+        target_topic = self._param("target_topic", "/reach_target",
+                                   "PointStamped TCP target [m] in the base frame")
+        states_topic = self._param("joint_states_topic", "/joint_states", "JointState input")
+        autostart = self._param("autostart", False, "enable motion at start (false on a real robot)")
+        timeout = self._param("state_timeout", 0.02, "joint states older than this stop the arm [s]")
+        fractions = [self._param(name + "_fraction", default, "fraction of the %s limit" % name)
+                     for name, default in (("velocity", 0.9), ("acceleration", 0.2), ("jerk", 0.1))]
+        self.base_frame = robot + "_link0"
+        self.joint_names = joint_names(robot, prefix)
+        if not policy_path:
+            raise PolicyFileError("parameter 'policy' is empty: pass policy:=/path/to/policy.onnx "
+                                  "(written by reach-rl-train)")
+        policy = Policy(policy_path)
+        policy.check_matches(robot, self.joint_names)
+        limits = FilterLimits.from_joint_limits(joint_limits(robot), rate, *fractions)
+        self.controller = DeployController(policy, limits, timeout)
+        self.period = 1.0 / rate
+
+        self._sample = None  # type: Optional[JointSample]
+        self._target = None  # type: Optional[np.ndarray]
+        self._enabled = autostart
+        self._stopping = threading.Event()
+        self._finished = threading.Event()
+        self._stats = {"ticks": 0, "late": 0, "inference": [], "activity": {}, "since": time.monotonic()}
+        self._last_state_error = ""
+        self._last_status = dc.NO_STATE
+
+        self._command_pub = self.create_publisher(Float64MultiArray, self.command_topic, COMMAND_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointState, states_topic, self._on_joint_state, SENSOR_QOS)
+        self.create_subscription(PointStamped, target_topic, self._on_target, TARGET_QOS)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self._thread = threading.Thread(target=self._run, name="deploy_loop", daemon=True)
+        self.get_logger().info(
+            "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
+            % (policy_path, policy.info.robot, 1.0 / policy.info.policy_dt, self.command_topic, rate,
+               target_topic, "enabled" if autostart else "disabled (call ~/enable true)"))
+
+    def _param(self, name, default, description):
+        return self.declare_parameter(name, default, ParameterDescriptor(
+            description=description, read_only=True)).value
+
+    # -- callbacks: short, they only hand data to the loop -----------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            position, velocity = reorder_joint_state(msg.name, msg.position, msg.velocity,
+                                                     self.joint_names)
+        except ValueError as exc:
+            if str(exc) != self._last_state_error:
+                self.get_logger().error("ignoring joint state: %s" % exc)
+                self._last_state_error = str(exc)
+            return
+        self._sample = JointSample(position, velocity, time.monotonic())
+
+    def _on_target(self, msg: PointStamped) -> None:
+        frame = msg.header.frame_id.lstrip("/")
+        point = np.array([msg.point.x, msg.point.y, msg.point.z])
+        if frame not in ("", self.base_frame):
+            self.get_logger().warning("target refused: frame %r, expected %r or empty"
+                                      % (frame, self.base_frame))
+        elif not np.all(np.isfinite(point)):
+            self.get_logger().warning("target refused: non-finite coordinates %s" % point)
+        elif not self.controller.policy.info.target_in_box(point):
+            info = self.controller.policy.info
+            self.get_logger().warning(
+                "target refused: (%.3f, %.3f, %.3f) m is outside the workspace the policy was "
+                "trained for, x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m" % (
+                    tuple(point) + sum(zip(info.target_min, info.target_max), ())))
+        else:
+            self._target = point
+            self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
+
+    def _on_enable(self, request, response):
+        self._enabled = bool(request.data)
+        response.success = True
+        response.message = "motion enabled" if request.data else "motion disabled: ramping to zero"
+        self.get_logger().info(response.message)
+        return response
+
+    # -- control loop -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ramp to zero, publish zeros, then let ``wait_stopped`` return."""
+        self._stopping.set()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        return self._finished.wait(timeout)
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        stop_deadline = None
+        while True:
+            now = time.monotonic()
+            if now < next_tick:
+                time.sleep(next_tick - now)
+                continue
+            if now - next_tick > self.period:
+                self._stats["late"] += 1
+                next_tick = now  # never catch up in a burst: one message per tick, filtered
+            next_tick += self.period
+            stopping = self._stopping.is_set()
+            if stopping and stop_deadline is None:
+                stop_deadline = now + STOP_TIMEOUT_S
+            command = self.controller.tick(self._sample, self._target,
+                                           self._enabled and not stopping, now)
+            self._publish(command)
+            self._account()
+            if stopping and (self.controller.stopped() or now > stop_deadline):
+                for _ in range(3):
+                    self._publish(np.zeros(len(command)))
+                self._finished.set()
+                return
+
+    def _publish(self, command: np.ndarray) -> None:
+        self._command_pub.publish(Float64MultiArray(data=command.tolist()))
+
+    def _account(self) -> None:
+        stats = self._stats
+        stats["ticks"] += 1
+        controller = self.controller
+        if controller.last_inference_s:
+            stats["inference"].append(controller.last_inference_s)
+            controller.last_inference_s = 0.0
+        for name in controller.last_activity.active():
+            stats["activity"][name] = stats["activity"].get(name, 0) + 1
+        if controller.status != self._last_status:
+            log = self.get_logger().info if controller.status in (dc.OK, dc.DISABLED, dc.NO_TARGET) \
+                else self.get_logger().error
+            log("watchdog: %s" % controller.status)
+        self._last_status = controller.status
+
+    def _publish_diagnostics(self) -> None:
+        stats, now = self._stats, time.monotonic()
+        elapsed = max(now - stats["since"], 1e-9)
+        inference = np.array(stats["inference"]) * 1e6
+        status = self.controller.status
+        values = [("loop rate [Hz]", "%.1f" % (stats["ticks"] / elapsed)),
+                  ("late ticks", str(stats["late"])),
+                  ("inference p50 [us]", "%.0f" % np.median(inference) if len(inference) else "-"),
+                  ("inference max [us]", "%.0f" % inference.max() if len(inference) else "-"),
+                  ("watchdog", status)]
+        values += [("filter %s [ticks]" % k, str(v)) for k, v in sorted(stats["activity"].items())]
+        level = DiagnosticStatus.OK if status in (dc.OK, dc.DISABLED, dc.NO_TARGET) \
+            else DiagnosticStatus.ERROR
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [DiagnosticStatus(level=level, name="reach_rl_deploy", message=status,
+                                       hardware_id=self.command_topic,
+                                       values=[KeyValue(key=k, value=v) for k, v in values])]
+        self._diag_pub.publish(msg)
+        self._stats = {"ticks": 0, "late": 0, "inference": [], "activity": {}, "since": now}
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = DeployNode()
+    except (PolicyFileError, ValueError) as exc:
+        sys.stderr.write("deploy_node: refusing to start: %s\n" % exc)
+        rclpy.try_shutdown()
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    node.start()
+    stop.wait()
+    node.get_logger().info("shutting down: ramping to zero velocity")
+    node.request_stop()
+    stopped = node.wait_stopped(STOP_TIMEOUT_S + 1.0)
+    node.get_logger().info("stopped, zeros published" if stopped else "stop timed out")
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
