@@ -1,0 +1,561 @@
+"""Training benchmark: simulator throughput, our PPO and rsl_rl's PPO to the same goal.
+
+Prints (and writes to ``--json``):
+
+1. simulator alone: env-steps/s of ``TorchArmSim.step`` and of the full ``ReachTask.step``
+   (random actions, no policy);
+2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically every
+   ``--eval-every`` iterations on 1000 held-out targets (nominal condition), timed to the goal
+   (success >= 99 %, median final error <= 2 mm, median time to 1 cm <= 1.0 s) with
+   evaluation time excluded; the exported ONNX file is then evaluated through onnxruntime;
+3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), configured like ours, timed the
+   same way.
+
+Run from the repository root, e.g.::
+
+    PYTHONPATH=src:bench python bench/train_bench.py --device cuda --num-envs 4096
+
+Times: "from start" counts from the moment the trainer's construction begins (task, model,
+runner), "train" from the end of construction; both exclude evaluation time.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+# rsl_rl's logger imports GitPython, which refuses to import without a git executable.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+import torch  # noqa: E402
+
+from reach_rl_deploy import franka_model  # noqa: E402
+from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
+from reach_rl_train.cli import default_config_path  # noqa: E402
+from reach_rl_train.config import TrainConfig, load_config  # noqa: E402
+from reach_rl_train.evaluate import CONDITIONS, evaluate_file, run_condition  # noqa: E402
+from reach_rl_train.reach_task import ReachTask  # noqa: E402
+
+GOAL_SUCCESS = 0.99
+GOAL_ERROR_MM = 2.0
+GOAL_TIME_S = 1.0
+MILESTONE_SUCCESS = 0.95
+EVAL_TARGETS = 1000
+EVAL_SEED = 12345
+
+
+def log(*args) -> None:
+    print(*args, flush=True)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reached_goal(m: Dict[str, float]) -> bool:
+    return (m["success_rate"] >= GOAL_SUCCESS and m["median_final_error_mm"] <= GOAL_ERROR_MM
+            and m["median_time_to_1cm_s"] <= GOAL_TIME_S)
+
+
+def better(a: Dict[str, float], b: Optional[Dict[str, float]]) -> bool:
+    """Is evaluation ``a`` better than ``b`` (success first, then median final error)?"""
+    if b is None:
+        return True
+    return (a["success_rate"], -a["median_final_error_mm"]) > (b["success_rate"],
+                                                               -b["median_final_error_mm"])
+
+
+def fmt_metrics(m: Optional[Dict[str, float]]) -> str:
+    if not m:
+        return "-"
+    return ("success %5.1f%% | median error %6.2f mm | p95 %6.1f mm | median t(1 cm) %5.2f s"
+            % (100 * m["success_rate"], m["median_final_error_mm"], m["p95_final_error_mm"],
+               m["median_time_to_1cm_s"]))
+
+
+# -- 1. simulator alone ---------------------------------------------------------------------
+def time_steps(step: Callable[[int], None], device: torch.device, warmup: int,
+               min_seconds: float, min_steps: int = 20) -> Dict[str, float]:
+    """Run ``step(i)`` ``warmup`` times, then time it for at least ``min_seconds``."""
+    for i in range(warmup):
+        step(i)
+    sync(device)
+    steps = 0
+    chunk = 10
+    start = time.perf_counter()
+    while True:
+        for i in range(chunk):
+            step(steps + i)
+        steps += chunk
+        sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and steps >= min_steps:
+            return {"steps": steps, "seconds": elapsed}
+        chunk = min(chunk * 2, 1000)
+
+
+def bench_simulator(cfg: TrainConfig, device: torch.device, sizes: List[int],
+                    seconds: float) -> List[Dict]:
+    results = []
+    limits = franka_model.joint_limits(cfg.task.robot)
+    for n in sizes:
+        row = {"num_envs": n}  # type: Dict
+        g = torch.Generator(device=device).manual_seed(0)
+        pool = 16
+        # TorchArmSim.step: random velocity commands, per-arm lags as in training randomisation.
+        sim = TorchArmSim(n, limits, device)
+        ids = torch.arange(n, device=device)
+        q0 = torch.tensor(franka_model.READY_POSE, dtype=torch.float32, device=device).expand(n, 7)
+        sim.set_state(ids, q0, torch.zeros(n, 7, device=device))
+        commands = [0.5 * (2 * torch.rand(n, 7, generator=g, device=device) - 1)
+                    for _ in range(pool)]
+        tau = cfg.randomization.actuator_tau_max * torch.rand(n, generator=g, device=device)
+        dt = cfg.task.policy_dt
+
+        def sim_step(i):
+            sim.step(commands[i % pool], tau, dt)
+
+        t = time_steps(sim_step, device, warmup=20, min_seconds=seconds)
+        row["arm_sim_steps_per_s"] = n * t["steps"] / t["seconds"]
+        # ReachTask.step: full task (limits, reward, target switches, resets, observation).
+        task = ReachTask(cfg.task, cfg.reward, cfg.randomization, n, device, seed=0)
+        task.reset(stagger=True)
+        actions = [2 * torch.rand(n, 7, generator=g, device=device) - 1 for _ in range(pool)]
+
+        def task_step(i):
+            task.step(actions[i % pool])
+
+        with torch.no_grad():
+            t = time_steps(task_step, device, warmup=20, min_seconds=seconds)
+        row["reach_task_steps_per_s"] = n * t["steps"] / t["seconds"]
+        log("simulator %6d envs: TorchArmSim.step %12.0f env-steps/s | ReachTask.step %12.0f "
+            "env-steps/s" % (n, row["arm_sim_steps_per_s"], row["reach_task_steps_per_s"]))
+        results.append(row)
+        del sim, task, commands, actions
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return results
+
+
+# -- timing and evaluation shared by both trainers ---------------------------------------------
+class Tracker:
+    """Clock that excludes evaluation time, evaluation history, milestones and the goal."""
+
+    def __init__(self, name: str, cfg: TrainConfig, device: torch.device, time_limit: float):
+        self.name, self.cfg, self.device, self.time_limit = name, cfg, device, time_limit
+        self.t_start = time.perf_counter()  # construction begins
+        self.t_train = self.t_start  # construction done (set by constructed())
+        self.t_stop = None  # type: Optional[float]  # training stopped
+        self.eval_seconds = 0.0
+        self.evals = []  # type: List[Dict]
+        self.best = None  # type: Optional[Dict]
+        self.milestone = None  # type: Optional[Dict]
+        self.goal = None  # type: Optional[Dict]
+        self.last_eval_iteration = -1
+
+    def constructed(self) -> None:
+        sync(self.device)
+        self.t_train = time.perf_counter()
+        log("[%s] constructed in %.2f s" % (self.name, self.t_train - self.t_start))
+
+    def now(self) -> float:
+        return self.t_stop if self.t_stop is not None else time.perf_counter()
+
+    def stop(self) -> None:
+        """Freeze the clocks: training is over (export, logs and final evaluations don't count)."""
+        if self.t_stop is None:
+            sync(self.device)
+            self.t_stop = time.perf_counter()
+
+    def from_start(self) -> float:
+        return self.now() - self.t_start - self.eval_seconds
+
+    def train_time(self) -> float:
+        return self.now() - self.t_train - self.eval_seconds
+
+    def over_time(self) -> bool:
+        return self.from_start() >= self.time_limit
+
+    def evaluate(self, act: Callable[[torch.Tensor], torch.Tensor], iteration: int,
+                 env_steps: int, note: str = "") -> Dict:
+        """Nominal evaluation of ``act`` (obs -> rad/s); its time is excluded from the clocks."""
+        sync(self.device)
+        t0 = time.perf_counter()
+        point = {"iteration": iteration, "env_steps": env_steps,
+                 "from_start_s": self.from_start(), "train_s": self.train_time()}
+        with torch.no_grad():
+            m = run_condition(act, self.cfg, CONDITIONS["nominal"], num_targets=EVAL_TARGETS,
+                              seed=EVAL_SEED, device=self.device, num_envs=EVAL_TARGETS)
+        sync(self.device)
+        t1 = time.perf_counter()
+        if self.t_stop is None:  # clocks frozen: nothing to exclude
+            self.eval_seconds += t1 - t0
+        point.update(m)
+        point["eval_s"] = t1 - t0
+        self.evals.append(point)
+        self.last_eval_iteration = iteration
+        if better(m, self.best):
+            self.best = point
+        tags = []
+        if self.milestone is None and m["success_rate"] >= MILESTONE_SUCCESS:
+            self.milestone = point
+            tags.append("FIRST >= 95%")
+        if self.goal is None and reached_goal(m):
+            self.goal = point
+            tags.append("GOAL")
+        log("[%s] eval it %5d | %11d steps | %7.1f s from start (%7.1f s training) | %s%s%s"
+            % (self.name, iteration, env_steps, point["from_start_s"], point["train_s"],
+               fmt_metrics(m), (" | " + ", ".join(tags)) if tags else "",
+               (" | " + note) if note else ""))
+        return point
+
+    def summary(self, iterations: int, env_steps: int) -> Dict:
+        train_s = self.train_time()
+        return {
+            "construct_s": self.t_train - self.t_start,
+            "iterations": iterations,
+            "env_steps": env_steps,
+            "train_s": train_s,
+            "from_start_s": self.from_start(),
+            "eval_total_s": sum(p["eval_s"] for p in self.evals),
+            "train_env_steps_per_s": env_steps / train_s if train_s > 0 else float("nan"),
+            "goal": self.goal,
+            "first_95": self.milestone,
+            "best": self.best,
+            "last_eval": self.evals[-1] if self.evals else None,
+            "evals": self.evals,
+            "time_limit_s": self.time_limit,
+        }
+
+
+# -- 2. our PPO ---------------------------------------------------------------------------------
+def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
+    from reach_rl_train.runner import Runner
+
+    cfg = load_config(args.config or default_config_path(), overrides)
+    tracker = Tracker("ours", cfg, device, args.time_limit)
+    steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
+    last_line = [""]
+
+    def progress(line: str) -> None:
+        if line.startswith("it "):
+            last_line[0] = line
+        else:
+            log("[ours] " + line)
+
+    runner = Runner(cfg, progress=progress)
+    tracker.constructed()
+    scale = cfg.task.action_scale
+
+    def act(obs):
+        return runner.model.act_deterministic(obs).clamp(-1.0, 1.0) * scale
+
+    def on_iteration(r, stats) -> bool:
+        it = r.iteration
+        if it % args.eval_every == 0:
+            if last_line[0]:
+                log("[ours] " + last_line[0])
+            tracker.evaluate(act, it, it * steps_per_iter)
+            if tracker.goal is not None:
+                tracker.stop()
+                return True
+        if tracker.over_time():
+            tracker.stop()
+            if tracker.last_eval_iteration != it:
+                tracker.evaluate(act, it, it * steps_per_iter, note="time limit")
+            return True
+        return False
+
+    runner.train(on_iteration=on_iteration)
+    tracker.stop()  # (already stopped unless train() ended another way)
+    result = tracker.summary(runner.iteration, runner.iteration * steps_per_iter)
+    result["config"] = cfg.to_dict()
+    result["policy_file"] = cfg.run.out
+    t0 = time.perf_counter()
+    try:
+        result["onnx_eval"] = evaluate_file(cfg.run.out, EVAL_TARGETS)
+        log("[ours] ONNX policy %s through onnxruntime (%.1f s):" % (cfg.run.out,
+                                                                   time.perf_counter() - t0))
+        for name in CONDITIONS:
+            log("[ours]   %-45s %s" % (name + ":", fmt_metrics(result["onnx_eval"][name])))
+    except Exception as exc:  # report, keep the benchmark's other figures
+        result["onnx_eval_error"] = "%s: %s" % (type(exc).__name__, exc)
+        log("[ours] ONNX evaluation failed: %s" % result["onnx_eval_error"])
+        traceback.print_exc()
+    return result
+
+
+# -- 3. rsl_rl's PPO ----------------------------------------------------------------------------
+def rsl_rl_unavailable() -> Optional[str]:
+    """Why rsl_rl cannot be benchmarked here, or None."""
+    try:
+        import rsl_rl_env  # noqa: F401  (imports tensordict and rsl_rl's VecEnv)
+        import rsl_rl.runners  # noqa: F401
+    except Exception as exc:  # ImportError, or GitPython failing to initialise
+        return "%s: %s" % (type(exc).__name__, exc)
+    return None
+
+
+def rsl_rl_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("rsl-rl-lib")
+    except Exception:
+        return "unknown"
+
+
+def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
+    from rsl_rl.runners import OnPolicyRunner
+    from tensordict import TensorDict
+
+    from rsl_rl_env import ReachVecEnv, rsl_rl_train_cfg
+
+    cfg = load_config(args.config or default_config_path(), overrides)
+    tracker = Tracker("rsl_rl", cfg, device, args.time_limit)
+    torch.manual_seed(cfg.run.seed)
+    env = ReachVecEnv(cfg, device)
+    train_cfg = rsl_rl_train_cfg(cfg)
+    log_dir = os.path.join(args.out, "rsl_rl_logs") if args.rsl_rl_log else None
+    runner = OnPolicyRunner(env, train_cfg, log_dir=log_dir, device=str(device))
+    tracker.constructed()
+    steps_per_iter = env.num_envs * cfg.ppo.num_steps
+    scale = cfg.task.action_scale
+
+    def inference_act():
+        """obs -> rad/s through rsl_rl's inference policy (deterministic: the Gaussian's mean)."""
+        policy = runner.get_inference_policy(device=str(device))  # switches to eval mode
+
+        def act(obs):
+            td = TensorDict({"policy": env.features(obs)}, batch_size=[obs.shape[0]],
+                            device=obs.device)
+            return policy(td).clamp(-1.0, 1.0) * scale
+
+        return act
+
+    iteration = 0
+    while True:
+        # One iteration per learn() call, so the time limit is checked as often as for ours;
+        # learn() switches back to train mode and continues from env.get_observations().
+        runner.learn(num_learning_iterations=1, init_at_random_ep_len=False)
+        iteration += 1
+        runner.current_learning_iteration = iteration
+        if iteration % args.eval_every == 0:
+            std = runner.alg.get_policy().output_std.mean().item()
+            tracker.evaluate(inference_act(), iteration, iteration * steps_per_iter,
+                             note="lr %.1e, std %.2f" % (runner.alg.learning_rate, std))
+            if tracker.goal is not None:
+                tracker.stop()
+                break
+        if tracker.over_time():
+            tracker.stop()
+            if tracker.last_eval_iteration != iteration:
+                tracker.evaluate(inference_act(), iteration, iteration * steps_per_iter,
+                                 note="time limit")
+            break
+    result = tracker.summary(iteration, iteration * steps_per_iter)
+    result["rsl_rl_version"] = rsl_rl_version()
+    result["rsl_rl_cfg"] = train_cfg
+    # Final policy in every condition, through torch (rsl_rl has no export to our policy format).
+    t0 = time.perf_counter()
+    final = {}
+    act = inference_act()
+    with torch.no_grad():
+        for name, randomization in CONDITIONS.items():
+            final[name] = run_condition(act, cfg, randomization, EVAL_TARGETS, EVAL_SEED,
+                                        device=device, num_envs=EVAL_TARGETS)
+    result["final_eval"] = final
+    log("[rsl_rl] final policy through torch (%.1f s):" % (time.perf_counter() - t0))
+    for name in CONDITIONS:
+        log("[rsl_rl]   %-45s %s" % (name + ":", fmt_metrics(final[name])))
+    if log_dir:
+        runner.save(os.path.join(log_dir, "model_final.pt"))
+    return result
+
+
+# -- report -------------------------------------------------------------------------------------
+def trainer_rows(name: str, r: Dict) -> List[str]:
+    if "error" in r or "skipped" in r:
+        return ["%-8s %s" % (name, r.get("error") or "skipped: " + r["skipped"])]
+
+    def when(point):
+        return ("%.1f s from start (%.1f s training, it %d, %.3g env steps)"
+                % (point["from_start_s"], point["train_s"], point["iteration"], point["env_steps"]))
+
+    missed = "not reached in %.0f s (limit %.0f s)" % (r["from_start_s"], r["time_limit_s"])
+    if r["goal"]:
+        goal = when(r["goal"])
+    elif r["best"]:
+        goal = "%s; best: it %d, %s" % (missed, r["best"]["iteration"], fmt_metrics(r["best"]))
+    else:
+        goal = missed + ", never evaluated"
+    pad = " " * 8
+    first_95 = when(r["first_95"]) if r["first_95"] else missed
+    rows = ["%-8s time to 95%% success   : %s" % (name, first_95),
+            "%s time to goal           : %s" % (pad, goal),
+            "%s training env-steps/s   : %.0f  (%d iterations, %.3g env steps in %.1f s; "
+            "construction %.1f s; evaluation %.1f s excluded)"
+            % (pad, r["train_env_steps_per_s"], r["iterations"], r["env_steps"], r["train_s"],
+               r["construct_s"], r["eval_total_s"]),
+            "%s last periodic eval     : %s" % (pad, fmt_metrics(r["last_eval"]))]
+    final = r.get("onnx_eval") or r.get("final_eval")
+    if final:
+        how = ("ONNX file via evaluate_file (250 envs x 4 targets in a row)" if "onnx_eval" in r
+               else "torch, as the periodic eval")
+        rows.append("%s final policy, %s:" % (pad, how))
+        for cond in CONDITIONS:
+            rows.append("%s   %-44s %s" % (pad, cond + ":", fmt_metrics(final[cond])))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default cuda)")
+    parser.add_argument("--num-envs", type=int, default=4096, help="parallel arms for training")
+    parser.add_argument("--time-limit", type=float, default=240.0,
+                        help="seconds per trainer, from start-up, evaluation excluded "
+                             "(default 240)")
+    parser.add_argument("--eval-every", type=int, default=20, help="iterations between evaluations")
+    parser.add_argument("--sim-envs", type=int, nargs="*", default=None,
+                        help="env counts for the simulator-alone figures "
+                             "(default: --num-envs and 16384)")
+    parser.add_argument("--sim-seconds", type=float, default=2.0,
+                        help="seconds to time each simulator figure (default 2)")
+    parser.add_argument("--skip-sim", action="store_true", help="no simulator-alone figures")
+    parser.add_argument("--skip-ours", action="store_true", help="do not benchmark our PPO")
+    parser.add_argument("--skip-rsl-rl", action="store_true", help="do not benchmark rsl_rl's PPO")
+    parser.add_argument("--rsl-rl-log", action="store_true",
+                        help="let rsl_rl write its logs and git state under OUT/rsl_rl_logs "
+                             "(prints a block and saves a checkpoint per iteration; "
+                             "off: no logging overhead)")
+    parser.add_argument("--config", help="training YAML (default: the package's config/train.yaml)")
+    parser.add_argument("--override", action="append", default=[], metavar="section.key=value",
+                        help="config override for both trainers (repeatable)")
+    parser.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    parser.add_argument("--json", help="write all results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.eval_every < 1:
+        parser.error("--eval-every must be >= 1")
+
+    script_start = time.perf_counter()
+    command = " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        log("error: --device %s but CUDA is not available (torch %s)"
+            % (args.device, torch.__version__))
+        return 2
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    os.makedirs(args.out, exist_ok=True)
+    overrides = ["run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
+                 "run.max_iterations=100000000",
+                 "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
+    report: Dict[str, Any] = {
+        "command": command,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": str(device),
+        "gpu": gpu,
+        "cpu_threads": torch.get_num_threads(),
+        "args": vars(args),
+        "overrides": overrides,
+        "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
+                 "median_time_to_1cm_s": GOAL_TIME_S, "milestone_success": MILESTONE_SUCCESS,
+                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal"},
+    }
+
+    def save():
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json + ".tmp", "w") as f:
+                json.dump(report, f, indent=2, default=str)
+            os.replace(args.json + ".tmp", args.json)
+
+    log("command: %s" % command)
+    log("python %s | torch %s (CUDA %s) | device %s | GPU %s"
+        % (report["python"], torch.__version__, torch.version.cuda, device, gpu))
+    try:
+        cfg = load_config(args.config or default_config_path(), overrides)
+    except Exception as exc:
+        log("error: %s" % exc)
+        return 2
+    log("config: %s + overrides %s" % (args.config or default_config_path(), " ".join(overrides)))
+    log("goal: success >= %.0f%%, median final error <= %.1f mm, median time to 1 cm <= %.1f s "
+        "(%d held-out targets, nominal, deterministic policy, every %d iterations)"
+        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_every))
+    save()
+
+    if not args.skip_sim:
+        sizes = args.sim_envs if args.sim_envs else sorted({args.num_envs, 16384})
+        log("\n== simulator alone ==")
+        try:
+            report["simulator"] = bench_simulator(cfg, device, sizes, args.sim_seconds)
+        except Exception as exc:
+            report["simulator"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            traceback.print_exc()
+        save()
+
+    trainers = []
+    if not args.skip_ours:
+        trainers.append(("ours", bench_ours))
+    if args.skip_rsl_rl:
+        report["rsl_rl"] = {"skipped": "--skip-rsl-rl"}
+    else:
+        why = rsl_rl_unavailable()
+        if why:
+            log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
+            report["rsl_rl"] = {"skipped": "rsl_rl not importable: " + why}
+        else:
+            trainers.append(("rsl_rl", bench_rsl_rl))
+    for name, fn in trainers:
+        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (name, args.num_envs, args.time_limit))
+        try:
+            report[name] = fn(args, overrides, device)
+        except Exception as exc:
+            report[name] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            traceback.print_exc()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        save()
+
+    # -- final table --
+    log("\n" + "=" * 100)
+    log("command : %s" % command)
+    log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
+        % (torch.__version__, torch.version.cuda, device, gpu, args.num_envs, args.time_limit))
+    log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
+        "%.1f s (nominal, %d targets); times exclude evaluation"
+        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS))
+    sim = report.get("simulator")
+    if isinstance(sim, list):
+        for row in sim:
+            log("%-8s %6d envs: TorchArmSim.step %.3g env-steps/s | ReachTask.step %.3g env-steps/s"
+                % ("sim", row["num_envs"], row["arm_sim_steps_per_s"],
+                   row["reach_task_steps_per_s"]))
+    elif isinstance(sim, dict):
+        log("%-8s %s" % ("sim", sim["error"]))
+    for name in ("ours", "rsl_rl"):
+        if name in report:
+            log("-" * 100)
+            for row in trainer_rows(name, report[name]):
+                log(row)
+    report["total_wall_s"] = time.perf_counter() - script_start
+    log("=" * 100)
+    log("total wall time %.0f s%s" % (report["total_wall_s"],
+                                      (" | results: %s" % args.json) if args.json else ""))
+    save()
+    failed = any(isinstance(report.get(n), dict) and "error" in report[n]
+                 for n in ("ours", "rsl_rl"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
