@@ -451,6 +451,7 @@ def main(argv=None) -> int:
             % (args.device, torch.__version__))
         return 2
     if device.type == "cuda":
+        device = torch.device("cuda", device.index or 0)
         torch.cuda.set_device(device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     os.makedirs(args.out, exist_ok=True)
