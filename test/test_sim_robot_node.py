@@ -5,41 +5,22 @@ ROS_DOMAIN_ID and DDS discovery kept on localhost, publishes joint velocity comm
 (through the safety filter, with gentle bounds so that scheduling stalls of a loaded test
 machine stay far inside Franka's limits) and watches joint states, reflexes and reset.
 """
-import os
-import random
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
-# DDS settings must be in place before rclpy is initialised; subprocesses inherit them. One
-# random domain per test session (shared by every module that uses this variable), so
-# parallel sessions and any robot on the default domain never hear these tests.
-os.environ.setdefault("REACH_RL_TEST_DOMAIN_ID", str(random.Random().randint(1, 100)))
-os.environ["ROS_DOMAIN_ID"] = os.environ["REACH_RL_TEST_DOMAIN_ID"]
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-
-try:
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float64MultiArray, String
-    from std_srvs.srv import Trigger
-except Exception as exc:  # ImportError, or OSError for missing ROS shared libraries
-    pytest.skip("rclpy / ROS 2 messages unavailable (%s: %s); source ROS 2 Jazzy or use the venv's ROS "
-                "wheels" % (type(exc).__name__, exc), allow_module_level=True)
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_deploy.safety_filter import FilterLimits, FilterState, filter_step  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 COMMAND_TOPIC = "/joint_velocity_controller/commands"
 NAMES = joint_names("fr3")
 # 0.1 rad/s^2 and 10 rad/s^3 per message: a 50 ms stall of either process still reads as
@@ -47,53 +28,26 @@ NAMES = joint_names("fr3")
 GENTLE = FilterLimits.from_joint_limits(FR3, accel_fraction=0.01, jerk_fraction=0.002)
 
 
-@pytest.fixture(scope="module")
-def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
+ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 
 
-class Harness:
-    """This test's side: a node spun on a background thread, recording what the sim publishes."""
+class Harness(TestNode):
+    """This test's side: records what the sim publishes, sends commands, calls ~/reset."""
 
     def __init__(self, context, name):
-        self.node = rclpy.create_node(name, context=context)
-        self.lock = threading.Lock()
+        super().__init__(context, name)
         self.states = []  # (receive time [s, monotonic], JointState)
         self.reflexes = []
         self.pub = self.node.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
-        self.node.create_subscription(JointState, "/joint_states", self._on_state, 50)
+        self.record(JointState, "/joint_states", 50, self.states)
         reflex_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(String, "/sim_robot/reflex", self._on_reflex, reflex_qos)
-        self.reset_client = self.node.create_client(Trigger, "/sim_robot/reset")
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _on_state(self, msg):
-        with self.lock:
-            self.states.append((time.monotonic(), msg))
-
-    def _on_reflex(self, msg):
-        with self.lock:
-            self.reflexes.append(msg.data)
+        self.record(String, "/sim_robot/reflex", reflex_qos, self.reflexes, stamp=False,
+                    keep=lambda msg: msg.data)
 
     def latest(self):
         with self.lock:
             return self.states[-1][1] if self.states else None
-
-    def wait_for(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate():
-                    return
-            time.sleep(0.01)
-        pytest.fail("timed out after %g s waiting for %s" % (timeout, what))
 
     def publish(self, values):
         self.pub.publish(Float64MultiArray(data=[float(v) for v in values]))
@@ -127,40 +81,19 @@ class Harness:
         return state, integral
 
     def reset(self):
-        assert self.reset_client.wait_for_service(timeout_sec=5.0), "~/reset service not available"
-        future = self.reset_client.call_async(Trigger.Request())
-        deadline = time.monotonic() + 5.0
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert future.done(), "~/reset did not answer"
-        return future.result()
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
+        return self.call(Trigger, "/sim_robot/reset", Trigger.Request())
 
 
 @pytest.fixture
 def sim(ros_context, request):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reach_rl_deploy.sim_robot_node", "--ros-args", "-p", "robot:=fr3"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    harness = Harness(ros_context, "test_" + request.node.name.replace("[", "_").replace("]", "").replace("-", "_"))
+    process = NodeProcess("reach_rl_deploy.sim_robot_node", [("robot", "fr3")])
+    harness = Harness(ros_context, test_node_name(request))
     try:
         harness.wait_for(lambda: harness.states, 15.0, "the first JointState from sim_robot_node")
-        harness.reset_client.wait_for_service(timeout_sec=5.0)
         yield harness
     finally:
         harness.close()
-        process.terminate()
-        try:
-            output, _ = process.communicate(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        print(output)
+        process.stop()
 
 
 def test_joint_states_follow_commanded_velocity(sim):
