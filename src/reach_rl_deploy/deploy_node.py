@@ -40,7 +40,7 @@ from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
 from reach_rl_deploy.franka_model import joint_limits, joint_names
 from reach_rl_deploy.policy_file import Policy, PolicyFileError
-from reach_rl_deploy.safety_filter import FilterLimits
+from reach_rl_deploy.safety_filter import FilterLimits, filter_step
 
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -48,6 +48,7 @@ COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 TARGET_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET)  # watchdog states that are not faults
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
 
 
@@ -85,6 +86,7 @@ class DeployNode(Node):
         self._enabled = autostart
         self._stopping = threading.Event()
         self._finished = threading.Event()
+        self.failed = False  # the control loop raised; it ramped to zero and ended
         self._stats = {"ticks": 0, "late": 0, "inference": [], "activity": {}, "since": time.monotonic()}
         self._last_state_error = ""
         self._last_status = dc.NO_STATE
@@ -147,15 +149,27 @@ class DeployNode(Node):
         self._thread.start()
 
     def request_stop(self) -> None:
-        """Ramp to zero, publish zeros, then let ``wait_stopped`` return."""
+        """Ramp to zero, publish zeros, then let ``wait_stopped`` return (SIGINT, SIGTERM)."""
+        if not self._stopping.is_set():
+            self.get_logger().info("shutting down: ramping to zero velocity")
         self._stopping.set()
 
     def wait_stopped(self, timeout: float) -> bool:
         return self._finished.wait(timeout)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a dead loop would leave the controller holding the last command
+            self.failed = True
+            self.get_logger().fatal("control loop failed (%s: %s): ramping to zero velocity"
+                                    % (type(exc).__name__, exc))
+            self._ramp_to_zero()
+        self._finished.set()
+
+    def _ticks(self):
+        """Monotonic times of the control ticks, one per period; late ticks are not caught up."""
         next_tick = time.monotonic()
-        stop_deadline = None
         while True:
             now = time.monotonic()
             if now < next_tick:
@@ -165,6 +179,11 @@ class DeployNode(Node):
                 self._stats["late"] += 1
                 next_tick = now  # never catch up in a burst: one message per tick, filtered
             next_tick += self.period
+            yield now
+
+    def _loop(self) -> None:
+        stop_deadline = None
+        for now in self._ticks():
             stopping = self._stopping.is_set()
             if stopping and stop_deadline is None:
                 stop_deadline = now + STOP_TIMEOUT_S
@@ -173,10 +192,25 @@ class DeployNode(Node):
             self._publish(command)
             self._account()
             if stopping and (self.controller.stopped() or now > stop_deadline):
-                for _ in range(3):
-                    self._publish(np.zeros(len(command)))
-                self._finished.set()
+                self._publish_zeros()
                 return
+
+    def _ramp_to_zero(self) -> None:
+        """Fallback after a loop failure: the safety filter alone ramps the last command to zero."""
+        limits, state = self.controller.limits, self.controller.filter
+        sample = self._sample
+        q = sample.position if sample is not None else np.full(len(state.command), np.nan)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for now in self._ticks():
+            state, _ = filter_step(limits, state, np.zeros(len(q)), q)
+            self._publish(state.command)
+            if not np.any(state.command) or now > deadline:
+                break
+        self._publish_zeros()
+
+    def _publish_zeros(self) -> None:
+        for _ in range(3):
+            self._publish(np.zeros(len(self.joint_names)))
 
     def _publish(self, command: np.ndarray) -> None:
         self._command_pub.publish(Float64MultiArray(data=command.tolist()))
@@ -191,9 +225,11 @@ class DeployNode(Node):
         for name in controller.last_activity.active():
             stats["activity"][name] = stats["activity"].get(name, 0) + 1
         if controller.status != self._last_status:
-            log = self.get_logger().info if controller.status in (dc.OK, dc.DISABLED, dc.NO_TARGET) \
-                else self.get_logger().error
-            log("watchdog: %s" % controller.status)
+            # rclpy refuses one call site logging at two severities: one call per severity.
+            if controller.status in HEALTHY:
+                self.get_logger().info("watchdog: %s" % controller.status)
+            else:
+                self.get_logger().error("watchdog: %s" % controller.status)
         self._last_status = controller.status
 
     def _publish_diagnostics(self) -> None:
@@ -207,8 +243,7 @@ class DeployNode(Node):
                   ("inference max [us]", "%.0f" % inference.max() if len(inference) else "-"),
                   ("watchdog", status)]
         values += [("filter %s [ticks]" % k, str(v)) for k, v in sorted(stats["activity"].items())]
-        level = DiagnosticStatus.OK if status in (dc.OK, dc.DISABLED, dc.NO_TARGET) \
-            else DiagnosticStatus.ERROR
+        level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(level=level, name="reach_rl_deploy", message=status,
@@ -226,23 +261,20 @@ def main(args: Optional[List[str]] = None) -> int:
         sys.stderr.write("deploy_node: refusing to start: %s\n" % exc)
         rclpy.try_shutdown()
         return 2
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: node.request_stop())
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     node.start()
-    stop.wait()
-    node.get_logger().info("shutting down: ramping to zero velocity")
-    node.request_stop()
-    stopped = node.wait_stopped(STOP_TIMEOUT_S + 1.0)
-    node.get_logger().info("stopped, zeros published" if stopped else "stop timed out")
+    while not node.wait_stopped(0.1):  # short waits keep the main thread free for signals
+        pass
+    node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else ""))
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown()
-    return 0
+    return 1 if node.failed else 0
 
 
 if __name__ == "__main__":
