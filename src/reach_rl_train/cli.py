@@ -1,4 +1,8 @@
-"""Console entry points: ``reach-rl-train`` and ``reach-rl-eval``."""
+"""Console entry points: ``reach-rl-train`` and ``reach-rl-eval``.
+
+``python -m reach_rl_train.cli ARGS`` is ``reach-rl-train ARGS`` (how ``train_node`` runs the
+trainer under any interpreter).
+"""
 import argparse
 import os
 import sys
@@ -35,6 +39,9 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-iterations", type=int, help="PPO iterations (run.max_iterations)")
     parser.add_argument("--out", help="policy file to write, .onnx (run.out)")
     parser.add_argument("--resume", help="checkpoint to continue from (run.resume)")
+    parser.add_argument("--progress-json", action="store_true",
+                        help="also print one machine-readable line per event (start, iteration, "
+                             "done; see reach_rl_train.progress_protocol)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
                         help="config overrides, e.g. ppo.learning_rate=3e-4 task.robot=panda")
     args = parser.parse_args(argv)
@@ -47,20 +54,45 @@ def train_main(argv: Optional[List[str]] = None) -> int:
             overrides.append("%s=%s" % (key, value))
     try:
         cfg = load_config(args.config or default_config_path(), overrides)
+        if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch
+            from reach_rl_train.isaacgym_backend import import_isaacgym
+
+            import_isaacgym()
         from reach_rl_train.runner import Runner  # torch import is slow: after arguments are checked
 
         runner = Runner(cfg, progress=lambda line: print(line, flush=True))
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, ImportError) as exc:
         print("reach-rl-train: error: %s" % exc, file=sys.stderr)
         return 2
     print("training %s reach on %s: %d envs x %d steps, %d iterations -> %s"
           % (cfg.task.robot, runner.device, cfg.run.num_envs, cfg.ppo.num_steps,
              cfg.run.max_iterations, cfg.run.out), flush=True)
+    emit = _progress_printer(args.progress_json)
+    emit("start", max_iterations=cfg.run.max_iterations, num_envs=cfg.run.num_envs,
+         num_steps=cfg.ppo.num_steps, device=str(runner.device), backend=cfg.task.backend,
+         policy=os.path.abspath(cfg.run.out))
+
+    def on_iteration(_runner, stats):
+        emit("iteration", max_iterations=cfg.run.max_iterations, **stats)
+        return False
+
+    interrupted = False
     try:
-        runner.train()
+        runner.train(on_iteration=on_iteration)
     except KeyboardInterrupt:
-        return 130
-    return 0
+        interrupted = True
+    emit("done", iteration=runner.iteration, policy=os.path.abspath(cfg.run.out),
+         checkpoint=os.path.abspath(runner.checkpoint_path()), interrupted=interrupted)
+    return 130 if interrupted else 0
+
+
+def _progress_printer(enabled: bool):
+    """``emit(event, **fields)``: prints a progress_protocol line when enabled, else nothing."""
+    if not enabled:
+        return lambda event, **fields: None
+    from reach_rl_train.progress_protocol import format_event
+
+    return lambda event, **fields: print(format_event(event, **fields), flush=True)
 
 
 def eval_main(argv: Optional[List[str]] = None) -> int:
@@ -88,3 +120,7 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(train_main())
