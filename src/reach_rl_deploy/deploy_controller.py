@@ -32,12 +32,13 @@ NONFINITE_POLICY = "non-finite policy output"
 
 @dataclass
 class JointSample:
-    """Joint positions [rad] and velocities [rad/s] in the policy's joint order, and when
-    they were received (monotonic s)."""
+    """Joint positions [rad] and velocities [rad/s] in the policy's joint order, when they were
+    received (monotonic s) and the message's stamp (system clock s, 0 when unstamped)."""
 
     position: np.ndarray
     velocity: np.ndarray
     received: float
+    stamp: float = 0.0
 
 
 def reorder_joint_state(names: Sequence[str], position: Sequence[float], velocity: Sequence[float],

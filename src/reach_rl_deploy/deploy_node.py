@@ -87,7 +87,7 @@ class DeployNode(Node):
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self.failed = False  # the control loop raised; it ramped to zero and ended
-        self._stats = {"ticks": 0, "late": 0, "inference": [], "activity": {}, "since": time.monotonic()}
+        self._stats = self._fresh_stats(time.monotonic())
         self._last_state_error = ""
         self._last_status = dc.NO_STATE
 
@@ -117,7 +117,8 @@ class DeployNode(Node):
                 self.get_logger().error("ignoring joint state: %s" % exc)
                 self._last_state_error = str(exc)
             return
-        self._sample = JointSample(position, velocity, time.monotonic())
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        self._sample = JointSample(position, velocity, time.monotonic(), stamp)
 
     def _on_target(self, msg: PointStamped) -> None:
         frame = msg.header.frame_id.lstrip("/")
@@ -219,6 +220,11 @@ class DeployNode(Node):
         stats = self._stats
         stats["ticks"] += 1
         controller = self.controller
+        sample = self._sample
+        if sample is not None and sample.stamp > 0.0 and controller.status == dc.OK:
+            # Age of the joint state at the moment the command computed from it went out
+            # (stamps and time.time() share the system clock on one machine).
+            stats["latency"].append(time.time() - sample.stamp)
         if controller.last_inference_s:
             stats["inference"].append(controller.last_inference_s)
             controller.last_inference_s = 0.0
@@ -235,13 +241,16 @@ class DeployNode(Node):
     def _publish_diagnostics(self) -> None:
         stats, now = self._stats, time.monotonic()
         elapsed = max(now - stats["since"], 1e-9)
-        inference = np.array(stats["inference"]) * 1e6
         status = self.controller.status
         values = [("loop rate [Hz]", "%.1f" % (stats["ticks"] / elapsed)),
-                  ("late ticks", str(stats["late"])),
-                  ("inference p50 [us]", "%.0f" % np.median(inference) if len(inference) else "-"),
-                  ("inference max [us]", "%.0f" % inference.max() if len(inference) else "-"),
-                  ("watchdog", status)]
+                  ("late ticks", str(stats["late"]))]
+        for name, samples in (("inference", stats["inference"]),
+                              ("joint_state->command latency", stats["latency"])):
+            us = 1e6 * np.asarray(samples)
+            for q in (50, 99):
+                values.append(("%s p%d [us]" % (name, q),
+                               "%.0f" % np.percentile(us, q) if len(us) else "-"))
+        values.append(("watchdog", status))
         values += [("filter %s [ticks]" % k, str(v)) for k, v in sorted(stats["activity"].items())]
         level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
         msg = DiagnosticArray()
@@ -250,7 +259,12 @@ class DeployNode(Node):
                                        hardware_id=self.command_topic,
                                        values=[KeyValue(key=k, value=v) for k, v in values])]
         self._diag_pub.publish(msg)
-        self._stats = {"ticks": 0, "late": 0, "inference": [], "activity": {}, "since": now}
+        self._stats = self._fresh_stats(now)
+
+    @staticmethod
+    def _fresh_stats(now: float) -> dict:
+        """Counters of one diagnostics window starting at monotonic ``now`` [s]."""
+        return {"ticks": 0, "late": 0, "inference": [], "latency": [], "activity": {}, "since": now}
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -1,0 +1,190 @@
+"""Deploy benchmark: onnxruntime inference time, and deploy_node driving the simulated Franka.
+
+Prints:
+
+1. inference: ``Policy.__call__`` (one observation, onnxruntime, one thread) p50/p99/max [us]
+   (goal p99 <= 50 us);
+2. deploy_node (its own process) against sim_robot_node (its own process, joint states at
+   ``--state-rate`` Hz, stamped), while this process sends a new target every 2 s:
+   * joint_state -> command latency p50/p99 [ms]: the age of the joint state (from its stamp)
+     when the command computed from it is published, as deploy_node reports it on
+     /diagnostics once a second (goal p99 <= 1.5 ms); windows are pooled conservatively
+     (median of the windows' p50, max of their p99);
+   * publish period p50/p99 [ms]: inter-arrival times of the commands at this process;
+   * CPU use of deploy_node [% of one core] over the measurement, from /proc;
+   * reflexes of the simulated Franka (must be none).
+
+Run from the repository root after ``make setup`` (a policy from ``make demo`` or reach-rl-train)::
+
+    source env.sh && python bench/deploy_bench.py --policy runs/demo/policy.onnx
+"""
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "src"))
+
+from reach_rl_deploy.policy_file import Policy  # noqa: E402
+
+TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25), (0.55, 0.25, 0.45)]
+
+
+def percentiles(values, scale=1.0):
+    v = np.asarray(values, dtype=float) * scale
+    return np.percentile(v, 50), np.percentile(v, 99), v.max()
+
+
+def bench_inference(path: str, calls: int):
+    policy = Policy(path)
+    rng = np.random.default_rng(0)
+    inputs = [(rng.normal(0, 0.3, 7), rng.normal(0, 0.1, 7), np.array([0.45, 0.0, 0.4]),
+               rng.normal(0, 0.1, 7)) for _ in range(64)]
+    for i in range(200):
+        policy(*inputs[i % 64])
+    times = []
+    for i in range(calls):
+        start = time.perf_counter_ns()
+        policy(*inputs[i % 64])
+        times.append(time.perf_counter_ns() - start)
+    return percentiles(times, 1e-3)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time [s] of process ``pid`` so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(module: str, params):
+    args = [sys.executable, "-m", module, "--ros-args"]
+    for name, value in params:
+        args += ["-p", "%s:=%s" % (name, value)]
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src") + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def bench_deploy(path: str, seconds: float, state_rate: float):
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PointStamped
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Float64MultiArray, String
+
+    rclpy.init()
+    node = rclpy.create_node("deploy_bench")
+    lock = threading.Lock()
+    arrivals, windows, reflexes = [], [], []
+    measuring = threading.Event()
+
+    def on_command(_msg):
+        if measuring.is_set():
+            with lock:
+                arrivals.append(time.monotonic())
+
+    def on_diagnostics(msg):
+        values = {kv.key: kv.value for kv in msg.status[0].values}
+        if measuring.is_set() and values.get("joint_state->command latency p99 [us]", "-") != "-":
+            with lock:
+                windows.append(values)
+
+    node.create_subscription(Float64MultiArray, "/joint_velocity_controller/commands", on_command,
+                             10000)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(String, "/sim_robot/reflex", lambda m: reflexes.append(m.data), latched)
+    target_pub = node.create_publisher(PointStamped, "/reach_target", 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+
+    sim = start("reach_rl_deploy.sim_robot_node", [("joint_state_rate", state_rate)])
+    deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")])
+    try:
+        deadline = time.monotonic() + 30.0
+        while not arrivals and time.monotonic() < deadline:
+            measuring.set()
+            time.sleep(0.1)
+        if not arrivals:
+            raise RuntimeError("no commands from deploy_node within 30 s")
+        time.sleep(1.0)
+        with lock:
+            arrivals.clear()
+        cpu0, t0 = cpu_seconds(deploy.pid), time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < seconds:
+            msg = PointStamped()
+            msg.point.x, msg.point.y, msg.point.z = TARGETS[i % len(TARGETS)]
+            target_pub.publish(msg)
+            i += 1
+            time.sleep(min(2.0, seconds - (time.monotonic() - t0)))
+        cpu = (cpu_seconds(deploy.pid) - cpu0) / (time.monotonic() - t0)
+        measuring.clear()
+    finally:
+        for process in (deploy, sim):
+            process.send_signal(2)
+        for process in (deploy, sim):
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    with lock:
+        periods = np.diff(arrivals)
+        p50s = [float(w["joint_state->command latency p50 [us]"]) for w in windows]
+        p99s = [float(w["joint_state->command latency p99 [us]"]) for w in windows]
+        rates = [float(w["loop rate [Hz]"]) for w in windows]
+    return {"periods": periods, "latency_p50_ms": np.median(p50s) / 1e3,
+            "latency_p99_ms": max(p99s) / 1e3, "windows": len(windows), "cpu": cpu,
+            "loop_rate": np.median(rates), "reflexes": list(reflexes), "commands": len(arrivals)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="runs/demo/policy.onnx", help="contract-v1 policy file")
+    parser.add_argument("--calls", type=int, default=20000, help="inference calls to time")
+    parser.add_argument("--seconds", type=float, default=10.0, help="deploy measurement [s]")
+    parser.add_argument("--state-rate", type=float, default=1000.0,
+                        help="joint state rate of the simulated Franka [Hz] (franka_ros2's "
+                             "joint_state_broadcaster publishes at the 1 kHz controller rate)")
+    parser.add_argument("--skip-ros", action="store_true", help="inference only")
+    args = parser.parse_args(argv)
+    if not os.path.isfile(args.policy):
+        print("deploy_bench: no policy file %s: run `make demo` or reach-rl-train first" % args.policy,
+              file=sys.stderr)
+        return 2
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    print("command: %s" % " ".join([sys.executable] + sys.argv))
+    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release))
+    p50, p99, worst = bench_inference(args.policy, args.calls)
+    print("inference (onnxruntime, 1 thread, %d calls): p50 %.1f us | p99 %.1f us | max %.0f us "
+          "(goal p99 <= 50 us)" % (args.calls, p50, p99, worst))
+    if args.skip_ros:
+        return 0
+    r = bench_deploy(args.policy, args.seconds, args.state_rate)
+    p50, p99, worst = percentiles(r["periods"], 1e3)
+    print("deploy_node vs sim_robot_node (joint states at %.0f Hz), %.0f s, %d commands received:"
+          % (args.state_rate, args.seconds, r["commands"]))
+    print("  joint_state -> command latency: p50 %.3f ms | p99 %.3f ms (%d one-second windows; "
+          "goal p99 <= 1.5 ms)" % (r["latency_p50_ms"], r["latency_p99_ms"], r["windows"]))
+    print("  publish period at the receiver: p50 %.3f ms | p99 %.3f ms | max %.1f ms | "
+          "loop rate %.1f Hz (node)" % (p50, p99, worst, r["loop_rate"]))
+    print("  deploy_node CPU: %.0f%% of one core" % (100 * r["cpu"]))
+    print("  reflexes of the simulated Franka: %s" % (r["reflexes"] or "none"))
+    return 1 if r["reflexes"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
