@@ -1,0 +1,268 @@
+"""deploy_node over real DDS: the node runs as its own process and drives either the simulated
+Franka (another process) or joint states this test publishes; the test reads every command.
+
+Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
+message by message (``limit_monitor.check_limits``), besides the simulated Franka's own checks.
+"""
+import threading
+import time
+
+import numpy as np
+import pytest
+from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray, String  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+
+from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names, tcp_position  # noqa: E402
+from reach_rl_deploy.limit_monitor import check_limits, describe_violations  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+COMMAND_TOPIC = "/joint_velocity_controller/commands"
+NAMES = joint_names("fr3")
+TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25)]
+RELIABLE_LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+ros_context = pytest.fixture(scope="module")(ros_context_fixture)
+
+
+class Operator(TestNode):
+    """The test's side: records commands, joint states, reflexes and diagnostics; sends targets
+    and (where no simulated robot runs) joint states."""
+
+    def __init__(self, context, name):
+        super().__init__(context, name)
+        self.commands, self.states, self.reflexes, self.diagnostics = [], [], [], []
+        self.record(Float64MultiArray, COMMAND_TOPIC, 10000, self.commands)
+        self.record(JointState, "/joint_states", 100, self.states)
+        self.record(String, "/sim_robot/reflex", RELIABLE_LATCHED, self.reflexes, stamp=False,
+                    keep=lambda msg: msg.data)
+        self.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
+        self.target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
+        self.state_pub = self.node.create_publisher(JointState, "/joint_states", 10)
+
+    def send_target(self, xyz, frame="fr3_link0"):
+        msg = PointStamped()
+        msg.header.frame_id = frame
+        msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+        self.target_pub.publish(msg)
+
+    def publish_state(self, position, names=NAMES):
+        msg = JointState(name=list(names), position=[float(v) for v in position],
+                         velocity=[0.0] * len(names))
+        self.state_pub.publish(msg)
+
+    def tcp(self):
+        with self.lock:
+            return tcp_position(np.array(self.states[-1][1].position)) if self.states else None
+
+    def command_array(self, since=0.0):
+        with self.lock:
+            return np.array([m.data for t, m in self.commands if t >= since])
+
+    def wait_for_commands(self, count, timeout=20.0):
+        self.wait_for(lambda: len(self.commands) >= count, timeout, "%d commands" % count)
+
+
+class StatePublisher:
+    """Publishes a fixed joint state at ``rate`` Hz from a thread of the test (a robot stand-in
+    whose state is chosen by the test)."""
+
+    def __init__(self, operator, position, names=NAMES, rate=250.0):
+        self.operator, self.position, self.names, self.period = operator, position, names, 1 / rate
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            self.operator.publish_state(self.position, self.names)
+            time.sleep(self.period)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(1.0)
+
+
+def stream_violations(commands, q=READY_POSE):
+    """Limit violations of a received command stream read one message per 1 ms cycle."""
+    found = []
+    previous = [np.zeros(7), np.zeros(7)]
+    for command in commands:
+        found += check_limits(FR3, q, command, previous[0], previous[1])
+        previous = [command, previous[0]]
+    return found
+
+
+@pytest.fixture
+def operator(ros_context, request):
+    node = Operator(ros_context, test_node_name(request))
+    yield node
+    node.close()
+
+
+def deploy(policy, **params):
+    defaults = {"policy": policy, "robot": "fr3", "autostart": True}
+    defaults.update(params)
+    return NodeProcess("reach_rl_deploy.deploy_node", sorted(defaults.items()))
+
+
+@pytest.mark.slow
+def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach_policy):
+    """Deploy node + simulated Franka: three successive targets within 1 cm, no reflex, a ~1 kHz
+    stream within limits; when the robot's joint states stop, commands ramp to zero."""
+    sim = NodeProcess("reach_rl_deploy.sim_robot_node", [("robot", "fr3")])
+    node = deploy(reach_policy)
+    try:
+        operator.wait_for(lambda: operator.states, 20.0, "joint states from the simulated Franka")
+        operator.wait_for_commands(200)
+        start = time.monotonic()
+        for target in TARGETS:
+            operator.send_target(target)
+            deadline = time.monotonic() + 6.0
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                if np.linalg.norm(operator.tcp() - target) < 0.005:
+                    break
+            time.sleep(0.5)  # settle, then judge the error
+            error = np.linalg.norm(operator.tcp() - target)
+            print("target %s: TCP error %.1f mm" % (target, 1000 * error))
+            assert error < 0.01, "target %s missed by %.1f mm" % (target, 1000 * error)
+        assert operator.reflexes == [], operator.reflexes
+
+        with operator.lock:
+            stamps = np.array([t for t, _ in operator.commands if t >= start])
+        periods = np.diff(stamps)
+        print("command period median %.3f ms, p99 %.3f ms" % (1e3 * np.median(periods),
+                                                              1e3 * np.percentile(periods, 99)))
+        assert 0.8e-3 < np.median(periods) < 1.2e-3
+
+        # Joint states stop (the robot's driver dies) while the arm moves to a new target.
+        operator.send_target((0.55, 0.25, 0.45))
+        time.sleep(0.3)
+        sim.process.kill()
+        sim.wait(5.0)
+        with operator.lock:
+            last_state = operator.states[-1][0]
+        operator.wait_for(lambda: np.all(np.array(operator.commands[-1][1].data) == 0.0), 5.0,
+                          "zero commands after the joint states stopped")
+        with operator.lock:
+            zero_at = next(t for t, m in operator.commands
+                           if t > last_state and not np.any(m.data))
+        moving = operator.command_array(since=last_state - 0.05)
+        print("speed at the last joint state %.3f rad/s; zero command %.0f ms after it"
+              % (np.abs(moving[0]).max(), 1e3 * (zero_at - last_state)))
+        assert zero_at - last_state < 0.2 + np.abs(moving[0]).max() / 2.0
+        node.wait_for_line("stale joint state", 5.0)
+        commands = operator.command_array()
+        violations = stream_violations(commands, q=operator.states[-1][1].position)
+        assert not violations, describe_violations(violations[:5], NAMES)
+    finally:
+        node.stop()
+        sim.stop()
+
+
+def test_nan_joint_state_ramps_to_zero_and_reports(operator, reach_policy):
+    node = deploy(reach_policy)
+    states = StatePublisher(operator, READY_POSE)
+    try:
+        operator.wait_for_commands(50)
+        operator.send_target(TARGETS[0])
+        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
+                          "the arm commanded to move")
+        states.position = np.array(READY_POSE) * np.nan
+        node.wait_for_line("non-finite joint state", 5.0)
+        operator.wait_for(lambda: not np.any(operator.commands[-1][1].data), 5.0, "zero commands")
+        operator.wait_for(lambda: any(d.status[0].level == DiagnosticStatus.ERROR
+                                      and "non-finite" in d.status[0].message
+                                      for d in operator.diagnostics), 3.0, "an ERROR diagnostic")
+        violations = stream_violations(operator.command_array())
+        assert not violations, describe_violations(violations[:5], NAMES)
+    finally:
+        states.stop()
+        node.stop()
+
+
+def test_wrong_joint_names_never_move(operator, reach_policy):
+    node = deploy(reach_policy)
+    states = StatePublisher(operator, READY_POSE, names=joint_names("panda"))
+    try:
+        operator.wait_for_commands(100)
+        operator.send_target(TARGETS[0])
+        node.wait_for_line("joint_states lacks fr3_joint1", 10.0)
+        time.sleep(0.5)
+        assert not np.any(operator.command_array()), "commands moved without valid joint states"
+    finally:
+        states.stop()
+        node.stop()
+
+
+def test_out_of_workspace_target_refused(operator, reach_policy):
+    node = deploy(reach_policy)
+    states = StatePublisher(operator, READY_POSE)
+    try:
+        operator.wait_for_commands(50)
+        operator.send_target((1.5, 0.0, 0.3))
+        node.wait_for_line("target refused", 10.0)
+        operator.send_target((0.45, 0.0, 0.4), frame="world")
+        node.wait_for_line("expected 'fr3_link0' or empty", 10.0)
+        time.sleep(0.3)
+        assert not np.any(operator.command_array()), "the arm moved toward a refused target"
+    finally:
+        states.stop()
+        node.stop()
+
+
+def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
+    node = deploy(reach_policy, autostart=False)
+    states = StatePublisher(operator, READY_POSE)
+    try:
+        operator.wait_for_commands(50)
+        operator.send_target(TARGETS[1])
+        time.sleep(0.3)
+        assert not np.any(operator.command_array()), "moved before ~/enable"
+        assert operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True)).success
+        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
+                          "motion after ~/enable true")
+        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=False))
+        operator.wait_for(lambda: not np.any(operator.commands[-1][1].data), 5.0,
+                          "zero commands after ~/enable false")
+        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True))
+        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
+                          "motion after ~/enable true again")
+        assert node.interrupt(10.0) == 0
+        time.sleep(0.2)
+        assert "stopped, zeros published" in node.output
+        commands = operator.command_array()
+        assert not np.any(commands[-3:]), "the last commands before exit are not zero"
+        violations = stream_violations(commands)
+        assert not violations, describe_violations(violations[:5], NAMES)
+    finally:
+        states.stop()
+        node.stop()
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "other robot", "other joints",
+                                  "unknown robot"])
+def test_refuses_to_start_with_a_clear_error(case, reach_policy, tmp_path, ros_context):
+    params = {"missing": {"policy": str(tmp_path / "nope.onnx")},
+              "corrupt": {"policy": str(tmp_path / "corrupt.onnx")},
+              "other robot": {"robot": "panda"},
+              "other joints": {"joint_prefix": "left_fr3_joint"},
+              "unknown robot": {"robot": "ur5"}}[case]
+    expected = {"missing": "does not exist", "corrupt": "not a readable ONNX model",
+                "other robot": "trained for the fr3", "other joints": "expects joints",
+                "unknown robot": "unknown robot"}[case]
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07 definitely not protobuf" * 10)
+    node = deploy(**dict({"policy": reach_policy}, **params))
+    try:
+        assert node.wait(20.0) == 2
+        assert "refusing to start" in node.output and expected in node.output, node.output
+    finally:
+        node.stop()
