@@ -14,6 +14,16 @@ Every ``step`` runs ``round(dt / sim_dt)`` PhysX steps; before each one the comm
 joint velocity goes through the same first-order actuator lag as ``TorchArmSim``
 (time constant ``tau`` per env) and becomes the drives' velocity target.
 
+Randomisation: the task samples the per-env actuator lag ``tau``, the observation latency
+and the joint-state noise at each env's reset, from its own generator, whatever the backend
+(reach_task.py). The lag acts here, in ``step``; latency and noise act in the task on the
+joint state read back, so both backends get the same randomisation.
+
+Resets: ``set_state`` writes the new DOF states into the wrapped DOF-state tensor at once
+and flags the envs; the next ``step`` sends all flagged envs to PhysX in one
+``set_dof_state_tensor_indexed`` call (int32 actor indices), since Isaac Gym takes each
+tensor setter at most once per ``simulate``.
+
 Import order: Isaac Gym refuses to load after torch. Nothing in this module imports torch
 or isaacgym at import time; ``import_isaacgym()`` must run before anything imports torch
 (the training CLI must call it first when ``task.backend == isaacgym``). In a process where
@@ -133,6 +143,15 @@ def lag_filter_update(target: "torch.Tensor", command: "torch.Tensor", tau: "tor
     return target + (command - target) * alpha
 
 
+def pending_actor_indices(pending: "torch.Tensor", actor_index_of_env: "torch.Tensor"
+                          ) -> "torch.Tensor":
+    """The int32 actor indices [k] of the envs flagged in ``pending`` [N] (bool), in env order:
+    every env whose DOF state was set since the last PhysX step, for one
+    ``set_dof_state_tensor_indexed`` call (Isaac Gym takes each tensor setter at most once per
+    ``simulate``: a second indexed call before it would replace the first)."""
+    return actor_indices(pending.nonzero(as_tuple=False).squeeze(-1), actor_index_of_env)
+
+
 def substep_count(dt: float, sim_dt: float) -> int:
     """Number of PhysX steps of ``sim_dt`` s in a policy step of ``dt`` s (at least 1);
     ValueError when ``dt`` is not (within 1e-6 s) a whole number of them."""
@@ -250,6 +269,11 @@ class IsaacGymArm:
         self.actor_index_of_env = torch.tensor(
             [self.gym.get_actor_index(env, actor, gymapi.DOMAIN_SIM)
              for env, actor in zip(self.envs, self.actors)], dtype=torch.int32, device=self.device)
+        # The global DOF and rigid-body tensors are ordered by sim-domain actor index; reading
+        # them as [N, per env, ...] (env-major) needs actor i to live in env i.
+        if self.actor_index_of_env.tolist() != list(range(num_envs)):
+            raise RuntimeError("Isaac Gym actor indices %s are not env-major"
+                               % self.actor_index_of_env.tolist())
         if self._want_viewer:
             self._create_viewer()
 
@@ -267,6 +291,9 @@ class IsaacGymArm:
             :, self.first_arm_dof:self.first_arm_dof + NUM_JOINTS]  # the lag-filter state
         self._pos_targets = torch.zeros(num_envs * self.dofs_per_env, device=self.device)
         per_env_dofs(self._pos_targets, num_envs, self.dofs_per_env)[:, self.finger_dofs] = FINGER_OPEN
+        # Envs whose DOF state set_state wrote into self._dof_state since the last PhysX step:
+        # sent to Isaac Gym in one indexed call just before the next simulate.
+        self._pending = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._reset_indices = None  # type: Optional[torch.Tensor]
 
         # Every arm at rest in the ready pose, fingers open; one PhysX step (zero velocity
@@ -379,12 +406,12 @@ class IsaacGymArm:
     # -- the TorchArmSim interface --------------------------------------------------------
     def set_state(self, env_ids: "torch.Tensor", joint_pos: "torch.Tensor",
                   joint_vel: "torch.Tensor") -> None:
-        """Teleport arms ``env_ids`` to ``joint_pos`` [k, 7] rad (clamped to the limits) with
+        """Teleport arms ``env_ids`` [k] to ``joint_pos`` [k, 7] rad (clamped to the limits) with
         ``joint_vel`` [k, 7] rad/s, fingers open; their velocity targets (the lag-filter state)
-        become ``joint_vel``. PhysX takes it at the next ``step``; ``joint_pos`` /
-        ``joint_vel`` show it at once, ``hand_pos`` after the next step."""
+        become ``joint_vel``. ``joint_pos`` / ``joint_vel`` show it at once; PhysX takes it at
+        the next ``step`` (one indexed write for all envs set since the last step, however
+        many calls set them), ``hand_pos`` after that step."""
         import torch
-        from isaacgym import gymtorch
 
         env_ids = env_ids.to(self.device).long()
         q = torch.max(torch.min(joint_pos.to(self.device), self.pos_max), self.pos_min)
@@ -394,12 +421,7 @@ class IsaacGymArm:
         self._pos_view[env_ids] = q
         self._vel_view[env_ids] = dq
         self._arm_target[env_ids] = dq
-        # Referenced until the next simulate has consumed it (the GPU pipeline reads it later).
-        self._reset_indices = actor_indices(env_ids, self.actor_index_of_env)
-        self.gym.set_dof_state_tensor_indexed(
-            self.sim, gymtorch.unwrap_tensor(self._dof_state),
-            gymtorch.unwrap_tensor(self._reset_indices), len(self._reset_indices))
-        self.gym.set_dof_velocity_target_tensor(self.sim, gymtorch.unwrap_tensor(self._vel_targets))
+        self._pending[env_ids] = True
         self.joint_pos = self._pos_view.clone()
         self.joint_vel = self._vel_view.clone()
 
@@ -410,6 +432,7 @@ class IsaacGymArm:
         substeps = substep_count(dt, self.sim_dt)
         command = command.to(self.device)
         tau = tau.to(self.device)
+        self._write_pending_states()
         for _ in range(substeps):
             self._arm_target.copy_(lag_filter_update(self._arm_target, command, tau, self.sim_dt))
             self.gym.set_dof_velocity_target_tensor(self.sim, gymtorch.unwrap_tensor(self._vel_targets))
@@ -419,6 +442,20 @@ class IsaacGymArm:
         self._refresh()
         if self.viewer is not None:
             self._draw()
+
+    def _write_pending_states(self) -> None:
+        """Hand the DOF states that ``set_state`` wrote to Isaac Gym: one
+        ``set_dof_state_tensor_indexed`` call (int32 sim-domain actor indices) per PhysX step."""
+        from isaacgym import gymtorch
+
+        if not bool(self._pending.any()):
+            return
+        # Referenced until the next simulate has consumed it (the GPU pipeline reads it then).
+        self._reset_indices = pending_actor_indices(self._pending, self.actor_index_of_env)
+        self._pending.zero_()
+        self.gym.set_dof_state_tensor_indexed(
+            self.sim, gymtorch.unwrap_tensor(self._dof_state),
+            gymtorch.unwrap_tensor(self._reset_indices), len(self._reset_indices))
 
     def _refresh(self) -> None:
         self.gym.refresh_dof_state_tensor(self.sim)
