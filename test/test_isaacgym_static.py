@@ -4,6 +4,8 @@ vermin for Python 3.8 syntax/stdlib, mypy for the Isaac Gym API calls of the bac
 Each check skips, saying why, when its tool is not installed
 (``pip install vermin isaacgym-stubs 'mypy<1.16'``).
 """
+import ast
+import glob
 import os
 import re
 import shutil
@@ -14,8 +16,6 @@ from importlib.util import find_spec
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PY38_PATHS = ("src/reach_rl_train", "src/reach_rl_deploy/franka_model.py",
-              "src/reach_rl_deploy/policy_file.py")
 BACKEND = "src/reach_rl_train/isaacgym_backend.py"
 
 # gymtorch ships no stubs: its two functions, as Isaac Gym Preview 4 defines them.
@@ -37,12 +37,53 @@ def _tool(name):
     return here if os.path.isfile(here) else shutil.which(name)
 
 
+def _deploy_modules(paths):
+    """The reach_rl_deploy modules (files, relative to ROOT) that ``paths`` import, directly
+    or through each other."""
+    found = set()
+    todo = list(paths)
+    while todo:
+        with open(os.path.join(ROOT, todo.pop())) as f:
+            tree = ast.parse(f.read())
+        names = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+                names.extend("%s.%s" % (node.module, a.name) for a in node.names)
+            elif isinstance(node, ast.Import):
+                names.extend(a.name for a in node.names)
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "reach_rl_deploy" or len(parts) < 2:
+                continue
+            path = "src/reach_rl_deploy/%s.py" % parts[1]
+            if os.path.isfile(os.path.join(ROOT, path)) and path not in found:
+                found.add(path)
+                todo.append(path)
+    return sorted(found)
+
+
+def py38_paths():
+    """What must run inside an Isaac Gym environment: the training package and every
+    reach_rl_deploy module it imports (franka_model, policy_file, ...)."""
+    train = sorted(os.path.relpath(p, ROOT)
+                   for p in glob.glob(os.path.join(ROOT, "src", "reach_rl_train", "*.py")))
+    return ["src/reach_rl_train"] + _deploy_modules(train)
+
+
+def test_py38_paths_follow_the_training_packages_imports():
+    paths = py38_paths()
+    assert "src/reach_rl_deploy/franka_model.py" in paths
+    assert "src/reach_rl_deploy/policy_file.py" in paths
+    assert all(os.path.isfile(os.path.join(ROOT, p)) for p in paths[1:])
+
+
 def test_py38_compatible_per_vermin():
     vermin = _tool("vermin")
     if vermin is None:
         pytest.skip("vermin not installed (pip install vermin)")
     out = subprocess.run([vermin, "-t=3.8-", "--no-tips", "--violations", "--eval-annotations",
-                          *PY38_PATHS], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          *py38_paths()], cwd=ROOT, capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 0 and "not met" not in text, text
 
