@@ -2,7 +2,7 @@
 Franka (another process) or joint states this test publishes; the test reads every command.
 
 Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
-message by message (``limit_monitor.check_limits``), besides the simulated Franka's own checks.
+message by message (``limit_monitor.StreamMonitor``), besides the simulated Franka's own checks.
 """
 import threading
 import time
@@ -19,7 +19,7 @@ from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
 from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names, tcp_position  # noqa: E402
-from reach_rl_deploy.limit_monitor import check_limits, describe_violations  # noqa: E402
+from reach_rl_deploy.limit_monitor import StreamMonitor  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -92,12 +92,8 @@ class StatePublisher:
 
 def stream_violations(commands, q=READY_POSE):
     """Limit violations of a received command stream read one message per 1 ms cycle."""
-    found = []
-    previous = [np.zeros(7), np.zeros(7)]
-    for command in commands:
-        found += check_limits(FR3, q, command, previous[0], previous[1])
-        previous = [command, previous[0]]
-    return found
+    monitor = StreamMonitor(FR3, NAMES)
+    return [error for error in (monitor.check(q, c) for c in commands) if error]
 
 
 @pytest.fixture
@@ -162,7 +158,7 @@ def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach
         node.wait_for_line("stale joint state", 5.0)
         commands = operator.command_array()
         violations = stream_violations(commands, q=operator.states[-1][1].position)
-        assert not violations, describe_violations(violations[:5], NAMES)
+        assert not violations, violations[:5]
     finally:
         node.stop()
         sim.stop()
@@ -183,7 +179,7 @@ def test_nan_joint_state_ramps_to_zero_and_reports(operator, reach_policy):
                                       and "non-finite" in d.status[0].message
                                       for d in operator.diagnostics), 3.0, "an ERROR diagnostic")
         violations = stream_violations(operator.command_array())
-        assert not violations, describe_violations(violations[:5], NAMES)
+        assert not violations, violations[:5]
     finally:
         states.stop()
         node.stop()
@@ -242,7 +238,7 @@ def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
         commands = operator.command_array()
         assert not np.any(commands[-3:]), "the last commands before exit are not zero"
         violations = stream_violations(commands)
-        assert not violations, describe_violations(violations[:5], NAMES)
+        assert not violations, violations[:5]
     finally:
         states.stop()
         node.stop()

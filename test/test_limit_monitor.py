@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from reach_rl_deploy.franka_model import FR3, PANDA, READY_POSE, joint_names
-from reach_rl_deploy.limit_monitor import (ACCELERATION, JERK, POSITION, VELOCITY, check_limits,
+from reach_rl_deploy.limit_monitor import (ACCELERATION, JERK, POSITION, VELOCITY,
+                                           SentStreamMonitor, StreamMonitor, check_limits,
                                            describe_violations)
 
 READY = np.array(READY_POSE)
@@ -72,3 +73,46 @@ def test_non_finite_command_is_a_violation():
     violations = check_limits(FR3, READY, one_joint(6, np.nan), ZERO, ZERO)
     assert {v.limit for v in violations} == {VELOCITY, ACCELERATION, JERK}
     assert all(v.joint == 6 for v in violations)
+
+
+def ramp(n, accel=2.0, dt=DT):
+    """Commands of a constant-acceleration ramp on every joint, one per cycle [rad/s]."""
+    return [np.full(7, accel * dt * (k + 1)) for k in range(n)]
+
+
+def monitor():
+    return SentStreamMonitor(StreamMonitor(FR3, joint_names("fr3")))
+
+
+def test_stream_monitor_keeps_history_only_while_limits_hold():
+    m = StreamMonitor(FR3, joint_names("fr3"))
+    assert all(m.check(READY, c) is None for c in ramp(5))
+    assert "joint_acceleration_limit_violation" in m.check(READY, np.full(7, 1.0))
+    assert m.check(READY, ramp(6)[-1]) is None  # judged against the last command that passed
+
+
+def test_sent_stream_judged_by_send_time_not_arrival():
+    """A clean 1 kHz ramp delivered in bursts (a slow reader) passes: cycles come from send times."""
+    m = monitor()
+    sent = [(0.0005 + k * DT, c) for k, c in enumerate(ramp(40))]
+    assert all(m.feed(t, c, READY) is None for t, c in sent)  # fed late and all at once: fine
+    assert m.flush(sent[-1][0] + 0.01, READY) is None
+
+
+def test_sent_stream_catches_a_burst_after_held_cycles():
+    """Three ramp messages sent within one cycle after two cycles of none: the controller reads a
+    hold and then a triple step, 3 x 2 rad/s^2 / 1 ms = 6000 rad/s^3 > 5000."""
+    m = monitor()
+    commands = ramp(12)
+    times = [0.0005 + k * DT for k in range(8)] + [0.0104, 0.01045, 0.0105, 0.0115]
+    errors = [m.feed(t, c, READY) for t, c in zip(times, commands)]
+    assert errors[:-1] == [None] * 11
+    assert "joint_jerk_limit_violation" in errors[-1]
+
+
+def test_sent_stream_flush_judges_a_held_step_without_a_newer_message():
+    m = monitor()
+    assert m.feed(0.0005, ZERO, READY) is None
+    assert m.feed(0.0015, one_joint(3, 1.0), READY) is None  # judged only once its cycle is over
+    error = m.flush(0.01, READY)
+    assert "fr3_joint4" in error and "joint_acceleration_limit_violation" in error

@@ -44,7 +44,8 @@ from reach_rl_deploy.safety_filter import FilterLimits, filter_step
 
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+# Depth 10: a slow reader gets every command rather than a jump over the ones it missed.
+COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 TARGET_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -135,8 +136,9 @@ class DeployNode(Node):
                 "trained for, x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m" % (
                     tuple(point) + sum(zip(info.target_min, info.target_max), ())))
         else:
+            if self._target is None or np.any(point != self._target):
+                self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
             self._target = point
-            self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
 
     def _on_enable(self, request, response):
         self._enabled = bool(request.data)
@@ -169,18 +171,24 @@ class DeployNode(Node):
         self._finished.set()
 
     def _ticks(self):
-        """Monotonic times of the control ticks, one per period; late ticks are not caught up."""
+        """Monotonic times of the control ticks, one per period.
+
+        A late tick is not caught up: the next one is due at least half a period after the
+        late one's message went out. Messages in quick succession could reach the robot's
+        controller in one cycle, which then reads a multiple step (a multiple of the
+        acceleration the filter allowed, after cycles of none); spacing them keeps that to
+        timing jitter on the robot's side.
+        """
         next_tick = time.monotonic()
         while True:
             now = time.monotonic()
             if now < next_tick:
                 time.sleep(next_tick - now)
                 continue
-            if now - next_tick > self.period:
+            if now - next_tick > 0.1 * self.period:
                 self._stats["late"] += 1
-                next_tick = now  # never catch up in a burst: one message per tick, filtered
-            next_tick += self.period
             yield now
+            next_tick = max(next_tick + self.period, time.monotonic() + 0.5 * self.period)
 
     def _loop(self) -> None:
         stop_deadline = None

@@ -14,7 +14,8 @@ every violated limit, per joint:
 joint_motion_generator_velocity_limits_violation, ..._velocity_discontinuity and
 ..._acceleration_discontinuity.) Plain numpy.
 """
-from typing import List, NamedTuple, Sequence
+import math
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -76,3 +77,75 @@ def check_limits(limits: JointLimits, q, command, prev_command, prev_prev_comman
 def describe_violations(violations: Sequence[Violation], joint_names: Sequence[str]) -> str:
     """All ``violations`` as one line, separated by '; '."""
     return "; ".join(v.describe(joint_names) for v in violations)
+
+
+class StreamMonitor:
+    """A 1 kHz controller's view of a command stream: each cycle's held command is checked with
+    the two commands held before it; the history advances only while no limit is violated."""
+
+    def __init__(self, limits: JointLimits, joint_names: Sequence[str], dt: float = CONTROL_DT):
+        self.limits = limits
+        self.joint_names = tuple(joint_names)
+        self.dt = dt
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to a robot at rest: the commands of the last two cycles are zero."""
+        self._history = [np.zeros(len(self.joint_names)), np.zeros(len(self.joint_names))]
+
+    def check(self, q, command) -> Optional[str]:
+        """The violations of holding ``command`` [rad/s] this cycle at position ``q`` [rad], as
+        one message; None (and the history advances) when every limit holds."""
+        violations = check_limits(self.limits, q, command, self._history[0], self._history[1], self.dt)
+        if violations:
+            return describe_violations(violations, self.joint_names)
+        self._history = [np.array(command, dtype=float), self._history[0]]
+        return None
+
+
+class SentStreamMonitor:
+    """Judges a stream of stamped commands as a 1 kHz loop reading it would, whatever the delays
+    between sending and judging: a command sent at time ``s`` is read from the first cycle
+    boundary after ``s`` on (cycle ``floor(s / dt) + 1``) and held until a newer one is read;
+    of several sent within one cycle only the newest is read.
+
+    A cycle is judged once a command for a later cycle arrives (:meth:`feed`) or once time has
+    passed it (:meth:`flush`); a command that arrives for a cycle already judged is read in the
+    next cycle not yet judged, as a controller reads a late message.
+    """
+
+    HELD_CHECKS = 3  # after three cycles holding one command, every further one checks the same
+
+    def __init__(self, monitor: StreamMonitor):
+        self.monitor = monitor
+        self.reset()
+
+    def reset(self) -> None:
+        """A robot at rest, holding zero, nothing judged yet."""
+        self.monitor.reset()
+        self._next = None  # type: Optional[int]  # first cycle not judged yet
+        self._command = np.zeros(len(self.monitor.joint_names))  # held from cycle _next on
+
+    def _cycle(self, t: float) -> int:
+        return math.floor(t / self.monitor.dt) + 1
+
+    def _judge_until(self, cycle: int, q) -> Optional[str]:
+        """Judge cycles ``_next`` .. ``cycle - 1`` holding ``_command``."""
+        error = None
+        if self._next is None:
+            self._next = cycle
+        for _ in range(min(cycle - self._next, self.HELD_CHECKS)):
+            error = error or self.monitor.check(q, self._command)
+        self._next = max(self._next, cycle)
+        return error
+
+    def feed(self, sent: float, command, q) -> Optional[str]:
+        """Take ``command`` [rad/s] sent at ``sent`` [s]; the violations found in the cycles it
+        closes (judged at joint position ``q`` [rad]), or None."""
+        error = self._judge_until(self._cycle(sent), q)
+        self._command = command
+        return error
+
+    def flush(self, now: float, q) -> Optional[str]:
+        """Judge the cycles that ended by ``now`` [s] (same clock as the send times)."""
+        return self._judge_until(self._cycle(now), q)

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, joint_names
-from reach_rl_deploy.limit_monitor import CONTROL_DT, check_limits, describe_violations
+from reach_rl_deploy.limit_monitor import CONTROL_DT, StreamMonitor
 
 DEFAULT_ACTUATOR_TAU = 0.005  # s
 
@@ -31,7 +31,9 @@ class SimRobot:
 
     def __init__(self, limits: JointLimits, initial_positions: Sequence[float],
                  tau: float = DEFAULT_ACTUATOR_TAU, names: Optional[Sequence[str]] = None,
-                 dt: float = CONTROL_DT):
+                 dt: float = CONTROL_DT, check_commands: bool = True):
+        """``check_commands=False``: :meth:`step` checks no limits; the caller judges the
+        stream with its own :class:`StreamMonitor` and calls :meth:`trigger_reflex`."""
         q = np.array(initial_positions, dtype=float)
         if q.shape != (NUM_JOINTS,) or not np.all(np.isfinite(q)):
             raise ValueError("initial_positions must be %d finite values, got %r" % (NUM_JOINTS, list(q)))
@@ -46,7 +48,7 @@ class SimRobot:
         self.q = q
         self.dq = np.zeros(NUM_JOINTS)
         self.error: Optional[str] = None
-        self._history = [np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)]  # commands of the last two cycles
+        self.monitor = StreamMonitor(limits, self.names, dt) if check_commands else None
 
     @property
     def in_reflex(self) -> bool:
@@ -68,11 +70,10 @@ class SimRobot:
         if self.in_reflex:
             return None
         command = np.asarray(command, dtype=float)
-        violations = check_limits(self.limits, self.q, command, self._history[0], self._history[1], self.dt)
-        if violations:
-            self.trigger_reflex(describe_violations(violations, self.names))
+        error = self.monitor.check(self.q, command) if self.monitor is not None else None
+        if error:
+            self.trigger_reflex(error)
             return self.error
-        self._history = [command.copy(), self._history[0]]
         self.dq = self.dq + self.gain * (command - self.dq)
         self.q = self.q + self.dq * self.dt
         return None
@@ -89,5 +90,6 @@ class SimRobot:
         error, self.error = self.error, None
         self.dq = np.zeros(NUM_JOINTS)
         self.q = np.clip(self.q, self.limits.pos_min, self.limits.pos_max)
-        self._history = [np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)]
+        if self.monitor is not None:
+            self.monitor.reset()
         return error

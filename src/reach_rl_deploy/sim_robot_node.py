@@ -6,6 +6,8 @@ Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
 * steps :class:`reach_rl_deploy.sim_robot.SimRobot` at 1 kHz on a dedicated thread paced
   by the monotonic clock (Python timers jitter), holding the latest command in every
   cycle, exactly like the real controller when a message is late;
+* judges every command against the position, velocity, acceleration and jerk limits as a
+  1 kHz loop reads the stream, by the commands' send times (``SentStreamMonitor``);
 * publishes sensor_msgs/JointState on ``joint_states_topic`` at ``joint_state_rate``;
 * on a limit violation, a wrong-length or a non-finite command: reflex. The arm stands
   still, the error is logged and published on ``~/reflex`` (std_msgs/String, latched),
@@ -19,6 +21,7 @@ than 2 ms, far below any sensible staleness threshold for a policy running at te
 milliseconds), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
 (s, default 0.005).
 """
+import signal
 import sys
 import threading
 import time
@@ -34,12 +37,17 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.limit_monitor import CONTROL_DT
+from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
 from reach_rl_deploy.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 
 MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead
+# A cycle whose newest command has not been superseded this long after it ended is judged as
+# holding that command (a message sent within it may still be on its way until then).
+JUDGE_GRACE = 0.05  # s
 
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+# Depth 100: every command must reach the limit monitor, also when this process's executor
+# falls behind (the physics still holds only the newest one delivered).
+COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE)
 JOINT_STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.VOLATILE)
@@ -73,10 +81,15 @@ class SimRobotNode(Node):
         if not 0.0 < rate <= 1.0 / CONTROL_DT:
             raise ValueError("joint_state_rate must be in (0, %g] Hz, got %g" % (1.0 / CONTROL_DT, rate))
         self._names = joint_names(robot, prefix)
-        self._robot = SimRobot(joint_limits(robot), initial, tau=tau, names=self._names)
+        self._robot = SimRobot(joint_limits(robot), initial, tau=tau, names=self._names,
+                               check_commands=False)
+        # The limits are judged on the stream as it was sent, by the commands' DDS send times:
+        # the sender's jitter, stalls and bursts count, this Python process's own scheduling
+        # delays do not (a real controller is a real-time C++ loop).
+        self._monitor = SentStreamMonitor(StreamMonitor(joint_limits(robot), self._names))
         self._publish_every = max(1, int(round(1.0 / (rate * CONTROL_DT))))
-        self._lock = threading.Lock()  # guards _robot and _command
-        self._command = np.zeros(NUM_JOINTS)
+        self._lock = threading.Lock()  # guards _robot, _monitor and _command
+        self._command = np.zeros(NUM_JOINTS)  # newest delivered: what the physics holds
         self._stop = threading.Event()
         self._state_pub = self.create_publisher(JointState, state_topic, JOINT_STATE_QOS)
         self._reflex_pub = self.create_publisher(String, "~/reflex", REFLEX_QOS)
@@ -99,15 +112,15 @@ class SimRobotNode(Node):
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)
 
-    def _on_command(self, msg: Float64MultiArray):
+    def _on_command(self, msg: Float64MultiArray, info):
         values = list(msg.data)
         error = command_error(values, self._names)
         with self._lock:
-            if error:
-                started = self._robot.trigger_reflex(error)
-            else:
+            if not error and not self._robot.in_reflex:
                 self._command = np.array(values)
-                started = False
+                error = self._monitor.feed(1e-9 * info["source_timestamp"], self._command,
+                                           self._robot.q)
+            started = bool(error) and self._robot.trigger_reflex(error)
         if started:
             self._report_reflex(error)
 
@@ -115,6 +128,7 @@ class SimRobotNode(Node):
         with self._lock:
             cleared = self._robot.reset()
             self._command = np.zeros(NUM_JOINTS)  # commands must be sent again, from zero
+            self._monitor.reset()
         response.success = True
         response.message = "reflex cleared: %s" % cleared if cleared else "no reflex active"
         self.get_logger().info(response.message)
@@ -138,7 +152,12 @@ class SimRobotNode(Node):
                                           throttle_duration_sec=1.0)
                 next_cycle = now
             with self._lock:
-                error = self._robot.step(self._command)
+                error = None
+                if not self._robot.in_reflex:
+                    error = self._monitor.flush(time.time() - JUDGE_GRACE, self._robot.q)
+                if error:
+                    self._robot.trigger_reflex(error)
+                self._robot.step(self._command)
                 q, dq = self._robot.q.copy(), self._robot.dq.copy()
             next_cycle += CONTROL_DT
             cycle += 1
@@ -175,6 +194,7 @@ def main(args=None):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the cleanup
         node.stop()
         node.destroy_node()
         rclpy.try_shutdown()
