@@ -14,9 +14,10 @@ STAMP := $(VENV)/.reach_rl-setup-stamp
 
 # torch is pinned and installed first: an unpinned torch resolves a multi-GB CUDA build.
 TORCH_VERSION := 2.13.0
-# pytest<9: the launch_testing pytest plugin (ROS 2 Jazzy) uses a hook argument that pytest 9 removed,
-# and every pytest run then fails with PluginValidationError.
-PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<9"
+# pytest<8.4: launch_pytest (ROS 2 Jazzy) reads fixture internals that pytest 8.4 changed, and the
+# launch_testing pytest plugin uses a hook argument that pytest 9 removed;
+# (without these bounds every pytest run fails at collection).
+PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<8.4"
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
   ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
   ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg
@@ -57,7 +58,7 @@ $(STAMP): Makefile setup.py setup.cfg package.xml
 	fi
 	@echo "== setup: reach_rl itself (editable)"
 	$(PIP) install -q --no-deps -e .
-	$(VPY) -c 'import pytest; assert pytest.version_tuple[0] < 9, "pytest %s: launch_testing needs pytest<9" % pytest.__version__'
+	$(VPY) -c 'import pytest; assert pytest.version_tuple[:2] < (8, 4), "pytest %s: launch_pytest needs pytest<8.4" % pytest.__version__'
 	$(VPY) -c 'import torch, sys; v = torch.__version__; print("torch", v); sys.exit(0 if v.startswith("$(TORCH_VERSION)") else "torch is not $(TORCH_VERSION): " + v)'
 	touch $(STAMP)
 	@echo "== setup: done"

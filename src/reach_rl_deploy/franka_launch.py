@@ -1,0 +1,141 @@
+"""What ``ros2 launch reach_rl_deploy franka.launch.py`` starts, decided from its arguments.
+
+:func:`plan` is pure (strings in, a :class:`LaunchPlan` out, ValueError with what to fix);
+:func:`launch_actions` turns a plan into launch actions. The launch file only declares the
+arguments and calls both, so everything here is unit-tested without starting anything.
+
+Two modes:
+
+* ``sim``: the package's simulated Franka (``sim_robot_node``) and ``deploy_node``; no
+  franka_ros2 needed. The default when neither ``robot_ip`` nor ``use_fake_hardware`` is given.
+* ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake hardware): franka_ros2's
+  bring-up (``franka_bringup/launch/franka.launch.py``, franka_ros2 for Jazzy, 3.x), a
+  ``velocity_controllers/JointGroupVelocityController`` named ``joint_velocity_controller``
+  for the seven arm joints spawned through the controller manager with this package's
+  ``config/<arm_id>_joint_velocity_controller.yaml``, and ``deploy_node`` reading
+  ``/franka/joint_states``: franka_ros2's joint_state_broadcaster publishes there at the
+  1 kHz controller rate, while ``/joint_states`` is joint_state_publisher's 30 Hz merge,
+  too slow for the deploy node's staleness watchdog.
+"""
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping
+
+from reach_rl_deploy.franka_model import ROBOTS, joint_names
+
+CONTROLLER_NAME = "joint_velocity_controller"
+CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
+COMMAND_TOPIC = "/%s/commands" % CONTROLLER_NAME
+HARDWARE_JOINT_STATES = "/franka/joint_states"
+SIM_JOINT_STATES = "/joint_states"
+ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
+    "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
+    "arm_id": ("fr3", "fr3 or panda"),
+    "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm"),
+    "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
+                "fake hardware"),
+    "policy": ("", "contract-v1 policy file (.onnx) written by reach-rl-train"),
+    "target_topic": ("/reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
+    "autostart": ("", "enable motion at start; default true with sim, false otherwise "
+                      "(then: ros2 service call /reach_rl_deploy/enable std_srvs/srv/SetBool "
+                      "'{data: true}')"),
+    "load_gripper": ("false", "franka_ros2: load the Franka Hand"),
+}
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """The processes to start and their parameters."""
+
+    mode: str  # "sim" or "hardware"
+    arm_id: str
+    deploy_params: Dict[str, object]
+    sim_params: Dict[str, object] = field(default_factory=dict)
+    franka_args: Dict[str, str] = field(default_factory=dict)  # franka_bringup's franka.launch.py
+    controller_file: str = ""  # config file name in this package's share/config
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError("%s:=%r must be true or false" % (name, text))
+
+
+def plan(args: Mapping[str, str]) -> LaunchPlan:
+    """The launch plan for franka.launch.py's argument values (missing ones take defaults)."""
+    unknown = sorted(set(args) - set(ARGUMENTS))
+    if unknown:
+        raise ValueError("unknown argument(s) %s; franka.launch.py takes %s"
+                         % (", ".join(unknown), ", ".join(ARGUMENTS)))
+    value = {name: args.get(name, default) for name, (default, _) in ARGUMENTS.items()}
+    arm_id = value["arm_id"]
+    if arm_id not in ROBOTS:
+        raise ValueError("arm_id:=%r: expected one of %s" % (arm_id, ", ".join(ROBOTS)))
+    policy = value["policy"]
+    if not policy:
+        raise ValueError("policy:= is required: the .onnx file written by reach-rl-train "
+                         "(e.g. policy:=$PWD/runs/demo/policy.onnx)")
+    policy = os.path.abspath(os.path.expanduser(policy))
+    if not os.path.isfile(policy):
+        raise ValueError("policy:=%s does not exist: train one with reach-rl-train" % policy)
+    robot_ip = value["robot_ip"].strip()
+    fake = _flag("use_fake_hardware", value["use_fake_hardware"])
+    sim = (not robot_ip and not fake) if value["sim"] == "" else _flag("sim", value["sim"])
+    if not sim and not robot_ip and not fake:
+        raise ValueError("sim:=false needs robot_ip:=<address of the arm> or "
+                         "use_fake_hardware:=true")
+    if sim and (robot_ip or fake):
+        raise ValueError("sim:=true starts the simulated Franka: leave out robot_ip and "
+                         "use_fake_hardware, or set sim:=false")
+    autostart = sim if value["autostart"] == "" else _flag("autostart", value["autostart"])
+    deploy_params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
+                     "autostart": autostart, "command_topic": COMMAND_TOPIC,
+                     "joint_states_topic": SIM_JOINT_STATES if sim else HARDWARE_JOINT_STATES}
+    if sim:
+        return LaunchPlan(mode="sim", arm_id=arm_id, deploy_params=deploy_params,
+                          sim_params={"robot": arm_id, "command_topic": COMMAND_TOPIC,
+                                      "joint_states_topic": SIM_JOINT_STATES})
+    franka_args = {"robot_type": arm_id, "use_fake_hardware": str(fake).lower(),
+                   "fake_sensor_commands": str(fake).lower(),
+                   "load_gripper": str(_flag("load_gripper", value["load_gripper"])).lower()}
+    if robot_ip:  # fake hardware: franka_bringup's own default address
+        franka_args["robot_ip"] = robot_ip
+    return LaunchPlan(mode="hardware", arm_id=arm_id, deploy_params=deploy_params,
+                      franka_args=franka_args,
+                      controller_file="%s_joint_velocity_controller.yaml" % arm_id)
+
+
+def controller_parameters(arm_id: str) -> Dict[str, Dict]:
+    """What ``config/<arm_id>_joint_velocity_controller.yaml`` holds (a test checks the file)."""
+    return {CONTROLLER_NAME: {"ros__parameters": {"type": CONTROLLER_TYPE,
+                                                   "joints": list(joint_names(arm_id))}}}
+
+
+def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
+    """Launch actions for ``launch_plan``; ``share`` is reach_rl_deploy's share directory."""
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.actions import Node
+    from launch_ros.substitutions import FindPackageShare
+
+    config = os.path.join(share, "config", "deploy.yaml")
+    deploy = Node(package="reach_rl_deploy", executable="deploy_node", name="reach_rl_deploy",
+                  parameters=[config, launch_plan.deploy_params], output="screen")
+    if launch_plan.mode == "sim":
+        sim = Node(package="reach_rl_deploy", executable="sim_robot_node", name="sim_robot",
+                   parameters=[config, launch_plan.sim_params], output="screen")
+        return [sim, deploy]
+    bringup = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution(
+            [FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])),
+        launch_arguments=launch_plan.franka_args.items())
+    spawner = Node(package="controller_manager", executable="spawner", output="screen",
+                   arguments=[CONTROLLER_NAME, "--controller-type", CONTROLLER_TYPE,
+                              "--param-file",
+                              os.path.join(share, "config", launch_plan.controller_file),
+                              "--controller-manager-timeout", "30"])
+    return [bringup, spawner, deploy]

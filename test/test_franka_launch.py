@@ -1,0 +1,188 @@
+"""franka.launch.py: its plan (pure) for every mode, the franka_ros2 branch's description built
+without starting it, and the sim branch started for real with launch_pytest, reaching a target."""
+import os
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from reach_rl_deploy import franka_launch
+from reach_rl_deploy.franka_launch import plan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def policy_file(tmp_path):
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(b"plan() only checks that the file exists")
+    return str(path)
+
+
+def test_default_is_the_simulated_franka_with_autostart(policy_file):
+    p = plan({"policy": policy_file})
+    assert p.mode == "sim" and p.arm_id == "fr3"
+    assert p.deploy_params["autostart"] is True
+    assert p.deploy_params["joint_states_topic"] == p.sim_params["joint_states_topic"]
+    assert p.deploy_params["command_topic"] == p.sim_params["command_topic"]
+    assert p.sim_params["robot"] == "fr3" and p.franka_args == {}
+
+
+def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
+    p = plan({"policy": policy_file, "robot_ip": "172.16.0.2", "arm_id": "panda"})
+    assert p.mode == "hardware"
+    assert p.deploy_params["autostart"] is False
+    assert p.deploy_params["robot"] == "panda"
+    assert p.deploy_params["joint_states_topic"] == "/franka/joint_states"
+    assert p.franka_args == {"robot_type": "panda", "robot_ip": "172.16.0.2",
+                             "use_fake_hardware": "false", "fake_sensor_commands": "false",
+                             "load_gripper": "false"}
+    assert p.controller_file == "panda_joint_velocity_controller.yaml"
+
+
+def test_fake_hardware_and_explicit_autostart(policy_file):
+    p = plan({"policy": policy_file, "use_fake_hardware": "true", "autostart": "true"})
+    assert p.mode == "hardware" and p.deploy_params["autostart"] is True
+    assert p.franka_args["use_fake_hardware"] == "true" and "robot_ip" not in p.franka_args
+
+
+@pytest.mark.parametrize("args, message", [
+    ({}, "policy:= is required"),
+    ({"policy": "/nonexistent/p.onnx"}, "does not exist"),
+    ({"arm_id": "ur5"}, "arm_id"),
+    ({"sim": "false"}, "needs robot_ip"),
+    ({"sim": "true", "robot_ip": "172.16.0.2"}, "leave out robot_ip"),
+    ({"autostart": "maybe"}, "must be true or false"),
+    ({"robotip": "172.16.0.2"}, "unknown argument"),
+])
+def test_bad_arguments_say_what_to_fix(args, message, policy_file):
+    if "policy" not in args and message != "policy:= is required":
+        args = dict(args, policy=policy_file)
+    with pytest.raises(ValueError, match=message):
+        plan(args)
+
+
+@pytest.mark.parametrize("arm_id", ["fr3", "panda"])
+def test_controller_config_files_name_the_arm_joints(arm_id):
+    with open(os.path.join(ROOT, "config", "%s_joint_velocity_controller.yaml" % arm_id)) as f:
+        assert yaml.safe_load(f) == franka_launch.controller_parameters(arm_id)
+
+
+# The arguments of franka_bringup/launch/franka.launch.py in franka_ros2 for Jazzy (3.x).
+FRANKA_BRINGUP_ARGUMENTS = ("robot_type", "arm_prefix", "namespace", "robot_ip", "load_gripper",
+                            "use_fake_hardware", "fake_sensor_commands", "joint_state_rate",
+                            "load_franka_robot_state_broadcaster", "controllers_yaml")
+
+
+@pytest.fixture
+def fake_franka_bringup(tmp_path, monkeypatch):
+    """An ament prefix with a franka_bringup whose franka.launch.py only declares the real one's
+    arguments: enough to resolve and load what franka.launch.py includes, without franka_ros2."""
+    prefix = tmp_path / "prefix"
+    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "franka_bringup").touch()
+    launch_dir = prefix / "share" / "franka_bringup" / "launch"
+    launch_dir.mkdir(parents=True)
+    (launch_dir / "franka.launch.py").write_text(
+        "from launch import LaunchDescription\n"
+        "from launch.actions import DeclareLaunchArgument\n"
+        "def generate_launch_description():\n"
+        "    return LaunchDescription([DeclareLaunchArgument(n, default_value='')\n"
+        "                              for n in %r])\n" % (FRANKA_BRINGUP_ARGUMENTS,))
+    monkeypatch.setenv("AMENT_PREFIX_PATH", "%s:%s" % (prefix, os.environ.get("AMENT_PREFIX_PATH", "")))
+    return launch_dir / "franka.launch.py"
+
+
+def _text(value, context):
+    """A launch argument name or value as text (plain strings or lists of substitutions)."""
+    if isinstance(value, str):
+        return value
+    return "".join(_text(part, context) if isinstance(part, str) else part.perform(context)
+                   for part in value)
+
+
+def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
+        policy_file, fake_franka_bringup):
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed (../shared/ros2-tools)")
+    from launch import LaunchContext
+    from launch.actions import IncludeLaunchDescription
+    from launch_ros.actions import Node
+
+    p = plan({"policy": policy_file, "robot_ip": "172.16.0.2"})
+    include, spawner, deploy = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
+    assert isinstance(include, IncludeLaunchDescription)
+    context = LaunchContext()
+    included = include.launch_description_source.get_launch_description(context)
+    assert include.launch_description_source.location == str(fake_franka_bringup)
+    declared = {a.name for a in included.get_launch_arguments()}
+    passed = {_text(k, context): _text(v, context) for k, v in include.launch_arguments}
+    assert set(passed) <= declared, "franka_bringup takes no %s" % (set(passed) - declared)
+    assert passed == p.franka_args
+    assert isinstance(spawner, Node) and isinstance(deploy, Node)
+    spawner_args = [a[0].perform(context) for a in spawner.cmd[1:] if a]
+    assert spawner_args[:3] == ["joint_velocity_controller", "--controller-type",
+                                "velocity_controllers/JointGroupVelocityController"]
+    assert "/share/reach_rl_deploy/config/fr3_joint_velocity_controller.yaml" in spawner_args
+
+
+# -- the sim branch, started for real ---------------------------------------------------------
+
+launch_pytest = pytest.importorskip(
+    "launch_pytest", reason="launch_pytest is not installed (../shared/ros2-tools; make setup)")
+
+from ros_harness import TestNode, ros_context_fixture, test_node_name  # noqa: E402
+
+from geometry_msgs.msg import PointStamped  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+
+from reach_rl_deploy.franka_model import tcp_position  # noqa: E402
+
+ros_context = pytest.fixture(scope="module")(ros_context_fixture)
+
+
+def _share():
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return get_package_share_directory("reach_rl_deploy")
+    except PackageNotFoundError:
+        pytest.skip("reach_rl_deploy is not installed: run under colcon test (make test)")
+
+
+@launch_pytest.fixture
+def sim_launch(reach_policy):
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    path = os.path.join(_share(), "launch", "franka.launch.py")
+    return LaunchDescription([
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
+                                 launch_arguments={"sim": "true", "policy": reach_policy}.items()),
+        launch_pytest.actions.ReadyToTest(),
+    ])
+
+
+@pytest.mark.launch(fixture=sim_launch)
+def test_sim_launch_moves_the_arm_to_a_target(ros_context, request):
+    operator = TestNode(ros_context, test_node_name(request))
+    states = []
+    operator.record(JointState, "/joint_states", 10, states)
+    target_pub = operator.node.create_publisher(PointStamped, "/reach_target", 10)
+    target = np.array([0.45, -0.15, 0.40])
+    try:
+        operator.wait_for(lambda: states, 30.0, "joint states from the launched simulated Franka")
+        error = np.inf
+        for _ in range(200):  # republish: the deploy node may still be starting
+            msg = PointStamped()
+            msg.point.x, msg.point.y, msg.point.z = (float(v) for v in target)
+            target_pub.publish(msg)
+            time.sleep(0.05)
+            with operator.lock:
+                error = np.linalg.norm(tcp_position(np.array(states[-1][1].position)) - target)
+            if error < 0.01:
+                break
+        assert error < 0.01, "TCP %.1f mm from the target after 10 s" % (1000 * error)
+    finally:
+        operator.close()
