@@ -58,11 +58,19 @@ def reorder_joint_state(names: Sequence[str], position: Sequence[float], velocit
             np.array([velocity[i] for i in order], dtype=float))
 
 
-def watchdog(sample: Optional[JointSample], now: float, timeout: float) -> str:
-    """OK, or why the joint state cannot be trusted at monotonic time ``now`` [s]."""
+def watchdog(sample: Optional[JointSample], now: float, timeout: float,
+             wall_now: Optional[float] = None) -> str:
+    """OK, or why the joint state cannot be trusted at monotonic time ``now`` [s].
+
+    Stale: received more than ``timeout`` [s] ago, or, given the system-clock time
+    ``wall_now`` [s] and a stamped sample, stamped more than ``timeout`` away from it (a
+    state that waited in a queue is as old as its stamp, not as its delivery).
+    """
     if sample is None:
         return NO_STATE
     if now - sample.received > timeout:
+        return STALE_STATE
+    if wall_now is not None and sample.stamp > 0.0 and abs(wall_now - sample.stamp) > timeout:
         return STALE_STATE
     if not (np.all(np.isfinite(sample.position)) and np.all(np.isfinite(sample.velocity))):
         return NONFINITE_STATE
@@ -86,10 +94,11 @@ class DeployController:
         self.last_activity = None  # type: Optional[FilterActivity]
 
     def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
-             now: float) -> np.ndarray:
+             now: float, wall_now: Optional[float] = None) -> np.ndarray:
         """The next command [rad/s] to publish, given the latest joint ``sample``, ``target``
-        [m] (None: none yet) and whether motion is ``enabled``, at monotonic time ``now`` [s]."""
-        status = watchdog(sample, now, self.state_timeout)
+        [m] (None: none yet) and whether motion is ``enabled``, at monotonic time ``now`` [s]
+        (and system-clock time ``wall_now`` [s] to check the sample's stamp; None: don't)."""
+        status = watchdog(sample, now, self.state_timeout, wall_now)
         if status == OK and not enabled:
             status = DISABLED
         if status == OK and target is None:

@@ -69,6 +69,9 @@ class DeployNode(Node):
         states_topic = self._param("joint_states_topic", "/joint_states", "JointState input")
         autostart = self._param("autostart", False, "enable motion at start (false on a real robot)")
         timeout = self._param("state_timeout", 0.02, "joint states older than this stop the arm [s]")
+        self.check_stamps = self._param(
+            "check_stamps", True, "also judge a joint state's age by its header stamp against this "
+            "machine's clock (run on the controller's machine, or with synchronised clocks)")
         fractions = [self._param(name + "_fraction", default, "fraction of the %s limit" % name)
                      for name, default in (("velocity", 0.9), ("acceleration", 0.2), ("jerk", 0.1))]
         self.base_frame = robot + "_link0"
@@ -197,7 +200,8 @@ class DeployNode(Node):
             if stopping and stop_deadline is None:
                 stop_deadline = now + STOP_TIMEOUT_S
             command = self.controller.tick(self._sample, self._target,
-                                           self._enabled and not stopping, now)
+                                           self._enabled and not stopping, now,
+                                           time.time() if self.check_stamps else None)
             self._publish(command)
             self._account()
             if stopping and (self.controller.stopped() or now > stop_deadline):
