@@ -37,7 +37,8 @@ help:
 	@echo "make setup   create .venv and install everything (torch $(TORCH_VERSION) CPU, ROS 2 wheels, colcon, the package)"
 	@echo "make test    colcon build + colcon test (pytest) + colcon test-result; non-zero on any failure"
 	@echo "            (make test PYTEST_ARGS=\"-k packaging\" to pass arguments to pytest)"
-	@echo "make demo    train a policy on the built-in simulator, export it to ONNX, evaluate it"
+	@echo "make demo    train a policy (or reuse runs/demo/policy.onnx), evaluate it, deploy it on the simulated"
+	@echo "            Franka (ros2 launch), send four targets, print final errors and reflexes"
 	@echo "make clean   remove build/ install/ log/"
 
 setup: $(STAMP)
@@ -85,11 +86,25 @@ test: build
 	if [ "$$rc" -ne 0 ]; then echo "FAIL: colcon test / test-result exit $$rc"; exit "$$rc"; fi
 	echo "== make test: OK ($$n tests)"
 
-demo: setup
+# The policy is trained once and reused (delete runs/demo/ to train again).
+DEMO_POLICY := runs/demo/policy.onnx
+demo: build
 	source ./env.sh
-	mkdir -p runs/demo
-	$(VENV)/bin/reach-rl-train --device cpu --out runs/demo/policy.onnx
-	$(VENV)/bin/reach-rl-eval runs/demo/policy.onnx
+	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
+	if [ -f $(DEMO_POLICY) ]; then
+	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
+	else
+	  echo "== demo: training on the built-in simulator (CPU, about 10 min)"
+	  reach-rl-train --device cpu --out $(DEMO_POLICY)
+	fi
+	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets"
+	reach-rl-eval $(DEMO_POLICY) --targets 500
+	echo "== demo: ros2 launch reach_rl_deploy franka.launch.py sim:=true (simulated Franka + deploy node)"
+	ros2 launch reach_rl_deploy franka.launch.py sim:=true policy:=$(abspath $(DEMO_POLICY)) \
+	  > log/demo_launch.log 2>&1 &
+	launch=$$!
+	trap 'kill -INT $$launch 2>/dev/null; wait $$launch; echo "== demo: launch log in log/demo_launch.log"' EXIT
+	reach-rl-targets --hold 3 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
 
 clean:
 	rm -rf build install log

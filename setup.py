@@ -88,6 +88,7 @@ setup(
             "reach-rl-eval = reach_rl_train.cli:eval_main",
             "reach-rl-deploy = reach_rl_deploy.deploy_node:main",
             "reach-rl-sim-robot = reach_rl_deploy.sim_robot_node:main",
+            "reach-rl-targets = reach_rl_deploy.target_runner:main",
             "reach-rl-train-node = reach_rl_train.train_node:main",
         ],
     },

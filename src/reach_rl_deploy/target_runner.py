@@ -1,0 +1,127 @@
+"""``reach-rl-targets``: send a sequence of TCP targets to the deploy node and report how close
+the arm got to each, and whether the robot reported a reflex.
+
+    reach-rl-targets --robot fr3 --hold 3.0 0.45,0.2,0.35 0.5,-0.2,0.5 0.35,0.05,0.25
+
+Each target (x,y,z in metres, in ``<robot>_link0``) is published on ``--target-topic``
+(geometry_msgs/PointStamped) and held for ``--hold`` seconds; the TCP error [mm] is computed
+from ``--joint-states`` by forward kinematics at the end of the hold, and the time until the
+TCP first came within 1 cm. Reflex messages of the simulated Franka (``/sim_robot/reflex``)
+are collected. Exit status 0 when every target ended within ``--tolerance`` and no reflex fired.
+"""
+import argparse
+import sys
+import threading
+import time
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from reach_rl_deploy.franka_model import ROBOTS, tcp_position
+
+DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
+
+
+def parse_target(text: str) -> Tuple[float, float, float]:
+    """``"x,y,z"`` (metres) -> a tuple; ValueError saying what is wrong."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(values)):
+        raise ValueError("target %r must be x,y,z in metres, e.g. 0.45,0.2,0.35" % text)
+    return values  # type: ignore[return-value]
+
+
+def tcp_error(joint_positions: Sequence[float], target: Sequence[float]) -> float:
+    """Distance [m] from the TCP at ``joint_positions`` [rad] to ``target`` [m, base frame]."""
+    return float(np.linalg.norm(tcp_position(np.asarray(joint_positions, float)) - np.asarray(target)))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="reach-rl-targets", description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", default=list(DEFAULT_TARGETS), metavar="x,y,z",
+                        help="targets in metres, base frame (default: three targets)")
+    parser.add_argument("--robot", default="fr3", choices=ROBOTS)
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds per target (default 3)")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="metres (default 0.01)")
+    parser.add_argument("--target-topic", default="/reach_target")
+    parser.add_argument("--joint-states", default="/joint_states")
+    parser.add_argument("--wait", type=float, default=30.0,
+                        help="seconds to wait for the first joint state (default 30)")
+    args = parser.parse_args(argv)
+    try:
+        targets = [parse_target(t) for t in args.targets]
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    import rclpy
+    from geometry_msgs.msg import PointStamped
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+
+    from reach_rl_deploy.deploy_controller import reorder_joint_state
+    from reach_rl_deploy.franka_model import joint_names
+
+    rclpy.init()
+    node = rclpy.create_node("reach_rl_targets")
+    names = joint_names(args.robot)
+    latest = {}  # "q": joint positions [rad] in joint order
+    reflexes = []  # type: List[str]
+
+    def on_state(msg):
+        try:
+            latest["q"] = reorder_joint_state(msg.name, msg.position, msg.velocity or
+                                              [0.0] * len(msg.name), names)[0]
+        except ValueError:
+            pass
+
+    node.create_subscription(JointState, args.joint_states, on_state, 10)
+    latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(String, "/sim_robot/reflex", lambda m: reflexes.append(m.data), latched)
+    publisher = node.create_publisher(PointStamped, args.target_topic, 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+
+    deadline = time.monotonic() + args.wait
+    while "q" not in latest and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if "q" not in latest:
+        print("reach-rl-targets: no %s joint state on %s within %g s" % (args.robot, args.joint_states,
+                                                                        args.wait), file=sys.stderr)
+        return 2
+    time.sleep(0.5)  # let the deploy node's subscription match ours
+    errors = []
+    for target in targets:
+        msg = PointStamped()
+        msg.header.frame_id = args.robot + "_link0"
+        msg.point.x, msg.point.y, msg.point.z = target
+        start = time.monotonic()
+        reached = None
+        while time.monotonic() - start < args.hold:
+            publisher.publish(msg)  # republished: a late-joining deploy node still gets it
+            if reached is None and tcp_error(latest["q"], target) < 0.01:
+                reached = time.monotonic() - start
+            time.sleep(0.02)
+        error = tcp_error(latest["q"], target)
+        errors.append(error)
+        print("target (%.3f, %.3f, %.3f) m: final error %6.1f mm | time to 1 cm %s"
+              % (target + (1000 * error, "%.2f s" % reached if reached is not None else "never")),
+              flush=True)
+    ok = all(e < args.tolerance for e in errors) and not reflexes
+    print("%d/%d targets within %.0f mm | median final error %.1f mm | reflexes: %s"
+          % (sum(e < args.tolerance for e in errors), len(errors), 1000 * args.tolerance,
+             1000 * float(np.median(errors)), "; ".join(reflexes) if reflexes else "none"))
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
