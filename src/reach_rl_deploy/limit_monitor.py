@@ -15,7 +15,7 @@ joint_motion_generator_velocity_limits_violation, ..._velocity_discontinuity and
 ..._acceleration_discontinuity.) Plain numpy.
 """
 import math
-from typing import List, NamedTuple, Optional, Sequence
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -111,7 +111,8 @@ class SentStreamMonitor:
 
     A cycle is judged once a command for a later cycle arrives (:meth:`feed`) or once time has
     passed it (:meth:`flush`); a command that arrives for a cycle already judged is read in the
-    next cycle not yet judged, as a controller reads a late message.
+    next cycle not yet judged, as a controller reads a late message. ``q_at(t)`` gives the joint
+    position [rad] at time ``t`` [s] (the cycle's own, for the position-dependent bounds).
     """
 
     HELD_CHECKS = 3  # after three cycles holding one command, every further one checks the same
@@ -129,23 +130,23 @@ class SentStreamMonitor:
     def _cycle(self, t: float) -> int:
         return math.floor(t / self.monitor.dt) + 1
 
-    def _judge_until(self, cycle: int, q) -> Optional[str]:
+    def _judge_until(self, cycle: int, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
         """Judge cycles ``_next`` .. ``cycle - 1`` holding ``_command``."""
         error = None
         if self._next is None:
             self._next = cycle
-        for _ in range(min(cycle - self._next, self.HELD_CHECKS)):
-            error = error or self.monitor.check(q, self._command)
+        for k in range(self._next, self._next + min(cycle - self._next, self.HELD_CHECKS)):
+            error = error or self.monitor.check(q_at(k * self.monitor.dt), self._command)
         self._next = max(self._next, cycle)
         return error
 
-    def feed(self, sent: float, command, q) -> Optional[str]:
+    def feed(self, sent: float, command, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
         """Take ``command`` [rad/s] sent at ``sent`` [s]; the violations found in the cycles it
-        closes (judged at joint position ``q`` [rad]), or None."""
-        error = self._judge_until(self._cycle(sent), q)
+        closes, or None."""
+        error = self._judge_until(self._cycle(sent), q_at)
         self._command = command
         return error
 
-    def flush(self, now: float, q) -> Optional[str]:
+    def flush(self, now: float, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
         """Judge the cycles that ended by ``now`` [s] (same clock as the send times)."""
-        return self._judge_until(self._cycle(now), q)
+        return self._judge_until(self._cycle(now), q_at)

@@ -65,6 +65,27 @@ def command_error(values, names) -> str:
     return ""
 
 
+class PositionHistory:
+    """Joint positions [rad] of the last ``size`` physics cycles, by cycle time [s, system clock]."""
+
+    def __init__(self, q0, size: int = 256):
+        self._times = np.full(size, -np.inf)
+        self._q = np.tile(q0, (size, 1))
+        self._next = 0
+
+    def add(self, t: float, q) -> None:
+        self._times[self._next % len(self._times)] = t
+        self._q[self._next % len(self._times)] = q
+        self._next += 1
+
+    def at(self, t: float):
+        """Position of the newest cycle at or before ``t`` (the oldest kept, if none)."""
+        before = np.nonzero(self._times <= t)[0]
+        if not len(before):
+            return self._q[np.argmin(self._times)] if self._next else self._q[0]
+        return self._q[before[np.argmax(self._times[before])]]
+
+
 class SimRobotNode(Node):
     """Thin ROS wrapper: parameters, topics, service; the physics runs on its own thread."""
 
@@ -87,6 +108,8 @@ class SimRobotNode(Node):
         # the sender's jitter, stalls and bursts count, this Python process's own scheduling
         # delays do not (a real controller is a real-time C++ loop).
         self._monitor = SentStreamMonitor(StreamMonitor(joint_limits(robot), self._names))
+        self._q_history = PositionHistory(np.array(initial, dtype=float))
+        self._to_system_clock = time.time() - time.monotonic()  # send stamps are system time
         self._publish_every = max(1, int(round(1.0 / (rate * CONTROL_DT))))
         self._lock = threading.Lock()  # guards _robot, _monitor and _command
         self._command = np.zeros(NUM_JOINTS)  # newest delivered: what the physics holds
@@ -119,7 +142,7 @@ class SimRobotNode(Node):
             if not error and not self._robot.in_reflex:
                 self._command = np.array(values)
                 error = self._monitor.feed(1e-9 * info["source_timestamp"], self._command,
-                                           self._robot.q)
+                                           self._q_history.at)
             started = bool(error) and self._robot.trigger_reflex(error)
         if started:
             self._report_reflex(error)
@@ -154,11 +177,12 @@ class SimRobotNode(Node):
             with self._lock:
                 error = None
                 if not self._robot.in_reflex:
-                    error = self._monitor.flush(time.time() - JUDGE_GRACE, self._robot.q)
+                    error = self._monitor.flush(time.time() - JUDGE_GRACE, self._q_history.at)
                 if error:
                     self._robot.trigger_reflex(error)
                 self._robot.step(self._command)
                 q, dq = self._robot.q.copy(), self._robot.dq.copy()
+                self._q_history.add(next_cycle + self._to_system_clock, q)
             next_cycle += CONTROL_DT
             cycle += 1
             try:
