@@ -4,6 +4,7 @@ Franka (another process) or joint states this test publishes; the test reads eve
 Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
 message by message (``limit_monitor.StreamMonitor``), besides the simulated Franka's own checks.
 """
+import contextlib
 import threading
 import time
 
@@ -13,21 +14,19 @@ from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_na
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PointStamped  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
 from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names, tcp_position  # noqa: E402
 from reach_rl_deploy.limit_monitor import StreamMonitor  # noqa: E402
+from reach_rl_deploy.qos import reliable  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 COMMAND_TOPIC = "/joint_velocity_controller/commands"
 NAMES = joint_names("fr3")
 TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25)]
-RELIABLE_LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 
@@ -41,8 +40,8 @@ class Operator(TestNode):
         self.commands, self.states, self.reflexes, self.diagnostics = [], [], [], []
         self.record(Float64MultiArray, COMMAND_TOPIC, 10000, self.commands)
         self.record(JointState, "/joint_states", 100, self.states)
-        self.record(String, "/sim_robot/reflex", RELIABLE_LATCHED, self.reflexes, stamp=False,
-                    keep=lambda msg: msg.data)
+        self.record(String, "/sim_robot/reflex", reliable(10, latched=True), self.reflexes,
+                    stamp=False, keep=lambda msg: msg.data)
         self.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
         self.target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
         self.state_pub = self.node.create_publisher(JointState, "/joint_states", 10)
@@ -109,6 +108,18 @@ def deploy(policy, **params):
     return NodeProcess("reach_rl_deploy.deploy_node", sorted(defaults.items()))
 
 
+@contextlib.contextmanager
+def deploy_on_states(operator, policy, names=NAMES, **params):
+    """deploy_node fed by this test's joint states (the ready pose, ``names``), both stopped after."""
+    node = deploy(policy, **params)
+    states = StatePublisher(operator, READY_POSE, names=names)
+    try:
+        yield node, states
+    finally:
+        states.stop()
+        node.stop()
+
+
 @pytest.mark.slow
 def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach_policy):
     """Deploy node + simulated Franka: three successive targets within 1 cm, no reflex, a ~1 kHz
@@ -165,9 +176,7 @@ def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach
 
 
 def test_nan_joint_state_ramps_to_zero_and_reports(operator, reach_policy):
-    node = deploy(reach_policy)
-    states = StatePublisher(operator, READY_POSE)
-    try:
+    with deploy_on_states(operator, reach_policy) as (node, states):
         operator.wait_for_commands(50)
         operator.send_target(TARGETS[0])
         operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
@@ -180,29 +189,19 @@ def test_nan_joint_state_ramps_to_zero_and_reports(operator, reach_policy):
                                       for d in operator.diagnostics), 3.0, "an ERROR diagnostic")
         violations = stream_violations(operator.command_array())
         assert not violations, violations[:5]
-    finally:
-        states.stop()
-        node.stop()
 
 
 def test_wrong_joint_names_never_move(operator, reach_policy):
-    node = deploy(reach_policy)
-    states = StatePublisher(operator, READY_POSE, names=joint_names("panda"))
-    try:
+    with deploy_on_states(operator, reach_policy, names=joint_names("panda")) as (node, _):
         operator.wait_for_commands(100)
         operator.send_target(TARGETS[0])
         node.wait_for_line("joint_states lacks fr3_joint1", 10.0)
         time.sleep(0.5)
         assert not np.any(operator.command_array()), "commands moved without valid joint states"
-    finally:
-        states.stop()
-        node.stop()
 
 
 def test_out_of_workspace_target_refused(operator, reach_policy):
-    node = deploy(reach_policy)
-    states = StatePublisher(operator, READY_POSE)
-    try:
+    with deploy_on_states(operator, reach_policy) as (node, _):
         operator.wait_for_commands(50)
         operator.send_target((1.5, 0.0, 0.3))
         node.wait_for_line("target refused", 10.0)
@@ -210,15 +209,10 @@ def test_out_of_workspace_target_refused(operator, reach_policy):
         node.wait_for_line("expected 'fr3_link0' or empty", 10.0)
         time.sleep(0.3)
         assert not np.any(operator.command_array()), "the arm moved toward a refused target"
-    finally:
-        states.stop()
-        node.stop()
 
 
 def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
-    node = deploy(reach_policy, autostart=False)
-    states = StatePublisher(operator, READY_POSE)
-    try:
+    with deploy_on_states(operator, reach_policy, autostart=False) as (node, _):
         operator.wait_for_commands(50)
         operator.send_target(TARGETS[1])
         time.sleep(0.3)
@@ -239,9 +233,6 @@ def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
         assert not np.any(commands[-3:]), "the last commands before exit are not zero"
         violations = stream_violations(commands)
         assert not violations, violations[:5]
-    finally:
-        states.stop()
-        node.stop()
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "other robot", "other joints",

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
+from reach_rl_deploy.qos import reliable  # noqa: E402
 from reach_rl_deploy.safety_filter import FilterLimits, FilterState, filter_step  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -40,10 +40,8 @@ class Harness(TestNode):
         self.reflexes = []
         self.pub = self.node.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
         self.record(JointState, "/joint_states", 50, self.states)
-        reflex_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.record(String, "/sim_robot/reflex", reflex_qos, self.reflexes, stamp=False,
-                    keep=lambda msg: msg.data)
+        self.record(String, "/sim_robot/reflex", reliable(10, latched=True), self.reflexes,
+                    stamp=False, keep=lambda msg: msg.data)
 
     def latest(self):
         with self.lock:

@@ -30,7 +30,6 @@ from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -40,15 +39,13 @@ from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
 from reach_rl_deploy.franka_model import joint_limits, joint_names
 from reach_rl_deploy.policy_file import Policy, PolicyFileError
+from reach_rl_deploy.qos import reliable
 from reach_rl_deploy.safety_filter import FilterLimits, filter_step
 
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+SENSOR_QOS = reliable(1)
 # Depth 10: a slow reader gets every command rather than a jump over the ones it missed.
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-TARGET_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+COMMAND_QOS = reliable(10)
+TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET)  # watchdog states that are not faults
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
 

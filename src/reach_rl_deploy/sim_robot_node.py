@@ -31,13 +31,13 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
+from reach_rl_deploy.qos import reliable
 from reach_rl_deploy.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 
 MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead
@@ -47,12 +47,9 @@ JUDGE_GRACE = 0.05  # s
 
 # Depth 100: every command must reach the limit monitor, also when this process's executor
 # falls behind (the physics still holds only the newest one delivered).
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
-JOINT_STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.VOLATILE)
-REFLEX_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+COMMAND_QOS = reliable(100)
+JOINT_STATE_QOS = reliable(10)
+REFLEX_QOS = reliable(10, latched=True)
 
 
 def command_error(values, names) -> str:

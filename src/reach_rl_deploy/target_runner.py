@@ -59,12 +59,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     import rclpy
     from geometry_msgs.msg import PointStamped
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 
     from reach_rl_deploy.deploy_controller import reorder_joint_state
     from reach_rl_deploy.franka_model import joint_names
+    from reach_rl_deploy.qos import reliable
 
     rclpy.init()
     node = rclpy.create_node("reach_rl_targets")
@@ -80,9 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             pass
 
     node.create_subscription(JointState, args.joint_states, on_state, 10)
-    latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(String, "/sim_robot/reflex", lambda m: reflexes.append(m.data), latched)
+    node.create_subscription(String, "/sim_robot/reflex", lambda m: reflexes.append(m.data),
+                             reliable(10, latched=True))
     publisher = node.create_publisher(PointStamped, args.target_topic, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)

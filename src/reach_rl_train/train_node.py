@@ -46,19 +46,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
+from reach_rl_deploy.qos import reliable
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
 
-PROGRESS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.VOLATILE)
-DIAGNOSTICS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.VOLATILE)
-POLICY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+PROGRESS_QOS = reliable(50)
+DIAGNOSTICS_QOS = reliable(10)
+POLICY_QOS = reliable(1, latched=True)
 RELAY_PERIOD_S = 0.05  # how often trainer output is relayed to ROS [s]
 TAIL_LINES = 30  # trainer output lines repeated in the error log when it fails
 EOF = None  # end of the trainer's output, in the line queue
