@@ -106,7 +106,7 @@ class TestNode:
 
     def __init__(self, context, name: str):
         self.node = rclpy.create_node(name, context=context)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # predicates of wait_for may take it again
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
