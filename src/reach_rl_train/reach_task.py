@@ -20,6 +20,7 @@ import torch
 
 from reach_rl_deploy import franka_model
 from reach_rl_deploy.franka_model import NUM_JOINTS
+from reach_rl_deploy.safety_filter import acceleration_bound
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
 
@@ -27,11 +28,6 @@ OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos
               ("prev_command", NUM_JOINTS))
 OBS_DIM = sum(n for _, n in OBS_LAYOUT)
 BRAKE_MARGIN = 0.05  # rad; commands brake to stop this far inside the position limits
-
-
-def _accel_bounds(limits, accel_fraction, jerk_fraction, control_rate):
-    # TODO(deploy): replace with the safety filter's own function once it lands.
-    return [min(accel_fraction * a, 0.4 * j / control_rate) for a, j in zip(limits.acc_max, limits.jerk_max)]
 
 
 def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
@@ -75,9 +71,12 @@ class ReachTask:
         self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
         self.target_min = torch.tensor(task.target_min, device=dev)
         self.target_max = torch.tensor(task.target_max, device=dev)
-        self.max_command_change = torch.tensor(
-            _accel_bounds(self.limits, task.accel_fraction, task.jerk_fraction, task.control_rate),
-            device=dev, dtype=torch.float32) * task.policy_dt
+        # rad/s per policy step: the deploy filter's acceleration bound (rad/s^2) for its
+        # 1 / control_rate message period; jerk_fraction only bounds the filter's own jerk.
+        accel = acceleration_bound(self.limits.acc_max, self.limits.jerk_max,
+                                   1.0 / task.control_rate, task.accel_fraction)
+        self.max_command_change = torch.tensor(accel, device=dev,
+                                               dtype=torch.float32) * task.policy_dt
         self.vel_fraction = task.velocity_fraction
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
