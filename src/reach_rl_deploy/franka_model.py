@@ -119,10 +119,12 @@ def _namespace(x):
     return torch
 
 
-def _like(q, values):
+def like(q, values):
     """``values`` as an array of q's kind, dtype (and device), broadcastable against q."""
     if isinstance(q, np.ndarray):
         return np.asarray(values, dtype=q.dtype)
+    if hasattr(values, "to"):  # already a tensor
+        return values.to(device=q.device, dtype=q.dtype)
     return q.new_tensor(values)
 
 
@@ -133,10 +135,10 @@ def velocity_bounds(limits: JointLimits, q):
     limits); for the Panda they are the constant ``vel_max``. Works on numpy arrays
     and torch tensors.
     """
-    vmax = _like(q, limits.vel_max) + 0.0 * q
+    vmax = like(q, limits.vel_max) + 0.0 * q
     if not limits.position_dependent_velocity:
         return -vmax, vmax
-    off, gain, upper_edge, lower_edge = (_like(q, column) for column in zip(*_FR3_VEL_BOUND))
+    off, gain, upper_edge, lower_edge = (like(q, column) for column in zip(*_FR3_VEL_BOUND))
     upper = (-off + (gain * (upper_edge - q)).clip(0.0) ** 0.5).clip(0.0)
     lower = (off - (gain * (q - lower_edge)).clip(0.0) ** 0.5).clip(None, 0.0)
     xp = _namespace(q)

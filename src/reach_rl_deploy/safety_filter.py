@@ -36,7 +36,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, velocity_bounds
+from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, like, velocity_bounds
 
 DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's controller rate
 DEFAULT_VELOCITY_FRACTION = 0.9
@@ -66,13 +66,14 @@ def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DE
 
     A joint at position ``q`` [rad] whose limit (minus ``margin``) is ``s`` rad away may move
     toward it at most ``sqrt(2 * brake_accel * s)`` [rad/s]; at or beyond the margin it may
-    only move away (bound 0). ``brake_accel`` [rad/s^2] per joint; arrays broadcast
-    against ``q`` (..., 7). Numpy in, numpy out.
+    only move away (bound 0). ``brake_accel`` [rad/s^2] per joint or scalar; ``q`` (..., 7) a
+    numpy array or a torch tensor (the training task limits its commands with this too), and
+    the bounds come back of the same kind.
     """
-    q = np.asarray(q, dtype=float)
-    room_up = np.clip(np.asarray(pos_max) - margin - q, 0.0, None)
-    room_down = np.clip(q - np.asarray(pos_min) - margin, 0.0, None)
-    return -np.sqrt(2.0 * brake_accel * room_down), np.sqrt(2.0 * brake_accel * room_up)
+    pos_min, pos_max, brake_accel = (like(q, v) for v in (pos_min, pos_max, brake_accel))
+    room_up = (pos_max - margin - q).clip(0.0)
+    room_down = (q - pos_min - margin).clip(0.0)
+    return -(2.0 * brake_accel * room_down) ** 0.5, (2.0 * brake_accel * room_up) ** 0.5
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,14 +20,14 @@ import torch
 
 from reach_rl_deploy import franka_model
 from reach_rl_deploy.franka_model import NUM_JOINTS
-from reach_rl_deploy.safety_filter import acceleration_bound
+from reach_rl_deploy.safety_filter import (BRAKE_ACCEL_SHARE, acceleration_bound,
+                                           braking_velocity_bounds)
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
 
 OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
               ("prev_command", NUM_JOINTS))
 OBS_DIM = sum(n for _, n in OBS_LAYOUT)
-BRAKE_MARGIN = 0.05  # rad; commands brake to stop this far inside the position limits
 
 
 def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
@@ -77,6 +77,7 @@ class ReachTask:
                                    1.0 / task.control_rate, task.accel_fraction)
         self.max_command_change = torch.tensor(accel, device=dev,
                                                dtype=torch.float32) * task.policy_dt
+        self.brake_accel = BRAKE_ACCEL_SHARE * torch.tensor(accel, device=dev, dtype=torch.float32)
         self.vel_fraction = task.velocity_fraction
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
@@ -161,9 +162,8 @@ class ReachTask:
         clamped to the (position-dependent, braking) velocity bounds, then rate-limited."""
         q = self.backend.joint_pos
         lower, upper = franka_model.velocity_bounds(self.limits, q)
-        accel = self.max_command_change / self.dt
-        brake_upper = (2 * accel * (self.pos_max - BRAKE_MARGIN - q).clamp(min=0.0)).sqrt()
-        brake_lower = -(2 * accel * (q - self.pos_min - BRAKE_MARGIN).clamp(min=0.0)).sqrt()
+        brake_lower, brake_upper = braking_velocity_bounds(q, self.pos_min, self.pos_max,
+                                                           self.brake_accel)
         upper = torch.min(upper * self.vel_fraction, brake_upper)
         lower = torch.max(lower * self.vel_fraction, brake_lower)
         goal = torch.max(torch.min(desired, upper), lower)
