@@ -106,7 +106,8 @@ def bench_deploy(path: str, seconds: float, state_rate: float):
     target_pub = node.create_publisher(PointStamped, "/reach_target", 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
 
     sim = start("reach_rl_deploy.sim_robot_node", [("joint_state_rate", state_rate)])
     deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")])
@@ -139,6 +140,7 @@ def bench_deploy(path: str, seconds: float, state_rate: float):
             except subprocess.TimeoutExpired:
                 process.kill()
         executor.shutdown()
+        spinner.join(timeout=2.0)
         rclpy.try_shutdown()
     with lock:
         periods = np.diff(arrivals)

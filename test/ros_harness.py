@@ -144,6 +144,7 @@ class TestNode:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self._thread.join(timeout=2.0)  # destroying a node under a spinning executor aborts
         self.node.destroy_node()
 
 

@@ -28,7 +28,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
@@ -173,11 +173,13 @@ class DeployNode(Node):
     def _ticks(self):
         """Monotonic times of the control ticks, one per period.
 
-        A late tick is not caught up: the next one is due at least half a period after the
-        late one's message went out. Messages in quick succession could reach the robot's
-        controller in one cycle, which then reads a multiple step (a multiple of the
-        acceleration the filter allowed, after cycles of none); spacing them keeps that to
-        timing jitter on the robot's side.
+        A late tick is not caught up: the next one is due at least a quarter period after the
+        late one's message went out, and the schedule continues from there. Messages in
+        quick succession would reach the robot's controller in one cycle, which then reads a
+        multiple step (a multiple of the acceleration the filter allowed, after cycles of
+        none); this way at most two fall into one cycle, the case the filter's acceleration
+        bound is sized for. (Half a period would make every tick whose work ends later than
+        half a period after its due time push the schedule back.)
         """
         next_tick = time.monotonic()
         while True:
@@ -188,7 +190,7 @@ class DeployNode(Node):
             if now - next_tick > 0.1 * self.period:
                 self._stats["late"] += 1
             yield now
-            next_tick = max(next_tick + self.period, time.monotonic() + 0.5 * self.period)
+            next_tick = max(next_tick + self.period, time.monotonic() + 0.25 * self.period)
 
     def _loop(self) -> None:
         stop_deadline = None
@@ -286,7 +288,7 @@ def main(args: Optional[List[str]] = None) -> int:
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.request_stop())
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()  # callbacks are short; the control loop has its own thread
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
@@ -295,6 +297,7 @@ def main(args: Optional[List[str]] = None) -> int:
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else ""))
     executor.shutdown()
+    spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
     node.destroy_node()
     rclpy.try_shutdown()
     return 1 if node.failed else 0

@@ -179,22 +179,26 @@ class SimRobotNode(Node):
                     self._robot.trigger_reflex(error)
                 self._robot.step(self._command)
                 q, dq = self._robot.q.copy(), self._robot.dq.copy()
-                self._q_history.add(next_cycle + self._to_system_clock, q)
+                cycle_time = next_cycle + self._to_system_clock  # [s, system clock]
+                self._q_history.add(cycle_time, q)
             next_cycle += CONTROL_DT
             cycle += 1
             try:
                 if error:
                     self._report_reflex(error)
                 if cycle % self._publish_every == 0:
-                    self._publish_state(q, dq)
+                    self._publish_state(q, dq, cycle_time)
             except Exception:  # the context shuts down under us on SIGINT/SIGTERM
                 if not self.context.ok():
                     return
                 raise
 
-    def _publish_state(self, q, dq):
+    def _publish_state(self, q, dq, cycle_time: float):
+        """Joint state of the cycle scheduled at ``cycle_time`` [s, system clock], stamped so:
+        after a stall the states of the cycles caught up on show their age."""
         msg = JointState()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp.sec = int(cycle_time)
+        msg.header.stamp.nanosec = int((cycle_time % 1.0) * 1e9)
         msg.name = list(self._names)
         msg.position = q.tolist()
         msg.velocity = dq.tolist()

@@ -85,7 +85,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     publisher = node.create_publisher(PointStamped, args.target_topic, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
 
     deadline = time.monotonic() + args.wait
     while "q" not in latest and time.monotonic() < deadline:
@@ -117,6 +118,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           % (sum(e < args.tolerance for e in errors), len(errors), 1000 * args.tolerance,
              1000 * float(np.median(errors)), "; ".join(reflexes) if reflexes else "none"))
     executor.shutdown()
+    spinner.join(timeout=2.0)
     node.destroy_node()
     rclpy.try_shutdown()
     return 0 if ok else 1
