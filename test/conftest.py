@@ -1,24 +1,39 @@
 """Fixtures shared by the test modules."""
 import os
+import re
 
 import pytest
 
 # A policy good enough to reach targets within 1 cm: the default CPU training (config/train.yaml,
-# about 3 min here), once per test session. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a
-# file trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
-TEST_POLICY_ARGS = ["--device", "cpu"]
+# about 3 min here), once per test session, run the way a roboticist runs it: train_node as its
+# own process, the trainer as its child. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a file
+# trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
+TRAIN_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="session")
 def reach_policy(tmp_path_factory) -> str:
-    """Path of a contract-v1 FR3 policy file written by reach-rl-train."""
+    """Path of a contract-v1 FR3 policy file written by train_node (reach-rl-train)."""
     given = os.environ.get("REACH_RL_TEST_POLICY")
     if given:
         assert os.path.isfile(given), "REACH_RL_TEST_POLICY=%s does not exist" % given
         return given
     pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
-    from reach_rl_train.cli import train_main
+    from ros_harness import NodeProcess  # skips the test where rclpy is absent
 
     out = str(tmp_path_factory.mktemp("policy") / "policy.onnx")
-    assert train_main(TEST_POLICY_ARGS + ["--out", out]) == 0
+    node = NodeProcess("reach_rl_train.train_node", [("device", "cpu"), ("output", out),
+                                                    ("linger", 0.0)])
+    try:
+        assert node.wait(TRAIN_TIMEOUT_S) == 0, node.output
+    finally:
+        node.stop()
+    # The trainer's progress went through the node's ROS log, to the last iteration.
+    from reach_rl_train.cli import default_config_path
+    from reach_rl_train.config import load_config
+
+    last = load_config(default_config_path()).run.max_iterations
+    assert re.search(r"\[reach_rl_train\]: it +%d/%d " % (last, last), node.output), node.output
+    assert "latched on /reach_rl_train/policy" in node.output
+    assert os.path.isfile(out)
     return out

@@ -1,6 +1,10 @@
 """deploy_node over real DDS: the node runs as its own process and drives either the simulated
 Franka (another process) or joint states this test publishes; the test reads every command.
 
+With the session's policy (conftest.reach_policy: trained by train_node as its own process, the
+trainer as its child) the first test is the whole chain end to end: train node -> policy file ->
+deploy node + simulated Franka -> three targets within 1 cm, no reflex.
+
 Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
 message by message (``limit_monitor.StreamMonitor``), besides the simulated Franka's own checks.
 """
