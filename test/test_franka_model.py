@@ -53,3 +53,14 @@ def test_unknown_robot_and_joint_names():
     assert fm.joint_names("panda", "arm_j")[6] == "arm_j7"
     with pytest.raises(ValueError, match="unknown robot"):
         fm.joint_limits("ur5")
+
+
+def test_tcp_position_matches_the_chain_of_dh_link_transforms():
+    """The link-by-link point transport equals the reference chain of 4x4 modified-DH transforms."""
+    q = np.random.default_rng(0).uniform(-3.0, 3.0, (500, 7))
+    transform = None
+    for i, (a, d, alpha) in enumerate(fm.DH_TABLE):
+        link = fm._dh_transform(np, a, d, alpha, q[..., i])
+        transform = link if transform is None else transform @ link
+    reference = transform[..., :3, 3] + (fm.FLANGE_D + fm.TCP_OFFSET) * transform[..., :3, 2]
+    np.testing.assert_allclose(fm.tcp_position(q), reference, atol=1e-12)

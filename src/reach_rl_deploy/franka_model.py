@@ -162,12 +162,22 @@ def _dh_transform(xp, a: float, d: float, alpha: float, theta):
 def tcp_position(q):
     """TCP position [m] in the base frame for joint positions ``q`` [rad], shape (..., 7) -> (..., 3).
 
-    Same for FR3 and Panda. Works on numpy arrays and torch tensors (and exports to ONNX).
+    Same for FR3 and Panda. Works on numpy arrays and torch tensors, and exports to a small ONNX
+    graph: instead of chaining 4x4 link transforms (:func:`_dh_transform`, the reference), the
+    TCP point is carried from the last link frame to the base, one link at a time, with each
+    link's fixed twist (alpha, a multiple of pi/2) applied as an axis swap.
     """
     xp = _namespace(q)
-    transform = None
-    for i, (a, d, alpha) in enumerate(DH_TABLE):
-        link = _dh_transform(xp, a, d, alpha, q[..., i])
-        transform = link if transform is None else transform @ link
-    # Flange and TCP add a pure translation along the last frame's z axis.
-    return transform[..., :3, 3] + (FLANGE_D + TCP_OFFSET) * transform[..., :3, 2]
+    cos, sin = xp.cos(q), xp.sin(q)
+    # The TCP in the frame of joint 7: along its z axis, past the flange.
+    x, y, z = 0.0, 0.0, FLANGE_D + TCP_OFFSET
+    for i in reversed(range(NUM_JOINTS)):
+        a, d, alpha = DH_TABLE[i]
+        c, s = cos[..., i], sin[..., i]
+        # TransZ(d), then RotZ(theta), then TransX(a) ...
+        x, y, z = c * x - s * y + a, s * x + c * y, z + d
+        # ... then RotX(alpha), alpha 0 or +-pi/2: y, z = -sin(alpha) z, sin(alpha) y
+        sa = int(round(np.sin(alpha)))
+        if sa:
+            y, z = -sa * z, sa * y
+    return xp.stack([x, y, z], -1)
