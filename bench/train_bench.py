@@ -147,8 +147,12 @@ def bench_simulator(cfg: TrainConfig, device: torch.device, sizes: List[int],
 class Tracker:
     """Clock that excludes evaluation time, evaluation history, milestones and the goal."""
 
-    def __init__(self, name: str, cfg: TrainConfig, device: torch.device, time_limit: float):
+    def __init__(self, name: str, cfg: TrainConfig, device: torch.device, time_limit: float,
+                 targets_in_a_row: int = 1):
         self.name, self.cfg, self.device, self.time_limit = name, cfg, device, time_limit
+        # 1: every held-out target from a start pose near the ready pose; 4: reach-rl-eval's
+        # protocol, each arm gets 4 targets in a row, from wherever the previous one left it.
+        self.eval_envs = EVAL_TARGETS // targets_in_a_row
         self.t_start = time.perf_counter()  # construction begins
         self.t_train = self.t_start  # construction done (set by constructed())
         self.t_stop = None  # type: Optional[float]  # training stopped
@@ -191,7 +195,7 @@ class Tracker:
                  "from_start_s": self.from_start(), "train_s": self.train_time()}
         with torch.no_grad():
             m = run_condition(act, self.cfg, CONDITIONS["nominal"], num_targets=EVAL_TARGETS,
-                              seed=EVAL_SEED, device=self.device, num_envs=EVAL_TARGETS)
+                              seed=EVAL_SEED, device=self.device, num_envs=self.eval_envs)
         sync(self.device)
         t1 = time.perf_counter()
         if self.t_stop is None:  # clocks frozen: nothing to exclude
@@ -239,7 +243,7 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
     from reach_rl_train.runner import Runner
 
     cfg = load_config(args.config or default_config_path(), overrides)
-    tracker = Tracker("ours", cfg, device, args.time_limit)
+    tracker = Tracker("ours", cfg, device, args.time_limit, args.eval_in_a_row)
     steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
     last_line = [""]
 
@@ -318,7 +322,7 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
     from rsl_rl_env import ReachVecEnv, rsl_rl_train_cfg
 
     cfg = load_config(args.config or default_config_path(), overrides)
-    tracker = Tracker("rsl_rl", cfg, device, args.time_limit)
+    tracker = Tracker("rsl_rl", cfg, device, args.time_limit, args.eval_in_a_row)
     torch.manual_seed(cfg.run.seed)
     env = ReachVecEnv(cfg, device)
     train_cfg = rsl_rl_train_cfg(cfg)
@@ -422,6 +426,9 @@ def main(argv=None) -> int:
                         help="seconds per trainer, from start-up, evaluation excluded "
                              "(default 240)")
     parser.add_argument("--eval-every", type=int, default=20, help="iterations between evaluations")
+    parser.add_argument("--eval-in-a-row", type=int, default=1, choices=(1, 4),
+                        help="held-out targets per arm in the periodic evaluation: 1 (each from "
+                             "the start pose, default) or 4 (in a row, as reach-rl-eval)")
     parser.add_argument("--sim-envs", type=int, nargs="*", default=None,
                         help="env counts for the simulator-alone figures "
                              "(default: --num-envs and 16384)")
@@ -470,7 +477,8 @@ def main(argv=None) -> int:
         "overrides": overrides,
         "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
                  "median_time_to_1cm_s": GOAL_TIME_S, "milestone_success": MILESTONE_SUCCESS,
-                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal"},
+                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal",
+                 "eval_in_a_row": args.eval_in_a_row},
     }
 
     def save():
@@ -490,8 +498,9 @@ def main(argv=None) -> int:
         return 2
     log("config: %s + overrides %s" % (args.config or default_config_path(), " ".join(overrides)))
     log("goal: success >= %.0f%%, median final error <= %.1f mm, median time to 1 cm <= %.1f s "
-        "(%d held-out targets, nominal, deterministic policy, every %d iterations)"
-        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_every))
+        "(%d held-out targets, %d in a row per arm, nominal, deterministic policy, every %d "
+        "iterations)" % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS,
+                         args.eval_in_a_row, args.eval_every))
     save()
 
     if not args.skip_sim:
@@ -533,8 +542,8 @@ def main(argv=None) -> int:
     log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
         % (torch.__version__, torch.version.cuda, device, gpu, args.num_envs, args.time_limit))
     log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
-        "%.1f s (nominal, %d targets); times exclude evaluation"
-        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS))
+        "%.1f s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
+        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_in_a_row))
     sim = report.get("simulator")
     if isinstance(sim, list):
         for row in sim:
