@@ -100,10 +100,13 @@ demo: build
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets"
 	reach-rl-eval $(DEMO_POLICY) --targets 500
 	echo "== demo: ros2 launch reach_rl_deploy franka.launch.py sim:=true (simulated Franka + deploy node)"
+	# Job control: the launch runs in a process group of its own and does not ignore SIGINT
+	# (a non-interactive shell's background jobs would), so Ctrl-C reaches it and its nodes.
+	set -m
 	ros2 launch reach_rl_deploy franka.launch.py sim:=true policy:=$(abspath $(DEMO_POLICY)) \
 	  > log/demo_launch.log 2>&1 &
 	launch=$$!
-	trap 'kill -INT $$launch 2>/dev/null; wait $$launch; echo "== demo: launch log in log/demo_launch.log"' EXIT
+	trap 'kill -INT -- -$$launch 2>/dev/null; wait $$launch || true; echo "== demo: launch log in log/demo_launch.log"' EXIT
 	reach-rl-targets --hold 3 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
 
 clean:
