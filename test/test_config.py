@@ -63,3 +63,20 @@ def test_cli_refuses_unknown_override(capsys):
 
     assert train_main(["ppo.bogus=1"]) == 2
     assert "unknown key ppo.bogus" in capsys.readouterr().err
+
+
+def test_viewer_flag_sets_the_isaacgym_viewer_key(monkeypatch):
+    """reach-rl-train --viewer asks for Isaac Gym's viewer; it is off (headless) by default."""
+    from reach_rl_train import cli
+
+    seen = {}
+
+    def stop_after_config(path, overrides):
+        seen["cfg"] = load_config(path, overrides)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(cli, "load_config", stop_after_config)
+    assert cli.train_main(["--viewer"]) == 2
+    assert seen["cfg"].task.isaacgym_viewer is True
+    assert cli.train_main([]) == 2
+    assert seen["cfg"].task.isaacgym_viewer is False

@@ -39,6 +39,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-iterations", type=int, help="PPO iterations (run.max_iterations)")
     parser.add_argument("--out", help="policy file to write, .onnx (run.out)")
     parser.add_argument("--resume", help="checkpoint to continue from (run.resume)")
+    parser.add_argument("--viewer", action="store_true",
+                        help="Isaac Gym backend: open its viewer (task.isaacgym_viewer=true)")
     parser.add_argument("--progress-json", action="store_true",
                         help="also print one machine-readable line per event (start, iteration, "
                              "done; see reach_rl_train.progress_protocol)")
@@ -52,6 +54,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append("%s=%s" % (key, value))
+    if args.viewer:
+        overrides.append("task.isaacgym_viewer=true")
     try:
         cfg = load_config(args.config or default_config_path(), overrides)
         if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch

@@ -35,6 +35,7 @@ class TaskConfig:
     jerk_fraction: float = 0.1  # of the joint jerk limit, as the deploy filter
     control_rate: float = 1000.0  # Hz of the deploy stream whose limits training mirrors
     success_radius: float = 0.01  # m
+    isaacgym_viewer: bool = False  # backend isaacgym: open Isaac Gym's viewer (default headless)
 
 
 @dataclass

@@ -37,7 +37,8 @@ def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
         return TorchArmSim(num_envs, limits, device)
     from reach_rl_train.isaacgym_backend import IsaacGymArm  # needs Isaac Gym installed
 
-    return IsaacGymArm(num_envs, limits, device, task.policy_dt)
+    return IsaacGymArm(num_envs, limits, device, task.policy_dt,
+                       viewer=True if task.isaacgym_viewer else None)
 
 
 def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float):
