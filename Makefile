@@ -94,7 +94,7 @@ demo: build
 	if [ -f $(DEMO_POLICY) ]; then
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
-	  echo "== demo: training on the built-in simulator (CPU, about 10 min)"
+	  echo "== demo: training on the built-in simulator (CPU, about 3 min on 2 cores)"
 	  reach-rl-train --device cpu --out $(DEMO_POLICY)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets"
