@@ -79,7 +79,7 @@ class PositionHistory:
         """Position of the newest cycle at or before ``t`` (the oldest kept, if none)."""
         before = np.nonzero(self._times <= t)[0]
         if not len(before):
-            return self._q[np.argmin(self._times)] if self._next else self._q[0]
+            return self._q[np.argmin(self._times)]  # before anything was added: all hold q0
         return self._q[before[np.argmax(self._times[before])]]
 
 
