@@ -49,6 +49,21 @@ def test_metadata_and_signature_follow_contract_v1(exported):
     policy.check_matches("fr3", info.joint_names)
 
 
+def test_single_calls_match_torch_one_after_another(exported):
+    """``Policy.__call__`` (buffers bound to the session once) gives each call's own answer."""
+    cfg, model, path, _ = exported
+    graph = PolicyGraph(model, cfg.task.action_scale).eval()
+    policy = Policy(path)
+    inputs = example_inputs(5, seed=3)
+    with torch.no_grad():
+        expected = graph(*inputs).numpy()
+    for i in range(5):
+        got = policy(*[x[i].numpy() for x in inputs])
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected[i], atol=1e-5)
+    assert np.abs(np.diff(expected, axis=0)).max() > 1e-3  # the five answers differ
+
+
 def test_dynamic_batch(exported):
     _, _, path, _ = exported
     policy = Policy(path)

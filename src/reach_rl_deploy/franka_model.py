@@ -159,25 +159,50 @@ def _dh_transform(xp, a: float, d: float, alpha: float, theta):
     return xp.stack([xp.stack(r, -1) for r in rows], -2)
 
 
+def _link_matrices():
+    """Constant 4x4 parts of the modified-DH link transforms, linear in cos and sin of the joint.
+
+    ``RotX(alpha) TransX(a) RotZ(theta) TransZ(d) = cos(theta) A + sin(theta) B + C``: the
+    rotation is RotX(alpha) times the cos and sin parts of RotZ(theta), and the translation
+    ``(a, -sin(alpha) d, cos(alpha) d)`` does not depend on theta (TransZ(d) runs along the
+    joint axis). Returns A, B, C, each of shape (7, 4, 4).
+    """
+    rot_cos = np.diag([1.0, 1.0, 0.0])
+    rot_sin = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    axis = np.diag([0.0, 0.0, 1.0])
+    a_part, b_part, c_part = np.zeros((3, NUM_JOINTS, 4, 4))
+    for i, (a, d, alpha) in enumerate(DH_TABLE):
+        ca, sa = np.cos(alpha), np.sin(alpha)
+        rot_x = np.array([[1.0, 0.0, 0.0], [0.0, ca, -sa], [0.0, sa, ca]])
+        a_part[i, :3, :3] = rot_x @ rot_cos
+        b_part[i, :3, :3] = rot_x @ rot_sin
+        c_part[i, :3, :3] = rot_x @ axis
+        c_part[i, :3, 3] = (a, -sa * d, ca * d)
+        c_part[i, 3, 3] = 1.0
+    return a_part, b_part, c_part
+
+
+_LINK_COS, _LINK_SIN, _LINK_CONST = _link_matrices()
+# The TCP as a homogeneous column in the frame of joint 7: along its z axis, past the flange.
+_TCP_IN_LINK7 = np.array([[0.0], [0.0], [FLANGE_D + TCP_OFFSET], [1.0]])
+
+
 def tcp_position(q):
     """TCP position [m] in the base frame for joint positions ``q`` [rad], shape (..., 7) -> (..., 3).
 
-    Same for FR3 and Panda. Works on numpy arrays and torch tensors, and exports to a small ONNX
-    graph: instead of chaining 4x4 link transforms (:func:`_dh_transform`, the reference), the
-    TCP point is carried from the last link frame to the base, one link at a time, with each
-    link's fixed twist (alpha, a multiple of pi/2) applied as an axis swap.
+    Same for FR3 and Panda. Works on numpy arrays and torch tensors. Every link transform
+    is built at once as ``cos(q) A + sin(q) B + C`` (:func:`_link_matrices`), and the TCP
+    point is carried to the base through them, one matrix-vector product per link: the
+    exported ONNX graph has a few nodes per arm rather than per joint, which is what a
+    1 kHz inference call pays for. :func:`_dh_transform` is the reference it is tested against.
     """
     xp = _namespace(q)
-    cos, sin = xp.cos(q), xp.sin(q)
-    # The TCP in the frame of joint 7: along its z axis, past the flange.
-    x, y, z = 0.0, 0.0, FLANGE_D + TCP_OFFSET
-    for i in reversed(range(NUM_JOINTS)):
-        a, d, alpha = DH_TABLE[i]
-        c, s = cos[..., i], sin[..., i]
-        # TransZ(d), then RotZ(theta), then TransX(a) ...
-        x, y, z = c * x - s * y + a, s * x + c * y, z + d
-        # ... then RotX(alpha), alpha 0 or +-pi/2: y, z = -sin(alpha) z, sin(alpha) y
-        sa = int(round(np.sin(alpha)))
-        if sa:
-            y, z = -sa * z, sa * y
-    return xp.stack([x, y, z], -1)
+    angle = q[..., None, None]  # (..., 7, 1, 1)
+    links = (xp.cos(angle) * like(q, _LINK_COS) + xp.sin(angle) * like(q, _LINK_SIN)
+             + like(q, _LINK_CONST))  # (..., 7, 4, 4)
+    point = like(q, _TCP_IN_LINK7)
+    # One (..., 1, 4, 4) matrix per link (numpy splits into n parts, torch into parts of size n).
+    per_link = np.split(links, NUM_JOINTS, -3) if xp is np else links.split(1, -3)
+    for link in reversed(per_link):
+        point = link @ point
+    return point[..., 0, :3, 0]

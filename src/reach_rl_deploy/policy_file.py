@@ -134,7 +134,15 @@ class Policy:
                                   % (path, outputs, OUTPUT_NAME))
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.info = parse_metadata(path, metadata, list(inputs))
+        # One observation per call at 1 kHz: inputs and output live in fixed buffers bound to the
+        # session once, so a call copies the signals in and runs, without building feeds.
         self._feeds = {name: np.zeros((1, INPUT_SHAPES[name]), np.float32) for name in inputs}
+        self._output = np.zeros((1, NUM_JOINTS), np.float32)
+        self._binding = self.session.io_binding()
+        for name, buffer in self._feeds.items():
+            self._binding.bind_cpu_input(name, buffer)
+        self._binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, self._output.shape,
+                                  self._output.ctypes.data)
 
     def check_matches(self, robot: str, joint_names: Optional[Sequence[str]] = None) -> None:
         """PolicyFileError unless the file was trained for ``robot`` with these joint names."""
@@ -151,7 +159,8 @@ class Policy:
                    "prev_command": prev_command}
         for name, feed in self._feeds.items():
             feed[0] = signals[name]
-        return self.session.run([OUTPUT_NAME], self._feeds)[0][0].astype(np.float64)
+        self.session.run_with_iobinding(self._binding)
+        return self._output[0].astype(np.float64)
 
     def run_batch(self, **signals) -> np.ndarray:
         """Batched inference: float32 arrays [B, n] by input name -> commands [B, 7] rad/s."""
