@@ -9,8 +9,8 @@ import pytest
 
 from reach_rl_deploy.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_deploy.safety_filter import (FilterLimits, FilterState, acceleration_bound,
-                                           braking_velocity_bounds, filter_step, track_step,
-                                           velocity_goal_bounds)
+                                           braking_velocity_bounds, filter_step, stop_time_speed_cap,
+                                           track_step, velocity_goal_bounds)
 
 ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
 DT = 1e-3
@@ -214,6 +214,46 @@ def test_stop_is_a_smooth_ramp_to_zero():
     assert np.all(commands[-1] == 0.0)
     # 2 rad/s at 2 rad/s^2 stops within 1 s plus the jerk ramps.
     assert np.all(commands[1100:] == 0.0)
+
+
+@pytest.mark.parametrize("robot", ["fr3", "panda"])
+def test_stop_time_cap_stops_from_any_reachable_state_in_time(robot):
+    """With max_stop_time, commands stay within the cap, and from whatever state a random
+    stream leaves the filter in, a stop (goal 0) ends within max_stop_time - detect_time."""
+    limits = ROBOT_LIMITS[robot]
+    detect = 0.0215  # the deploy default: 20 ms watchdog + 1.5 periods to the next tick
+    flimits = FilterLimits.from_joint_limits(limits, max_stop_time=0.2, detect_time=detect)
+    assert np.all(flimits.speed_cap > 0.2) and np.all(flimits.speed_cap < 1.0)
+    rng = np.random.default_rng(5)
+    q = np.array(READY_POSE)
+    longest = 0
+    for _ in range(40):
+        state = FilterState.at_rest()
+        for goal in random_goals(rng, int(rng.integers(50, 1500))):
+            state, _ = filter_step(flimits, state, goal, q)
+            assert np.all(np.abs(state.command) <= flimits.speed_cap + 1e-12)
+        steps = 0
+        while np.any(state.command) or np.any(state.accel):
+            state, _ = filter_step(flimits, state, np.zeros(7), q)
+            steps += 1
+        longest = max(longest, steps)
+    print("\n%s cap %s rad/s, longest stop %d ms" % (robot, np.round(flimits.speed_cap, 3), longest))
+    assert longest * DT <= 0.2 - detect
+    assert longest * DT > 0.5 * (0.2 - detect)  # the cap is not needlessly low
+
+
+def test_stop_time_cap_off_and_impossible():
+    accel, jerk = np.full(7, 2.0), np.full(7, 500.0)
+    assert np.all(np.isinf(stop_time_speed_cap(accel, jerk, DT, 0.0, 0.02)))
+    np.testing.assert_allclose(stop_time_speed_cap(accel, jerk, DT, 0.2, 0.02),
+                               2.0 * (0.2 - 0.02 - 2 * 2.0 / 500.0 - 4 * DT))
+    with pytest.raises(ValueError, match="max_stop_time 0.025 s is too short"):
+        stop_time_speed_cap(accel, jerk, DT, 0.025, 0.02)
+    with pytest.raises(ValueError, match="max_stop_time must be >= 0"):
+        FilterLimits.from_joint_limits(FR3, max_stop_time=-1.0)
+    # Without a cap the velocity bound is Franka's (scaled) one.
+    lower, upper = velocity_goal_bounds(FilterLimits.from_joint_limits(FR3), np.array(READY_POSE))
+    assert upper.min() > 1.5 and lower.max() < -1.5
 
 
 @pytest.mark.parametrize("robot", ["fr3", "panda"])

@@ -6,8 +6,8 @@ the last command when a message is late, so every limit here is per *message* wi
 
 1. replaces non-finite goals by 0 (stop);
 2. clamps the goal to the velocity bounds: ``velocity_fraction`` times Franka's
-   (for the FR3 position-dependent) bounds, and the braking bounds that stop a joint
-   ``brake_margin`` inside its position limits;
+   (for the FR3 position-dependent) bounds, the stop-time speed cap, and the braking
+   bounds that stop a joint ``brake_margin`` inside its position limits;
 3. moves the previous command toward the clamped goal with bounded acceleration and
    jerk, without overshooting the goal (jerk-limited velocity tracking).
 
@@ -26,6 +26,10 @@ Bounds, per joint (rad/s^2, rad/s^3):
   stop (decelerate at ``A``, jerk ``J``) needs ``v^2/(2A) + v A/(2J)`` = ``s/2 + v A/(2J)``
   which is ``<= s`` whenever ``s >= A^3/J^2`` (3.2e-5 rad for the FR3): always inside the
   margin.
+* stop-time speed cap: with ``max_stop_time`` set, no joint moves faster than the speed
+  from which a jerk-limited stop ends within ``max_stop_time`` of the last good joint state
+  (:func:`stop_time_speed_cap`). Stopping takes ``v / A``, so a fast stop needs a slow arm:
+  at A = 2 rad/s^2 a 0.2 s stop allows 0.34 rad/s.
 
 Plain numpy; the deploy side never imports torch. The training simulator imports
 :func:`acceleration_bound` and :func:`braking_velocity_bounds` to limit its commands the
@@ -43,6 +47,7 @@ DEFAULT_VELOCITY_FRACTION = 0.9
 DEFAULT_ACCEL_FRACTION = 0.2
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
+DEFAULT_MAX_STOP_TIME = 0.0  # s; 0: no stop-time speed cap
 HELD_CYCLE_FACTOR = 0.4  # A <= 0.4 * jerk_max * dt tolerates one held controller cycle
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
 
@@ -59,6 +64,27 @@ def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEF
     acc_max = np.asarray(acc_max, dtype=float)
     jerk_max = np.asarray(jerk_max, dtype=float)
     return np.minimum(accel_fraction * acc_max, HELD_CYCLE_FACTOR * jerk_max * dt)
+
+
+def stop_time_speed_cap(accel, jerk, dt: float, max_stop_time: float, detect_time: float):
+    """Per-joint speed [rad/s] from which the filter stops a joint within ``max_stop_time`` [s].
+
+    The time from the last good joint state to a zero command is at most ``detect_time``
+    (the watchdog noticing, and the tick that follows, s) + ``v / A + 2 A / J`` (a
+    jerk-limited stop from speed ``v``, entered while accelerating at up to ``A``) + a few
+    message periods ``dt`` of rounding; ``accel`` A [rad/s^2] and ``jerk`` J [rad/s^3] per
+    joint. ``max_stop_time`` 0 means no cap (inf). ValueError when even a joint at rest
+    could not be stopped in time.
+    """
+    accel = np.asarray(accel, dtype=float)
+    if max_stop_time == 0.0:
+        return np.full(accel.shape, np.inf)
+    budget = max_stop_time - detect_time - 2.0 * accel / np.asarray(jerk, dtype=float) - 4.0 * dt
+    if not np.all(budget > 0.0):
+        raise ValueError("max_stop_time %.3f s is too short: detecting stale joint states takes "
+                         "%.3f s and the jerk-limited stop itself %.3f s" % (
+                             max_stop_time, detect_time, max_stop_time - detect_time - budget.min()))
+    return accel * budget
 
 
 def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DEFAULT_BRAKE_MARGIN):
@@ -87,6 +113,7 @@ class FilterLimits:
     jerk: np.ndarray  # rad/s^3, jerk bound J between messages
     brake_accel: np.ndarray  # rad/s^2, deceleration of the braking curve
     brake_margin: float  # rad, joints stop this far inside their position limits
+    speed_cap: np.ndarray  # rad/s, stop-time speed cap (inf: none)
     pos_min: np.ndarray  # rad
     pos_max: np.ndarray  # rad
 
@@ -95,8 +122,11 @@ class FilterLimits:
                           velocity_fraction: float = DEFAULT_VELOCITY_FRACTION,
                           accel_fraction: float = DEFAULT_ACCEL_FRACTION,
                           jerk_fraction: float = DEFAULT_JERK_FRACTION,
-                          brake_margin: float = DEFAULT_BRAKE_MARGIN) -> "FilterLimits":
-        """Filter bounds from Franka's ``limits``, fractions in (0, 1] and ``control_rate`` [Hz]."""
+                          brake_margin: float = DEFAULT_BRAKE_MARGIN,
+                          max_stop_time: float = DEFAULT_MAX_STOP_TIME,
+                          detect_time: float = 0.0) -> "FilterLimits":
+        """Filter bounds from Franka's ``limits``, fractions in (0, 1] and ``control_rate`` [Hz];
+        ``max_stop_time`` [s] (0: none) and the watchdog's ``detect_time`` [s] give the speed cap."""
         for name, value in (("velocity_fraction", velocity_fraction), ("accel_fraction", accel_fraction),
                             ("jerk_fraction", jerk_fraction)):
             if not 0.0 < value <= 1.0:
@@ -105,16 +135,20 @@ class FilterLimits:
             raise ValueError("control_rate must be > 0 Hz, got %r" % (control_rate,))
         if not brake_margin >= 0.0:
             raise ValueError("brake_margin must be >= 0 rad, got %r" % (brake_margin,))
+        if not max_stop_time >= 0.0:
+            raise ValueError("max_stop_time must be >= 0 s (0: no cap), got %r" % (max_stop_time,))
         dt = 1.0 / control_rate
         accel = acceleration_bound(limits.acc_max, limits.jerk_max, dt, accel_fraction)
+        jerk = jerk_fraction * np.asarray(limits.jerk_max, dtype=float)
         return cls(
             joint_limits=limits,
             dt=dt,
             velocity_fraction=velocity_fraction,
             accel=accel,
-            jerk=jerk_fraction * np.asarray(limits.jerk_max, dtype=float),
+            jerk=jerk,
             brake_accel=BRAKE_ACCEL_SHARE * accel,
             brake_margin=brake_margin,
+            speed_cap=stop_time_speed_cap(accel, jerk, dt, max_stop_time, detect_time),
             pos_min=np.asarray(limits.pos_min, dtype=float),
             pos_max=np.asarray(limits.pos_max, dtype=float),
         )
@@ -148,12 +182,13 @@ class FilterActivity(NamedTuple):
 
 def velocity_goal_bounds(limits: FilterLimits, q) -> Tuple[np.ndarray, np.ndarray]:
     """Scaled velocity bounds [rad/s] at joint positions ``q`` [rad]: ``velocity_fraction`` times
-    Franka's bounds (position-dependent for the FR3). A non-finite ``q`` gives bounds 0."""
+    Franka's bounds (position-dependent for the FR3), within the stop-time speed cap. A
+    non-finite ``q`` gives bounds 0."""
     q = np.asarray(q, dtype=float)
     finite = np.isfinite(q)
     lower, upper = velocity_bounds(limits.joint_limits, np.where(finite, q, 0.0))
     scale = np.where(finite, limits.velocity_fraction, 0.0)
-    return scale * lower, scale * upper
+    return np.maximum(scale * lower, -limits.speed_cap), np.minimum(scale * upper, limits.speed_cap)
 
 
 def track_step(command, accel, goal, accel_bound, jerk_bound, dt: float):
