@@ -19,6 +19,16 @@ import numpy as np
 from reach_rl_deploy.franka_model import NUM_JOINTS
 from reach_rl_deploy.policy_file import Policy
 from reach_rl_deploy.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+from reach_rl_deploy.tick_pacer import FALLBACK
+
+DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
+
+
+def detection_time(state_timeout: float, control_rate: float) -> float:
+    """Longest time [s] from the last joint state to the tick that finds it stale: the
+    timeout, then at most FALLBACK periods until the next tick (tick_pacer)."""
+    return state_timeout + FALLBACK / control_rate
+
 
 # Watchdog states, in the order a status report lists them.
 OK = "ok"
@@ -33,12 +43,14 @@ NONFINITE_POLICY = "non-finite policy output"
 @dataclass
 class JointSample:
     """Joint positions [rad] and velocities [rad/s] in the policy's joint order, when they were
-    received (monotonic s) and the message's stamp (system clock s, 0 when unstamped)."""
+    received (monotonic s), the message's stamp and its DDS send time (system clock s, 0 when
+    unknown)."""
 
     position: np.ndarray
     velocity: np.ndarray
     received: float
     stamp: float = 0.0
+    sent: float = 0.0
 
 
 def reorder_joint_state(names: Sequence[str], position: Sequence[float], velocity: Sequence[float],

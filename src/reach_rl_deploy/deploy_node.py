@@ -3,20 +3,26 @@
 Wires topics to :class:`reach_rl_deploy.deploy_controller.DeployController`:
 
 * ``/joint_states`` (sensor_msgs/JointState): reordered by name to the policy's joints;
-  other joints (fingers) are ignored;
+  other joints (fingers) are ignored; read by the loop thread itself
+  (:mod:`reach_rl_deploy.direct_subscription`), everything else by an executor thread;
 * ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
   frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); targets
   outside the box the policy was trained on are refused with a warning;
 * ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]) published at
-  ``control_rate`` by a thread paced on the monotonic clock;
+  ``control_rate`` by the loop thread: on each joint state while they come at that rate (the
+  least latency), else on the monotonic clock (:mod:`reach_rl_deploy.tick_pacer`);
 * ``~/enable`` (std_srvs/SetBool) starts and stops motion, always through a smooth ramp;
 * ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) once a second: loop rate, inference
-  time, filter activity, watchdog state.
+  time, joint_state -> command latency, filter activity, watchdog state.
 
-SIGINT/SIGTERM ramp the arm to zero velocity and publish zeros before the node exits.
+``max_stop_time`` (default 0.2 s) caps the joint speed so that the arm is at zero within
+that time of the last good joint state (:func:`reach_rl_deploy.safety_filter.stop_time_speed_cap`).
+SIGINT/SIGTERM ramp the arm to zero velocity and publish zeros before the node exits, and
+log the timing figures of the whole run.
 The node refuses to start, saying what to fix, on a missing or malformed policy file, a
 contract other than 1, or a robot / joint-name mismatch.
 """
+import gc
 import signal
 import sys
 import threading
@@ -37,16 +43,23 @@ from std_srvs.srv import SetBool
 
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
+from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_model import joint_limits, joint_names
 from reach_rl_deploy.policy_file import Policy, PolicyFileError
 from reach_rl_deploy.qos import reliable
 from reach_rl_deploy.safety_filter import FilterLimits, filter_step
+from reach_rl_deploy.tick_pacer import TickPacer
+from reach_rl_deploy.timing_histogram import TimingHistogram
 
 SENSOR_QOS = reliable(1)
 # Depth 10: a slow reader gets every command rather than a jump over the ones it missed.
 COMMAND_QOS = reliable(10)
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET)  # watchdog states that are not faults
+# Timing figures kept over the whole run (logged when the node stops).
+RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference",
+              "publish period")
+PUBLISH_BLOCKED_S = 0.02  # a publish() longer than this is reported
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
 
 
@@ -65,12 +78,16 @@ class DeployNode(Node):
                                    "PointStamped TCP target [m] in the base frame")
         states_topic = self._param("joint_states_topic", "/joint_states", "JointState input")
         autostart = self._param("autostart", False, "enable motion at start (false on a real robot)")
-        timeout = self._param("state_timeout", 0.02, "joint states older than this stop the arm [s]")
+        timeout = self._param("state_timeout", dc.DEFAULT_STATE_TIMEOUT,
+                              "joint states older than this stop the arm [s]")
         self.check_stamps = self._param(
             "check_stamps", True, "also judge a joint state's age by its header stamp against this "
             "machine's clock (run on the controller's machine, or with synchronised clocks)")
         fractions = [self._param(name + "_fraction", default, "fraction of the %s limit" % name)
                      for name, default in (("velocity", 0.9), ("acceleration", 0.2), ("jerk", 0.1))]
+        max_stop_time = self._param(
+            "max_stop_time", 0.2, "joints move no faster than lets them stop within this many "
+            "seconds after the last good joint state [s]; 0: no such cap")
         self.base_frame = robot + "_link0"
         self.joint_names = joint_names(robot, prefix)
         if not policy_path:
@@ -78,7 +95,9 @@ class DeployNode(Node):
                                   "(written by reach-rl-train)")
         policy = Policy(policy_path)
         policy.check_matches(robot, self.joint_names)
-        limits = FilterLimits.from_joint_limits(joint_limits(robot), rate, *fractions)
+        limits = FilterLimits.from_joint_limits(
+            joint_limits(robot), rate, *fractions, max_stop_time=max_stop_time,
+            detect_time=dc.detection_time(timeout, rate))
         self.controller = DeployController(policy, limits, timeout)
         self.period = 1.0 / rate
 
@@ -88,13 +107,22 @@ class DeployNode(Node):
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self.failed = False  # the control loop raised; it ramped to zero and ended
+        self._pacer = TickPacer(self.period, time.monotonic())
         self._stats = self._fresh_stats(time.monotonic())
+        self._run_timing = {name: TimingHistogram() for name in RUN_TIMING}  # whole run
+        self._last_sent = None  # type: Optional[float]
         self._last_state_error = ""
         self._last_status = dc.NO_STATE
 
         self._command_pub = self.create_publisher(Float64MultiArray, self.command_topic, COMMAND_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(JointState, states_topic, self._on_joint_state, SENSOR_QOS)
+        # Joint states are read by the loop thread itself (DirectSubscription), on a node of their
+        # own that takes the topic name as this node resolves it (remappings included).
+        states_node = rclpy.create_node(self.get_name() + "_joint_states", namespace=self.get_namespace(),
+                                        context=self.context, use_global_arguments=False,
+                                        start_parameter_services=False)
+        self._states = DirectSubscription(states_node, JointState, self.resolve_topic_name(states_topic),
+                                          SENSOR_QOS)
         self.create_subscription(PointStamped, target_topic, self._on_target, TARGET_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -103,13 +131,18 @@ class DeployNode(Node):
             "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
             % (policy_path, policy.info.robot, 1.0 / policy.info.policy_dt, self.command_topic, rate,
                target_topic, "enabled" if autostart else "disabled (call ~/enable true)"))
+        if max_stop_time:
+            self.get_logger().info(
+                "joint speed capped at %s rad/s: a stop ends within %.3f s of the last joint state "
+                "(max_stop_time; 0 lifts the cap)" % (np.round(limits.speed_cap, 3).tolist(), max_stop_time))
 
     def _param(self, name, default, description):
         return self.declare_parameter(name, default, ParameterDescriptor(
             description=description, read_only=True)).value
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, info: dict) -> None:
+        """A joint state taken by the loop thread (``info``: DDS ``source_timestamp`` [ns])."""
         try:
             position, velocity = reorder_joint_state(msg.name, msg.position, msg.velocity,
                                                      self.joint_names)
@@ -119,7 +152,9 @@ class DeployNode(Node):
                 self._last_state_error = str(exc)
             return
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
-        self._sample = JointSample(position, velocity, time.monotonic(), stamp)
+        now = time.monotonic()
+        self._sample = JointSample(position, velocity, now, stamp, 1e-9 * info["source_timestamp"])
+        self._pacer.on_state(now)
 
     def _on_target(self, msg: PointStamped) -> None:
         frame = msg.header.frame_id.lstrip("/")
@@ -149,6 +184,10 @@ class DeployNode(Node):
 
     # -- control loop -------------------------------------------------------------------------
     def start(self) -> None:
+        # A full garbage collection walks every object the libraries loaded (~5 ms here); frozen
+        # now, the loop's occasional collections see only what it allocates since.
+        gc.collect()
+        gc.freeze()
         self._thread.start()
 
     def request_stop(self) -> None:
@@ -171,26 +210,30 @@ class DeployNode(Node):
         self._finished.set()
 
     def _ticks(self):
-        """Monotonic times of the control ticks, one per period.
+        """Monotonic times of the control ticks: on each new joint state while they come at
+        the control rate, else on the clock (:class:`reach_rl_deploy.tick_pacer.TickPacer`).
 
-        A late tick is not caught up: the next one is due at least a quarter period after the
-        late one's message went out, and the schedule continues from there. Messages in
-        quick succession would reach the robot's controller in one cycle, which then reads a
-        multiple step (a multiple of the acceleration the filter allowed, after cycles of
-        none); this way at most two fall into one cycle, the case the filter's acceleration
-        bound is sized for. (Half a period would make every tick whose work ends later than
-        half a period after its due time push the schedule back.)
+        Between ticks this thread waits for joint states itself, so a state starts its tick
+        without a hand-over between threads (the executor thread serves everything else).
         """
-        next_tick = time.monotonic()
+        pacer = self._pacer
         while True:
-            now = time.monotonic()
-            if now < next_tick:
-                time.sleep(next_tick - now)
-                continue
-            if now - next_tick > 0.1 * self.period:
+            now, deadline = time.monotonic(), pacer.deadline()
+            while now < deadline:
+                received = self._states.take(deadline - now)
+                if received is not None:
+                    self._on_joint_state(*received)
+                now, deadline = time.monotonic(), pacer.deadline()
+            locked = pacer.locked and pacer.pending_state
+            if now - deadline > 0.1 * self.period and not locked:  # a clock tick, late
                 self._stats["late"] += 1
+            self._stats["locked"] += locked
             yield now
-            next_tick = max(next_tick + self.period, time.monotonic() + 0.25 * self.period)
+            sent = time.monotonic()
+            if self._last_sent is not None:
+                self._run_timing["publish period"].add(sent - self._last_sent)
+            self._last_sent = sent
+            pacer.ticked(now, sent)
 
     def _loop(self) -> None:
         stop_deadline = None
@@ -225,19 +268,36 @@ class DeployNode(Node):
             self._publish(np.zeros(len(self.joint_names)))
 
     def _publish(self, command: np.ndarray) -> None:
+        start = time.monotonic()
         self._command_pub.publish(Float64MultiArray(data=command.tolist()))
+        blocked = time.monotonic() - start
+        if blocked > PUBLISH_BLOCKED_S:
+            # Seen with Fast DDS: a reliable subscriber that died without leaving (SIGKILL)
+            # stops acknowledging, and publish() waits on it for 0.1 s up to seconds.
+            self.get_logger().warning(
+                "publishing a command took %.0f ms: a subscriber of %s stopped acknowledging "
+                "(did its process die?)" % (1e3 * blocked, self.command_topic),
+                throttle_duration_sec=1.0)
 
     def _account(self) -> None:
         stats = self._stats
         stats["ticks"] += 1
         controller = self.controller
         sample = self._sample
-        if sample is not None and sample.stamp > 0.0 and controller.status == dc.OK:
-            # Age of the joint state at the moment the command computed from it went out
-            # (stamps and time.time() share the system clock on one machine).
-            stats["latency"].append(time.time() - sample.stamp)
+        if sample is not None and controller.status == dc.OK:
+            # Age of the joint state at the moment the command computed from it went out, since
+            # its stamp (the robot's cycle) and since it was sent (this node's share); stamps,
+            # send times and time.time() share the system clock on one machine.
+            now = time.time()
+            if sample.stamp > 0.0:
+                stats["latency"].append(now - sample.stamp)
+                self._run_timing["joint_state->command latency"].add(now - sample.stamp)
+            if sample.sent > 0.0:
+                stats["latency_sent"].append(now - sample.sent)
+                self._run_timing["joint_state sent->command latency"].add(now - sample.sent)
         if controller.last_inference_s:
             stats["inference"].append(controller.last_inference_s)
+            self._run_timing["inference"].add(controller.last_inference_s)
             controller.last_inference_s = 0.0
         for name in controller.last_activity.active():
             stats["activity"][name] = stats["activity"].get(name, 0) + 1
@@ -254,9 +314,11 @@ class DeployNode(Node):
         elapsed = max(now - stats["since"], 1e-9)
         status = self.controller.status
         values = [("loop rate [Hz]", "%.1f" % (stats["ticks"] / elapsed)),
-                  ("late ticks", str(stats["late"]))]
+                  ("ticks on joint states [%]", "%.0f" % (100.0 * stats["locked"] / max(stats["ticks"], 1))),
+                  ("late clock ticks", str(stats["late"]))]
         for name, samples in (("inference", stats["inference"]),
-                              ("joint_state->command latency", stats["latency"])):
+                              ("joint_state->command latency", stats["latency"]),
+                              ("joint_state sent->command latency", stats["latency_sent"])):
             us = 1e6 * np.asarray(samples)
             for q in (50, 99):
                 values.append(("%s p%d [us]" % (name, q),
@@ -272,10 +334,21 @@ class DeployNode(Node):
         self._diag_pub.publish(msg)
         self._stats = self._fresh_stats(now)
 
+    def destroy(self) -> None:
+        """Destroy this node and the one that holds the joint-state subscription."""
+        self._states.destroy()
+        self.destroy_node()
+
+    def timing_report(self) -> str:
+        """Percentiles of the whole run's timing figures, one line each."""
+        return "\n".join("  %s: %s" % (name, self._run_timing[name].summary())
+                         for name in RUN_TIMING)
+
     @staticmethod
     def _fresh_stats(now: float) -> dict:
         """Counters of one diagnostics window starting at monotonic ``now`` [s]."""
-        return {"ticks": 0, "late": 0, "inference": [], "latency": [], "activity": {}, "since": now}
+        return {"ticks": 0, "late": 0, "locked": 0, "inference": [], "latency": [], "latency_sent": [],
+                "activity": {}, "since": now}
 
 
 def main(args: Optional[List[str]] = None) -> int:
@@ -288,17 +361,18 @@ def main(args: Optional[List[str]] = None) -> int:
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.request_stop())
-    executor = SingleThreadedExecutor()  # callbacks are short; the control loop has its own thread
+    executor = SingleThreadedExecutor()  # targets, ~/enable, diagnostics; joint states: the loop
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     node.start()
     while not node.wait_stopped(0.1):  # short waits keep the main thread free for signals
         pass
-    node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else ""))
+    node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
+                           + "; timing over the run:\n" + node.timing_report())
     executor.shutdown()
     spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
-    node.destroy_node()
+    node.destroy()
     rclpy.try_shutdown()
     return 1 if node.failed else 0
 
