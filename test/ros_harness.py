@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -113,12 +113,15 @@ class TestNode:
         self._thread.start()
 
     def record(self, msg_type, topic: str, qos, into: list, stamp: bool = True,
-               keep: Callable = lambda msg: msg) -> None:
+               keep: Callable = lambda msg: msg, sent: Optional[list] = None) -> None:
         """Append ``(monotonic receive time, keep(msg))`` (or just ``keep(msg)``) of ``topic``
-        to ``into``."""
-        def callback(msg):
+        to ``into``, and each message's DDS send time [s, system clock] to ``sent`` if given
+        (the sender's timing, whatever this process's scheduling adds on receipt)."""
+        def callback(msg, info):
             with self.lock:
                 into.append((time.monotonic(), keep(msg)) if stamp else keep(msg))
+                if sent is not None:
+                    sent.append(1e-9 * info["source_timestamp"])
 
         self.node.create_subscription(msg_type, topic, callback, qos)
 

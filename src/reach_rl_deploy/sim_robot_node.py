@@ -11,7 +11,10 @@ Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
 * publishes sensor_msgs/JointState on ``joint_states_topic`` at ``joint_state_rate``;
 * on a limit violation, a wrong-length or a non-finite command: reflex. The arm stands
   still, the error is logged and published on ``~/reflex`` (std_msgs/String, latched),
-  and the ``~/reset`` service (std_srvs/Trigger) clears it.
+  and the ``~/reset`` service (std_srvs/Trigger) clears it;
+* fault injection: ``~/hold_joint_states`` (std_srvs/SetBool) true stops publishing joint
+  states while the arm keeps following commands (a state stream that dies while the
+  controller lives), false resumes them.
 
 Parameters (read at start): ``robot`` (fr3|panda), ``joint_prefix`` (default
 ``<robot>_joint``), ``command_topic`` (``/joint_velocity_controller/commands``),
@@ -21,6 +24,7 @@ than 2 ms, far below any sensible staleness threshold for a policy running at te
 milliseconds), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
 (s, default 0.005).
 """
+import gc
 import signal
 import sys
 import threading
@@ -33,7 +37,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
@@ -115,6 +119,8 @@ class SimRobotNode(Node):
         self._reflex_pub = self.create_publisher(String, "~/reflex", REFLEX_QOS)
         self.create_subscription(Float64MultiArray, command_topic, self._on_command, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self._states_held = False
+        self.create_service(SetBool, "~/hold_joint_states", self._on_hold_joint_states)
         self._thread = threading.Thread(target=self._run, name="sim_robot_physics", daemon=True)
         self.get_logger().info("simulating %s (%s..%s) at 1 kHz, commands on %s, joint states on %s at %g Hz"
                                % (robot, self._names[0], self._names[-1], command_topic, state_topic,
@@ -125,6 +131,8 @@ class SimRobotNode(Node):
                                                                          read_only=True)).value
 
     def start(self):
+        gc.collect()
+        gc.freeze()  # collections during the run walk only new objects, not every loaded module's
         self._thread.start()
 
     def stop(self):
@@ -154,6 +162,13 @@ class SimRobotNode(Node):
         self.get_logger().info(response.message)
         return response
 
+    def _on_hold_joint_states(self, request, response):
+        self._states_held = bool(request.data)
+        response.success = True
+        response.message = "joint states held" if request.data else "joint states resumed"
+        self.get_logger().warning(response.message)
+        return response
+
     def _report_reflex(self, error: str):
         self.get_logger().error("reflex: %s" % error)
         self._reflex_pub.publish(String(data=error))
@@ -172,11 +187,6 @@ class SimRobotNode(Node):
                                           throttle_duration_sec=1.0)
                 next_cycle = now
             with self._lock:
-                error = None
-                if not self._robot.in_reflex:
-                    error = self._monitor.flush(time.time() - JUDGE_GRACE, self._q_history.at)
-                if error:
-                    self._robot.trigger_reflex(error)
                 self._robot.step(self._command)
                 q, dq = self._robot.q.copy(), self._robot.dq.copy()
                 cycle_time = next_cycle + self._to_system_clock  # [s, system clock]
@@ -184,10 +194,16 @@ class SimRobotNode(Node):
             next_cycle += CONTROL_DT
             cycle += 1
             try:
+                if cycle % self._publish_every == 0 and not self._states_held:  # first, as a controller does
+                    self._publish_state(q, dq, cycle_time)
+                with self._lock:
+                    error = None
+                    if not self._robot.in_reflex:
+                        error = self._monitor.flush(time.time() - JUDGE_GRACE, self._q_history.at)
+                    if error:
+                        self._robot.trigger_reflex(error)
                 if error:
                     self._report_reflex(error)
-                if cycle % self._publish_every == 0:
-                    self._publish_state(q, dq, cycle_time)
             except Exception:  # the context shuts down under us on SIGINT/SIGTERM
                 if not self.context.ok():
                     return
