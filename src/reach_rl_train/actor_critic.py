@@ -5,6 +5,7 @@ into features (including the TCP position by forward kinematics and the TCP-to-t
 error), a running normaliser scales them, and two MLPs give the action mean and the value.
 ``PolicyGraph`` is the deterministic part that is exported to ONNX.
 """
+import copy
 from typing import List, Sequence, Tuple
 
 import torch
@@ -34,7 +35,7 @@ class ObservationEncoder(nn.Module):
     def forward(self, joint_pos, joint_vel, target_pos, prev_command):
         tcp = franka_model.tcp_position(joint_pos)
         error = target_pos - tcp
-        distance = torch.sqrt(error.square().sum(-1, keepdim=True) + 1e-12)
+        distance = error.norm(dim=-1, keepdim=True)  # one ONNX node (ReduceL2)
         return torch.cat([joint_pos - self.ready, joint_vel, target_pos, tcp, error,
                           torch.tanh(error / FINE_ERROR_SCALE), distance, prev_command], -1)
 
@@ -95,9 +96,14 @@ class PolicyGraph(nn.Module):
         super().__init__()
         self.encoder = actor_critic.encoder
         self.normalizer = actor_critic.normalizer
-        self.actor = actor_critic.actor
+        # clamp(actor(x), -1, 1) * scale == clamp(scaled actor(x), -scale, scale): the scale goes
+        # into a copy of the output layer, one graph node fewer per inference.
+        self.actor = copy.deepcopy(actor_critic.actor)
+        with torch.no_grad():
+            self.actor[-1].weight.mul_(action_scale)
+            self.actor[-1].bias.mul_(action_scale)
         self.action_scale = action_scale
 
     def forward(self, joint_pos, joint_vel, target_pos, prev_command):
         features = self.normalizer(self.encoder(joint_pos, joint_vel, target_pos, prev_command))
-        return self.actor(features).clamp(-1.0, 1.0) * self.action_scale
+        return self.actor(features).clamp(-self.action_scale, self.action_scale)
