@@ -95,7 +95,8 @@ demo: build
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
 	  echo "== demo: training on the built-in simulator (CPU, about 3 min on 2 cores)"
-	  reach-rl-train --device cpu --out $(DEMO_POLICY)
+	  # At the deploy node's default speed cap (max_stop_time 0.2 s), the speeds it will see.
+	  reach-rl-train --device cpu --out $(DEMO_POLICY) task.max_stop_time=0.2
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets"
 	reach-rl-eval $(DEMO_POLICY) --targets 500

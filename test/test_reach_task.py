@@ -46,6 +46,23 @@ def test_commands_respect_the_deploy_streams_acceleration_and_velocity_bounds():
     assert torch.all(q <= torch.tensor(task.limits.pos_max) + 1e-6)
 
 
+def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
+    from reach_rl_deploy.deploy_controller import DEFAULT_STATE_TIMEOUT, detection_time
+    from reach_rl_deploy.safety_filter import FilterLimits
+
+    task = make_task(num_envs=64, max_stop_time=0.2)
+    deploy = FilterLimits.from_joint_limits(fm.FR3, max_stop_time=0.2,
+                                            detect_time=detection_time(DEFAULT_STATE_TIMEOUT, 1000.0))
+    assert torch.allclose(task.speed_cap.double(), torch.tensor(deploy.speed_cap))
+    task.reset()
+    fastest = 0.0
+    for _ in range(100):
+        task.step(torch.ones(64, 7))  # full speed ahead on every joint
+        fastest = max(fastest, float(task.command.abs().max()))
+    assert fastest == pytest.approx(float(task.speed_cap.max()), rel=1e-5)
+    assert torch.isinf(make_task(num_envs=2).speed_cap).all()  # default: no cap
+
+
 def test_observation_latency_delays_joint_state_by_exactly_k_steps():
     rand = RandomizationConfig(enabled=True, actuator_tau_max=0.0, latency_steps_min=2,
                                latency_steps_max=2, joint_pos_noise=0.0, joint_vel_noise=0.0)

@@ -33,6 +33,8 @@ class TaskConfig:
     velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
     accel_fraction: float = 0.2  # of the joint acceleration limit, as the deploy filter
     jerk_fraction: float = 0.1  # of the joint jerk limit, as the deploy filter
+    # s; > 0: joint speeds capped as the deploy node's max_stop_time caps them (0: no cap)
+    max_stop_time: float = 0.0
     control_rate: float = 1000.0  # Hz of the deploy stream whose limits training mirrors
     success_radius: float = 0.01  # m
     isaacgym_viewer: bool = False  # backend isaacgym: open Isaac Gym's viewer (default headless)
@@ -224,6 +226,8 @@ def validate(cfg: TrainConfig) -> None:
         value = getattr(t, name)
         _require(0.0 < value <= 1.0, "task.%s must be in (0, 1], got %r" % (name, value))
     _require(t.control_rate >= 1.0 / t.policy_dt, "task.control_rate must be >= 1 / policy_dt")
+    _require(t.max_stop_time == 0.0 or t.max_stop_time >= 0.05,
+             "task.max_stop_time must be 0 (no speed cap) or >= 0.05 s")
     _require(t.success_radius > 0, "task.success_radius must be > 0 m")
     _require(r.near_scale > 0 and r.precise_scale > 0, "reward scales must be > 0 m")
     _require(0.0 <= d.actuator_tau_min <= d.actuator_tau_max <= 0.5,

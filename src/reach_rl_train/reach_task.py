@@ -10,8 +10,8 @@ the target (m, base frame) and the previous command sent (rad/s). All preprocess
 in the policy network, so the exported graph is self-contained.
 
 Commands go through the same limits as the deploy safety filter before they reach the
-backend: position-dependent velocity bounds and the per-step change that the deploy
-stream's acceleration bound allows.
+backend: position-dependent velocity bounds, the stop-time speed cap (``max_stop_time``)
+and the per-step change that the deploy stream's acceleration bound allows.
 """
 import math
 from typing import Dict, Optional, Tuple
@@ -20,8 +20,9 @@ import torch
 
 from reach_rl_deploy import franka_model
 from reach_rl_deploy.franka_model import NUM_JOINTS
+from reach_rl_deploy.deploy_controller import DEFAULT_STATE_TIMEOUT, detection_time
 from reach_rl_deploy.safety_filter import (BRAKE_ACCEL_SHARE, acceleration_bound,
-                                           braking_velocity_bounds)
+                                           braking_velocity_bounds, stop_time_speed_cap)
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
 
@@ -79,6 +80,10 @@ class ReachTask:
         self.max_command_change = torch.tensor(accel, device=dev,
                                                dtype=torch.float32) * task.policy_dt
         self.brake_accel = BRAKE_ACCEL_SHARE * torch.tensor(accel, device=dev, dtype=torch.float32)
+        jerk = [task.jerk_fraction * j for j in self.limits.jerk_max]
+        speed_cap = stop_time_speed_cap(accel, jerk, 1.0 / task.control_rate, task.max_stop_time,
+                                        detection_time(DEFAULT_STATE_TIMEOUT, task.control_rate))
+        self.speed_cap = torch.tensor(speed_cap, device=dev, dtype=torch.float32)  # rad/s, inf: none
         self.vel_fraction = task.velocity_fraction
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
@@ -165,8 +170,8 @@ class ReachTask:
         lower, upper = franka_model.velocity_bounds(self.limits, q)
         brake_lower, brake_upper = braking_velocity_bounds(q, self.pos_min, self.pos_max,
                                                            self.brake_accel)
-        upper = torch.min(upper * self.vel_fraction, brake_upper)
-        lower = torch.max(lower * self.vel_fraction, brake_lower)
+        upper = torch.min(torch.min(upper * self.vel_fraction, brake_upper), self.speed_cap)
+        lower = torch.max(torch.max(lower * self.vel_fraction, brake_lower), -self.speed_cap)
         goal = torch.max(torch.min(desired, upper), lower)
         change = torch.max(torch.min(goal - self.command, self.max_command_change),
                            -self.max_command_change)
