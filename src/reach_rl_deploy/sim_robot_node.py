@@ -18,10 +18,9 @@ Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
 
 Parameters (read at start): ``robot`` (fr3|panda), ``joint_prefix`` (default
 ``<robot>_joint``), ``command_topic`` (``/joint_velocity_controller/commands``),
-``joint_states_topic`` (``/joint_states``), ``joint_state_rate`` (Hz, default 500: half the
-controller rate keeps a Python publisher's CPU use moderate while a state is never older
-than 2 ms, far below any sensible staleness threshold for a policy running at tens of
-milliseconds), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
+``joint_states_topic`` (``/joint_states``), ``joint_state_rate`` (Hz, default 1000: every
+cycle, as franka_ros2's joint_state_broadcaster publishes; the deploy node then ticks on
+each state), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
 (s, default 0.005).
 """
 import gc
@@ -97,7 +96,7 @@ class SimRobotNode(Node):
         command_topic = self._param("command_topic", "/joint_velocity_controller/commands",
                                     "Float64MultiArray joint velocity commands [rad/s]")
         state_topic = self._param("joint_states_topic", "/joint_states", "JointState output")
-        rate = self._param("joint_state_rate", 500.0, "JointState publish rate [Hz], at most 1000")
+        rate = self._param("joint_state_rate", 1000.0, "JointState publish rate [Hz], at most 1000")
         initial = self._param("initial_positions", list(READY_POSE), "initial joint positions [rad]")
         tau = self._param("actuator_tau", DEFAULT_ACTUATOR_TAU, "actuator time constant [s]")
         if not 0.0 < rate <= 1.0 / CONTROL_DT:
