@@ -156,6 +156,11 @@ def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach
         print("command period median %.3f ms, p99 %.3f ms" % (1e3 * np.median(periods),
                                                               1e3 * np.percentile(periods, 99)))
         assert 0.8e-3 < np.median(periods) < 1.2e-3
+        with operator.lock:  # states at the control rate: the node ticks on them
+            locked = [float(kv.value) for d in operator.diagnostics for kv in d.status[0].values
+                      if kv.key == "ticks on joint states [%]"]
+        print("ticks on joint states per diagnostics window [%%]: %s" % locked)
+        assert locked and max(locked) >= 50.0  # (a loaded machine's late states fall back to the clock)
 
         # Joint states stop while the arm moves to a new target; the controller still runs and
         # judges every command.

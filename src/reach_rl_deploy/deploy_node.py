@@ -231,7 +231,7 @@ class DeployNode(Node):
             yield now
             sent = time.monotonic()
             if self._last_sent is not None:
-                self._run_timing["publish period"].add(sent - self._last_sent)
+                self._record("publish period", sent - self._last_sent)
             self._last_sent = sent
             pacer.ticked(now, sent)
 
@@ -280,8 +280,7 @@ class DeployNode(Node):
                 throttle_duration_sec=1.0)
 
     def _account(self) -> None:
-        stats = self._stats
-        stats["ticks"] += 1
+        self._stats["ticks"] += 1
         controller = self.controller
         sample = self._sample
         if sample is not None and controller.status == dc.OK:
@@ -290,17 +289,15 @@ class DeployNode(Node):
             # send times and time.time() share the system clock on one machine.
             now = time.time()
             if sample.stamp > 0.0:
-                stats["latency"].append(now - sample.stamp)
-                self._run_timing["joint_state->command latency"].add(now - sample.stamp)
+                self._record("joint_state->command latency", now - sample.stamp)
             if sample.sent > 0.0:
-                stats["latency_sent"].append(now - sample.sent)
-                self._run_timing["joint_state sent->command latency"].add(now - sample.sent)
+                self._record("joint_state sent->command latency", now - sample.sent)
         if controller.last_inference_s:
-            stats["inference"].append(controller.last_inference_s)
-            self._run_timing["inference"].add(controller.last_inference_s)
+            self._record("inference", controller.last_inference_s)
             controller.last_inference_s = 0.0
+        activity = self._stats["activity"]
         for name in controller.last_activity.active():
-            stats["activity"][name] = stats["activity"].get(name, 0) + 1
+            activity[name] = activity.get(name, 0) + 1
         if controller.status != self._last_status:
             # rclpy refuses one call site logging at two severities: one call per severity.
             if controller.status in HEALTHY:
@@ -309,17 +306,21 @@ class DeployNode(Node):
                 self.get_logger().error("watchdog: %s" % controller.status)
         self._last_status = controller.status
 
+    def _record(self, name: str, seconds: float) -> None:
+        """One sample of timing figure ``name`` (of RUN_TIMING), for this second and the whole run."""
+        self._stats[name].append(seconds)
+        self._run_timing[name].add(seconds)
+
     def _publish_diagnostics(self) -> None:
         stats, now = self._stats, time.monotonic()
         elapsed = max(now - stats["since"], 1e-9)
         status = self.controller.status
         values = [("loop rate [Hz]", "%.1f" % (stats["ticks"] / elapsed)),
-                  ("ticks on joint states [%]", "%.0f" % (100.0 * stats["locked"] / max(stats["ticks"], 1))),
+                  ("ticks on joint states [%]",
+                   "%.0f" % (100.0 * stats["locked"] / max(stats["ticks"], 1))),
                   ("late clock ticks", str(stats["late"]))]
-        for name, samples in (("inference", stats["inference"]),
-                              ("joint_state->command latency", stats["latency"]),
-                              ("joint_state sent->command latency", stats["latency_sent"])):
-            us = 1e6 * np.asarray(samples)
+        for name in RUN_TIMING:
+            us = 1e6 * np.asarray(stats[name])
             for q in (50, 99):
                 values.append(("%s p%d [us]" % (name, q),
                                "%.0f" % np.percentile(us, q) if len(us) else "-"))
@@ -347,8 +348,9 @@ class DeployNode(Node):
     @staticmethod
     def _fresh_stats(now: float) -> dict:
         """Counters of one diagnostics window starting at monotonic ``now`` [s]."""
-        return {"ticks": 0, "late": 0, "locked": 0, "inference": [], "latency": [], "latency_sent": [],
-                "activity": {}, "since": now}
+        stats = {"ticks": 0, "late": 0, "locked": 0, "activity": {}, "since": now}  # type: dict
+        stats.update((name, []) for name in RUN_TIMING)
+        return stats
 
 
 def main(args: Optional[List[str]] = None) -> int:
