@@ -116,13 +116,8 @@ class DeployNode(Node):
 
         self._command_pub = self.create_publisher(Float64MultiArray, self.command_topic, COMMAND_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        # Joint states are read by the loop thread itself (DirectSubscription), on a node of their
-        # own that takes the topic name as this node resolves it (remappings included).
-        states_node = rclpy.create_node(self.get_name() + "_joint_states", namespace=self.get_namespace(),
-                                        context=self.context, use_global_arguments=False,
-                                        start_parameter_services=False)
-        self._states = DirectSubscription(states_node, JointState, self.resolve_topic_name(states_topic),
-                                          SENSOR_QOS)
+        # Joint states are taken by the loop thread itself, no executor.
+        self._states = DirectSubscription(self, "joint_states", JointState, states_topic, SENSOR_QOS)
         self.create_subscription(PointStamped, target_topic, self._on_target, TARGET_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
