@@ -238,7 +238,7 @@ def test_stop_time_cap_stops_from_any_reachable_state_in_time(robot):
             steps += 1
         longest = max(longest, steps)
     print("\n%s cap %s rad/s, longest stop %d ms" % (robot, np.round(flimits.speed_cap, 3), longest))
-    assert longest * DT <= 0.2 - detect
+    assert longest * DT * 1.1 <= 0.2 - detect  # also with messages 10 % slower than 1 kHz
     assert longest * DT > 0.5 * (0.2 - detect)  # the cap is not needlessly low
 
 
@@ -246,7 +246,7 @@ def test_stop_time_cap_off_and_impossible():
     accel, jerk = np.full(7, 2.0), np.full(7, 500.0)
     assert np.all(np.isinf(stop_time_speed_cap(accel, jerk, DT, 0.0, 0.02)))
     np.testing.assert_allclose(stop_time_speed_cap(accel, jerk, DT, 0.2, 0.02),
-                               2.0 * (0.2 - 0.02 - 2 * 2.0 / 500.0 - 4 * DT))
+                               2.0 * ((0.2 - 0.02) / 1.1 - 2 * 2.0 / 500.0 - 4 * DT))
     with pytest.raises(ValueError, match="max_stop_time 0.025 s is too short"):
         stop_time_speed_cap(accel, jerk, DT, 0.025, 0.02)
     with pytest.raises(ValueError, match="max_stop_time must be >= 0"):

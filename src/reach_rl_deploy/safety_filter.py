@@ -29,7 +29,7 @@ Bounds, per joint (rad/s^2, rad/s^3):
 * stop-time speed cap: with ``max_stop_time`` set, no joint moves faster than the speed
   from which a jerk-limited stop ends within ``max_stop_time`` of the last good joint state
   (:func:`stop_time_speed_cap`). Stopping takes ``v / A``, so a fast stop needs a slow arm:
-  at A = 2 rad/s^2 a 0.2 s stop allows 0.34 rad/s.
+  at A = 2 rad/s^2 a 0.2 s stop allows 0.30 rad/s.
 
 Plain numpy; the deploy side never imports torch. The training simulator imports
 :func:`acceleration_bound` and :func:`braking_velocity_bounds` to limit its commands the
@@ -50,6 +50,7 @@ DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_MAX_STOP_TIME = 0.0  # s; 0: no stop-time speed cap
 HELD_CYCLE_FACTOR = 0.4  # A <= 0.4 * jerk_max * dt tolerates one held controller cycle
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
+STREAM_SLOWDOWN = 1.1  # a stop's messages may come this much slower than 1 / control_rate
 
 
 def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEFAULT_ACCEL_FRACTION):
@@ -72,14 +73,16 @@ def stop_time_speed_cap(accel, jerk, dt: float, max_stop_time: float, detect_tim
     The time from the last good joint state to a zero command is at most ``detect_time``
     (the watchdog noticing, and the tick that follows, s) + ``v / A + 2 A / J`` (a
     jerk-limited stop from speed ``v``, entered while accelerating at up to ``A``) + a few
-    message periods ``dt`` of rounding; ``accel`` A [rad/s^2] and ``jerk`` J [rad/s^3] per
-    joint. ``max_stop_time`` 0 means no cap (inf). ValueError when even a joint at rest
+    message periods ``dt`` of rounding, the stop's messages coming up to ``STREAM_SLOWDOWN``
+    times slower than ``dt`` (late ticks are not caught up); ``accel`` A [rad/s^2] and
+    ``jerk`` J [rad/s^3] per joint. ``max_stop_time`` 0 means no cap (inf). ValueError when even a joint at rest
     could not be stopped in time.
     """
     accel = np.asarray(accel, dtype=float)
     if max_stop_time == 0.0:
         return np.full(accel.shape, np.inf)
-    budget = max_stop_time - detect_time - 2.0 * accel / np.asarray(jerk, dtype=float) - 4.0 * dt
+    budget = ((max_stop_time - detect_time) / STREAM_SLOWDOWN
+              - 2.0 * accel / np.asarray(jerk, dtype=float) - 4.0 * dt)
     if not np.all(budget > 0.0):
         raise ValueError("max_stop_time %.3f s is too short: detecting stale joint states takes "
                          "%.3f s and the jerk-limited stop itself %.3f s" % (
