@@ -3,6 +3,7 @@
 Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
 
 * subscribes ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]);
+  on exit it logs the commands' send period (DDS send times);
 * steps :class:`reach_rl_deploy.sim_robot.SimRobot` at 1 kHz on a dedicated thread paced
   by the monotonic clock (Python timers jitter), holding the latest command in every
   cycle, exactly like the real controller when a message is late;
@@ -28,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Optional
 
 import numpy as np
 import rclpy
@@ -42,6 +44,7 @@ from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, j
 from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
 from reach_rl_deploy.qos import reliable
 from reach_rl_deploy.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
+from reach_rl_deploy.timing_histogram import TimingHistogram
 
 MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead
 # A cycle whose newest command has not been superseded this long after it ended is judged as
@@ -117,6 +120,8 @@ class SimRobotNode(Node):
         self._state_pub = self.create_publisher(JointState, state_topic, JOINT_STATE_QOS)
         self._reflex_pub = self.create_publisher(String, "~/reflex", REFLEX_QOS)
         self.create_subscription(Float64MultiArray, command_topic, self._on_command, COMMAND_QOS)
+        self._send_period = TimingHistogram()  # between consecutive commands' send times
+        self._last_send = None  # type: Optional[float]
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._states_held = False
         self.create_service(SetBool, "~/hold_joint_states", self._on_hold_joint_states)
@@ -139,14 +144,21 @@ class SimRobotNode(Node):
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)
 
-    def _on_command(self, msg: Float64MultiArray, info):
+    def command_report(self) -> str:
+        """The command stream's send period over the whole run."""
+        return "command send period: %s" % self._send_period.summary()
+
+    def _on_command(self, msg: Float64MultiArray, info: dict):
+        sent = 1e-9 * info["source_timestamp"]
+        if self._last_send is not None:
+            self._send_period.add(sent - self._last_send)
+        self._last_send = sent
         values = list(msg.data)
         error = command_error(values, self._names)
         with self._lock:
             if not error and not self._robot.in_reflex:
                 self._command = np.array(values)
-                error = self._monitor.feed(1e-9 * info["source_timestamp"], self._command,
-                                           self._q_history.at)
+                error = self._monitor.feed(sent, self._command, self._q_history.at)
             started = bool(error) and self._robot.trigger_reflex(error)
         if started:
             self._report_reflex(error)
@@ -236,6 +248,8 @@ def main(args=None):
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the cleanup
         node.stop()
+        # Printed, not logged: after SIGINT the context that carries /rosout is already shut down.
+        print("sim_robot_node: %s" % node.command_report(), flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
