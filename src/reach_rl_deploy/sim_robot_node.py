@@ -40,6 +40,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
+from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
 from reach_rl_deploy.qos import reliable
@@ -119,7 +120,12 @@ class SimRobotNode(Node):
         self._stop = threading.Event()
         self._state_pub = self.create_publisher(JointState, state_topic, JOINT_STATE_QOS)
         self._reflex_pub = self.create_publisher(String, "~/reflex", REFLEX_QOS)
-        self.create_subscription(Float64MultiArray, command_topic, self._on_command, COMMAND_QOS)
+        # Commands are taken by a thread of their own, each as it arrives (an executor would
+        # spend about half a core rebuilding its wait set at 1 kHz).
+        self._commands = DirectSubscription(self, "commands", Float64MultiArray, command_topic,
+                                            COMMAND_QOS)
+        self._command_thread = threading.Thread(target=self._read_commands, name="sim_robot_commands",
+                                                daemon=True)
         self._send_period = TimingHistogram()  # between consecutive commands' send times
         self._last_send = None  # type: Optional[float]
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -137,12 +143,21 @@ class SimRobotNode(Node):
     def start(self):
         gc.collect()
         gc.freeze()  # collections during the run walk only new objects, not every loaded module's
+        self._command_thread.start()
         self._thread.start()
 
     def stop(self):
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=1.0)
+        for thread in (self._thread, self._command_thread):
+            if thread.is_alive():
+                thread.join(timeout=1.0)
+        self._commands.destroy()
+
+    def _read_commands(self):
+        while not self._stop.is_set():
+            received = self._commands.take(0.1)
+            if received is not None:
+                self._on_command(*received)
 
     def command_report(self) -> str:
         """The command stream's send period over the whole run."""
