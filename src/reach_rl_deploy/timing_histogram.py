@@ -4,6 +4,8 @@ The deploy node keeps one per timing figure (latency, inference, publish period)
 it runs and reports their percentiles when it stops, so a benchmark can quote a p99 over
 every tick rather than combine per-second windows.
 """
+import math
+
 import numpy as np
 
 LOWEST = 1e-6  # s; shorter durations land in the first bin
@@ -16,13 +18,22 @@ class TimingHistogram:
 
     def __init__(self):
         decades = np.log10(HIGHEST / LOWEST)
-        self.edges = LOWEST * 10.0 ** (np.arange(int(decades * BINS_PER_DECADE) + 1) / BINS_PER_DECADE)
-        self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)  # the last: beyond HIGHEST
+        edges = LOWEST * 10.0 ** (np.arange(int(decades * BINS_PER_DECADE) + 1) / BINS_PER_DECADE)
+        self.edges = edges.tolist()  # plain lists: add() runs once a tick, numpy calls cost more
+        self.counts = [0] * (len(self.edges) + 1)  # the last: beyond HIGHEST
         self.count = 0
         self.max = 0.0
 
     def add(self, seconds: float) -> None:
-        self.counts[int(np.searchsorted(self.edges, seconds))] += 1
+        """Count one duration [s] in the bin whose upper edge is the first at or above it."""
+        edges = self.edges
+        index = 0 if seconds <= LOWEST else min(
+            int(math.ceil(math.log10(seconds / LOWEST) * BINS_PER_DECADE)), len(edges))
+        while index < len(edges) and edges[index] < seconds:  # the logarithm's rounding
+            index += 1
+        while index > 0 and edges[index - 1] >= seconds:
+            index -= 1
+        self.counts[index] += 1
         self.count += 1
         self.max = max(self.max, seconds)
 
