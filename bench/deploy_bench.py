@@ -5,7 +5,8 @@ Prints:
 1. inference: ``Policy.__call__`` (one observation, onnxruntime, one thread) p50/p99/max [us]
    (goal p99 <= 50 us);
 2. deploy_node (its own process) against sim_robot_node (its own process, joint states at
-   ``--state-rate`` Hz, stamped), while this process sends a new target every 2 s:
+   ``--state-rate`` Hz, stamped), each pinned to a core of its own (their ``cpu``
+   parameter; ``--no-pin`` leaves them free), while this process sends a new target every 2 s:
    * joint_state -> command latency p50/p99 [ms]: the age of the joint state when the
      command computed from it is published, from its stamp (the simulated controller's
      cycle) and from its DDS send time (the deploy node's own share), over every tick of
@@ -86,7 +87,7 @@ def run_timing(log_text: str):
     return {name: tuple(float(v) for v in values) for name, *values in found}
 
 
-def bench_deploy(path: str, seconds: float, state_rate: float):
+def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool):
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PointStamped
@@ -122,9 +123,14 @@ def bench_deploy(path: str, seconds: float, state_rate: float):
     spinner.start()
 
     sim_log = tempfile.TemporaryFile(mode="w+")
-    sim = start("reach_rl_deploy.sim_robot_node", [("joint_state_rate", state_rate)], sim_log)
+    cpus = sorted(os.sched_getaffinity(0))
+    # Each node on a core of its own (the last one for deploy_node), as on a robot computer.
+    pin = pin and len(cpus) >= 2
+    sim = start("reach_rl_deploy.sim_robot_node", [("joint_state_rate", state_rate)]
+                + ([("cpu", cpus[0])] if pin else []), sim_log)
     deploy_log = tempfile.TemporaryFile(mode="w+")
-    deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")], deploy_log)
+    deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")]
+                   + ([("cpu", cpus[-1])] if pin else []), deploy_log)
     try:
         deadline = time.monotonic() + 30.0
         measuring.set()
@@ -160,7 +166,7 @@ def bench_deploy(path: str, seconds: float, state_rate: float):
         locked = [float(w["ticks on joint states [%]"]) for w in windows]
     deploy_log.seek(0)
     sim_log.seek(0)
-    return {"locked": np.median(locked), "run": run_timing(deploy_log.read()),
+    return {"pinned": pin, "locked": np.median(locked), "run": run_timing(deploy_log.read()),
             "received": run_timing(sim_log.read()), "sim_cpu": sim_cpu, "windows": len(windows),
             "cpu": cpu, "loop_rate": np.median(rates), "reflexes": list(reflexes)}
 
@@ -174,6 +180,8 @@ def main(argv=None) -> int:
                         help="joint state rate of the simulated Franka [Hz] (franka_ros2's "
                              "joint_state_broadcaster publishes at the 1 kHz controller rate)")
     parser.add_argument("--skip-ros", action="store_true", help="inference only")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the nodes unpinned (default: sim on the first CPU, deploy on the last)")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.policy):
         print("deploy_bench: no policy file %s: run `make demo` or reach-rl-train first" % args.policy,
@@ -188,9 +196,9 @@ def main(argv=None) -> int:
           "(goal p99 <= 50 us)" % (args.calls, p50, p99, worst))
     if args.skip_ros:
         return 0
-    r = bench_deploy(args.policy, args.seconds, args.state_rate)
-    print("deploy_node vs sim_robot_node (joint states at %.0f Hz), %.0f s of targets:"
-          % (args.state_rate, args.seconds))
+    r = bench_deploy(args.policy, args.seconds, args.state_rate, not args.no_pin)
+    print("deploy_node vs sim_robot_node (joint states at %.0f Hz%s), %.0f s of targets:"
+          % (args.state_rate, ", each node pinned to a core" if r["pinned"] else "", args.seconds))
     run = r["run"]
     print("  deploy_node's own timing over its whole run (every tick; p50 | p99 | max, ms):")
     for name, label in (("joint_state->command latency",

@@ -42,6 +42,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
 from reach_rl_deploy import deploy_controller as dc
+from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_model import joint_limits, joint_names
@@ -85,6 +86,9 @@ class DeployNode(Node):
             "machine's clock (run on the controller's machine, or with synchronised clocks)")
         fractions = [self._param(name + "_fraction", default, "fraction of the %s limit" % name)
                      for name, default in (("velocity", 0.9), ("acceleration", 0.2), ("jerk", 0.1))]
+        cpu = self._param("cpu", -1, "CPU to run the whole node on, e.g. an isolated core; -1: any")
+        if cpu >= 0:
+            pin_process(cpu)  # threads started later (control loop, executor) inherit it
         max_stop_time = self._param(
             "max_stop_time", 0.2, "joints move no faster than lets them stop within this many "
             "seconds after the last good joint state [s]; 0: no such cap")

@@ -22,7 +22,7 @@ Parameters (read at start): ``robot`` (fr3|panda), ``joint_prefix`` (default
 ``joint_states_topic`` (``/joint_states``), ``joint_state_rate`` (Hz, default 1000: every
 cycle, as franka_ros2's joint_state_broadcaster publishes; the deploy node then ticks on
 each state), ``initial_positions`` (rad, default the ready pose) and ``actuator_tau``
-(s, default 0.005).
+(s, default 0.005) and ``cpu`` (run the whole node on that CPU; -1, the default: any).
 """
 import gc
 import signal
@@ -40,6 +40,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
+from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
@@ -103,6 +104,9 @@ class SimRobotNode(Node):
         rate = self._param("joint_state_rate", 1000.0, "JointState publish rate [Hz], at most 1000")
         initial = self._param("initial_positions", list(READY_POSE), "initial joint positions [rad]")
         tau = self._param("actuator_tau", DEFAULT_ACTUATOR_TAU, "actuator time constant [s]")
+        cpu = self._param("cpu", -1, "CPU to run the whole node on; -1: any")
+        if cpu >= 0:
+            pin_process(cpu)  # threads started later (physics, commands, executor) inherit it
         if not 0.0 < rate <= 1.0 / CONTROL_DT:
             raise ValueError("joint_state_rate must be in (0, %g] Hz, got %g" % (1.0 / CONTROL_DT, rate))
         self._names = joint_names(robot, prefix)
