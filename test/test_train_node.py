@@ -113,5 +113,5 @@ def test_sigint_checkpoints_and_stops(listener, tmp_path):
     listener.wait_for(lambda: listener.events("done"), 5.0, "the 'done' event")
     done = listener.events("done")[0]
     assert done["interrupted"] is True and done["iteration"] < 10000
-    assert any(s.level == DiagnosticStatus.WARN and "stopped early" in s.message
-               for s in listener.statuses())
+    listener.wait_for(lambda: any(s.level == DiagnosticStatus.WARN and "stopped early" in s.message
+                                  for s in listener.statuses()), 5.0, "a WARN 'stopped early' status")

@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -187,6 +188,12 @@ class TrainNode(Node):
             self.get_logger().error("trainer %s; its last output:\n%s" % (how, "\n".join(self._tail)))
             self._publish_diagnostics(DiagnosticStatus.ERROR, "trainer %s" % how)
 
+    def flush(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for subscribers to acknowledge the last status and policy path:
+        a writer destroyed with samples unacknowledged may never deliver them."""
+        for publisher in (self._diag_pub, self._policy_pub):
+            publisher.wait_for_all_acked(Duration(seconds=timeout))
+
     def _publish_diagnostics(self, level: int, message: str) -> None:
         values = protocol.iteration_summary(self._last_iteration) if self._last_iteration else []
         msg = DiagnosticArray()
@@ -223,6 +230,7 @@ def main(args: Optional[List[str]] = None) -> int:
         while time.monotonic() < deadline and not node.stop_requested:
             executor.spin_once(timeout_sec=0.1)
     status = node.exit_status
+    node.flush(1.0)
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown()
