@@ -34,6 +34,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -334,6 +335,11 @@ class DeployNode(Node):
         self._diag_pub.publish(msg)
         self._stats = self._fresh_stats(now)
 
+    def flush(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for subscribers to acknowledge the last commands (the zeros):
+        a writer destroyed with samples unacknowledged may never deliver them."""
+        self._command_pub.wait_for_all_acked(Duration(seconds=timeout))
+
     def destroy(self) -> None:
         """Destroy this node and the one that holds the joint-state subscription."""
         self._states.destroy()
@@ -371,6 +377,7 @@ def main(args: Optional[List[str]] = None) -> int:
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
                            + "; timing over the run:\n" + node.timing_report())
+    node.flush(0.5)
     executor.shutdown()
     spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
     node.destroy()
