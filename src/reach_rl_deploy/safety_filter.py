@@ -32,7 +32,7 @@ Bounds, per joint (rad/s^2, rad/s^3):
   at A = 2 rad/s^2 a 0.2 s stop allows 0.30 rad/s.
 
 Plain numpy; the deploy side never imports torch. The training simulator imports
-:func:`acceleration_bound` and :func:`braking_velocity_bounds` to limit its commands the
+:class:`FilterLimits` and :func:`braking_velocity_bounds` to limit its commands the
 same way.
 """
 from dataclasses import dataclass

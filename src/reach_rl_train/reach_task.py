@@ -21,8 +21,7 @@ import torch
 from reach_rl_deploy import franka_model
 from reach_rl_deploy.franka_model import NUM_JOINTS
 from reach_rl_deploy.deploy_controller import DEFAULT_STATE_TIMEOUT, detection_time
-from reach_rl_deploy.safety_filter import (BRAKE_ACCEL_SHARE, acceleration_bound,
-                                           braking_velocity_bounds, stop_time_speed_cap)
+from reach_rl_deploy.safety_filter import FilterLimits, braking_velocity_bounds
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
 
@@ -73,17 +72,16 @@ class ReachTask:
         self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
         self.target_min = torch.tensor(task.target_min, device=dev)
         self.target_max = torch.tensor(task.target_max, device=dev)
-        # rad/s per policy step: the deploy filter's acceleration bound (rad/s^2) for its
-        # 1 / control_rate message period; jerk_fraction only bounds the filter's own jerk.
-        accel = acceleration_bound(self.limits.acc_max, self.limits.jerk_max,
-                                   1.0 / task.control_rate, task.accel_fraction)
-        self.max_command_change = torch.tensor(accel, device=dev,
-                                               dtype=torch.float32) * task.policy_dt
-        self.brake_accel = BRAKE_ACCEL_SHARE * torch.tensor(accel, device=dev, dtype=torch.float32)
-        jerk = [task.jerk_fraction * j for j in self.limits.jerk_max]
-        speed_cap = stop_time_speed_cap(accel, jerk, 1.0 / task.control_rate, task.max_stop_time,
-                                        detection_time(DEFAULT_STATE_TIMEOUT, task.control_rate))
-        self.speed_cap = torch.tensor(speed_cap, device=dev, dtype=torch.float32)  # rad/s, inf: none
+        # The deploy filter's own bounds for its 1 / control_rate message stream; jerk_fraction
+        # only bounds the filter's jerk, which a 50 Hz policy step does not resolve.
+        deploy = FilterLimits.from_joint_limits(
+            self.limits, task.control_rate, task.velocity_fraction, task.accel_fraction,
+            task.jerk_fraction, max_stop_time=task.max_stop_time,
+            detect_time=detection_time(DEFAULT_STATE_TIMEOUT, task.control_rate))
+        self.max_command_change = self._tensor(deploy.accel) * task.policy_dt  # rad/s per step
+        self.brake_accel = self._tensor(deploy.brake_accel)  # rad/s^2
+        self.brake_margin = deploy.brake_margin  # rad
+        self.speed_cap = self._tensor(deploy.speed_cap)  # rad/s, inf: none
         self.vel_fraction = task.velocity_fraction
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
@@ -97,6 +95,9 @@ class ReachTask:
         # history[k] = joint state observed k policy steps ago, k = 0..latency_steps_max
         self.history = torch.zeros(randomization.latency_steps_max + 1, n, 2 * NUM_JOINTS, device=dev)
         self.episode_return = torch.zeros(n, device=dev)
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.tensor(values, device=self.device, dtype=torch.float32)
 
     # -- sampling -------------------------------------------------------------------------
     def _uniform(self, shape, low, high):
@@ -169,7 +170,7 @@ class ReachTask:
         q = self.backend.joint_pos
         lower, upper = franka_model.velocity_bounds(self.limits, q)
         brake_lower, brake_upper = braking_velocity_bounds(q, self.pos_min, self.pos_max,
-                                                           self.brake_accel)
+                                                           self.brake_accel, self.brake_margin)
         upper = torch.min(torch.min(upper * self.vel_fraction, brake_upper), self.speed_cap)
         lower = torch.max(torch.max(lower * self.vel_fraction, brake_lower), -self.speed_cap)
         goal = torch.max(torch.min(desired, upper), lower)
