@@ -34,7 +34,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -48,7 +47,7 @@ from reach_rl_deploy.deploy_controller import DeployController, JointSample, reo
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_model import joint_limits, joint_names
 from reach_rl_deploy.policy_file import Policy, PolicyFileError
-from reach_rl_deploy.qos import reliable
+from reach_rl_deploy.qos import reliable, wait_acknowledged
 from reach_rl_deploy.safety_filter import FilterLimits, filter_step
 from reach_rl_deploy.tick_pacer import TickPacer
 from reach_rl_deploy.timing_histogram import TimingHistogram
@@ -335,11 +334,6 @@ class DeployNode(Node):
         self._diag_pub.publish(msg)
         self._stats = self._fresh_stats(now)
 
-    def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` s for subscribers to acknowledge the last commands (the zeros):
-        a writer destroyed with samples unacknowledged may never deliver them."""
-        self._command_pub.wait_for_all_acked(Duration(seconds=timeout))
-
     def destroy(self) -> None:
         """Destroy this node and the one that holds the joint-state subscription."""
         self._states.destroy()
@@ -377,7 +371,7 @@ def main(args: Optional[List[str]] = None) -> int:
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
                            + "; timing over the run:\n" + node.timing_report())
-    node.flush(0.5)
+    wait_acknowledged((node._command_pub,), 0.5)  # the final zeros
     executor.shutdown()
     spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
     node.destroy()

@@ -44,13 +44,12 @@ from typing import Any, Dict, List, Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from reach_rl_deploy.qos import reliable
+from reach_rl_deploy.qos import reliable, wait_acknowledged
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
 
@@ -188,12 +187,6 @@ class TrainNode(Node):
             self.get_logger().error("trainer %s; its last output:\n%s" % (how, "\n".join(self._tail)))
             self._publish_diagnostics(DiagnosticStatus.ERROR, "trainer %s" % how)
 
-    def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` s for subscribers to acknowledge the last status and policy path:
-        a writer destroyed with samples unacknowledged may never deliver them."""
-        for publisher in (self._diag_pub, self._policy_pub):
-            publisher.wait_for_all_acked(Duration(seconds=timeout))
-
     def _publish_diagnostics(self, level: int, message: str) -> None:
         values = protocol.iteration_summary(self._last_iteration) if self._last_iteration else []
         msg = DiagnosticArray()
@@ -230,7 +223,7 @@ def main(args: Optional[List[str]] = None) -> int:
         while time.monotonic() < deadline and not node.stop_requested:
             executor.spin_once(timeout_sec=0.1)
     status = node.exit_status
-    node.flush(1.0)
+    wait_acknowledged((node._diag_pub, node._policy_pub), 1.0)  # the last status and policy path
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown()
