@@ -11,13 +11,18 @@ VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 ROS2_TOOLS ?= ../shared/ros2-tools
 STAMP := $(VENV)/.reach_rl-setup-stamp
+# Franka's official libfranka bindings (libfranka >= 0.18: robot server protocol 10, FR3 system >= 5.9).
+PYLIBFRANKA_VERSION := 0.21.3
+# franka-sim, the libfranka-protocol robot the deploy node is judged against, in a venv of its own.
+SIM_VENV := .venv-sim
 
 # torch is pinned and installed first: an unpinned torch resolves a multi-GB CUDA build.
 TORCH_VERSION := 2.13.0
 # pytest<8.4: launch_pytest (ROS 2 Jazzy) reads fixture internals that pytest 8.4 changed, and the
 # launch_testing pytest plugin uses a hook argument that pytest 9 removed;
 # (without these bounds every pytest run fails at collection).
-PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<8.4"
+PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<8.4" \
+  pylibfranka==$(PYLIBFRANKA_VERSION)
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
   ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
   ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg
@@ -37,13 +42,13 @@ help:
 	@echo "make setup   create .venv and install everything (torch $(TORCH_VERSION) CPU, ROS 2 wheels, colcon, the package)"
 	@echo "make test    colcon build + colcon test (pytest) + colcon test-result; non-zero on any failure"
 	@echo "            (make test PYTEST_ARGS=\"-k packaging\" to pass arguments to pytest)"
-	@echo "make demo    train a policy (or reuse runs/demo/policy.onnx), evaluate it, deploy it on the simulated"
-	@echo "            Franka (ros2 launch), send four targets, print final errors and reflexes"
+	@echo "make demo    train a policy for the libfranka interface (or reuse runs/demo/libfranka_policy.onnx),"
+	@echo "            evaluate it, deploy it on franka-sim (ros2 launch), send four targets, print errors and reflexes"
 	@echo "make clean   remove build/ install/ log/"
 
 setup: $(STAMP)
 
-$(STAMP): Makefile setup.py setup.cfg package.xml
+$(STAMP): Makefile setup.py setup.cfg package.xml sim/setup_franka_sim.sh
 	@echo "== setup: venv at $(VENV)"
 	[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
 	@echo "== setup: torch==$(TORCH_VERSION) first (pinned)"
@@ -57,6 +62,8 @@ $(STAMP): Makefile setup.py setup.cfg package.xml
 	  echo "NOTE: $(ROS2_TOOLS) not found: launch, launch_ros, launch_testing and the ros2 CLI are NOT installed;"
 	  echo "      tests that need them will skip. Put the shared/ folder beside this repository and rerun 'make setup'."
 	fi
+	@echo "== setup: franka-sim (independent FCI emulator) in $(SIM_VENV)"
+	sim/setup_franka_sim.sh $(PYTHON) $(SIM_VENV)
 	@echo "== setup: reach_rl itself (editable)"
 	$(PIP) install -q --no-deps -e .
 	$(VPY) -c 'import pytest; assert pytest.version_tuple[:2] < (8, 4), "pytest %s: launch_pytest needs pytest<8.4" % pytest.__version__'
@@ -86,29 +93,29 @@ test: build
 	if [ "$$rc" -ne 0 ]; then echo "FAIL: colcon test / test-result exit $$rc"; exit "$$rc"; fi
 	echo "== make test: OK ($$n tests)"
 
-# The policy is trained once and reused (delete runs/demo/ to train again).
-DEMO_POLICY := runs/demo/policy.onnx
+# The policy is trained once and reused (delete it to train again). The demo runs the libfranka
+# interface on franka-sim: the faster arm of the two sim paths (README, "Two interfaces").
+DEMO_POLICY := runs/demo/libfranka_policy.onnx
 demo: build
 	source ./env.sh
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
 	if [ -f $(DEMO_POLICY) ]; then
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
-	  echo "== demo: training on the built-in simulator (CPU, about 3 min on 2 cores)"
-	  # At the deploy node's default speed cap (max_stop_time 0.2 s), the speeds it will see.
-	  reach-rl-train --device cpu --out $(DEMO_POLICY) task.max_stop_time=0.2
+	  echo "== demo: training on the built-in simulator for the libfranka interface (CPU, a few minutes)"
+	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY)
 	fi
-	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets"
-	reach-rl-eval $(DEMO_POLICY) --targets 500
-	echo "== demo: ros2 launch reach_rl_deploy franka.launch.py sim:=true (simulated Franka + deploy node)"
+	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
+	reach-rl-eval $(DEMO_POLICY) --targets 500 --in-a-row 50
+	echo "== demo: ros2 launch reach_rl_deploy franka.launch.py interface:=libfranka sim:=true (franka-sim + deploy node)"
 	# Job control: the launch runs in a process group of its own and does not ignore SIGINT
 	# (a non-interactive shell's background jobs would), so Ctrl-C reaches it and its nodes.
 	set -m
-	ros2 launch reach_rl_deploy franka.launch.py sim:=true policy:=$(abspath $(DEMO_POLICY)) \
-	  > log/demo_launch.log 2>&1 &
+	ros2 launch reach_rl_deploy franka.launch.py interface:=libfranka sim:=true \
+	  policy:=$(abspath $(DEMO_POLICY)) > log/demo_launch.log 2>&1 &
 	launch=$$!
 	trap 'kill -INT -- -$$launch 2>/dev/null; wait $$launch || true; echo "== demo: launch log in log/demo_launch.log"' EXIT
-	reach-rl-targets --hold 3 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
+	reach-rl-targets --hold 3 --wait 60 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
 
 clean:
 	rm -rf build install log

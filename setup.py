@@ -1,5 +1,5 @@
 """reach_rl: one colcon (ament_python) package that provides the ROS packages
-reach_rl_train and reach_rl_deploy.
+reach_rl_train, reach_rl_deploy and reach_rl_sim (the simulated robots, not needed on a robot).
 
 Python packages live under src/. Besides `reach_rl` itself, the ament index gets
 `reach_rl_train` and `reach_rl_deploy`, each with its package.xml, launch/ and config/
@@ -13,7 +13,7 @@ import os
 from setuptools import find_packages, setup
 
 PACKAGE = "reach_rl"
-ROS_PACKAGES = ("reach_rl_train", "reach_rl_deploy")
+ROS_PACKAGES = ("reach_rl_train", "reach_rl_deploy", "reach_rl_sim")
 
 # Which launch and config files belong to which ROS package (globs: files added later are picked up).
 SHARE = {
@@ -25,6 +25,7 @@ SHARE = {
         "launch": ["launch/*.launch.py"],  # everything that is not a train*.launch.py
         "config": ["config/*.yaml"],  # deploy.yaml, controller yaml, ...: everything not train*.yaml
     },
+    "reach_rl_sim": {},  # executables only: the simulated robots (scripts/reach_rl_sim/)
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -70,7 +71,7 @@ setup(
     maintainer_email="reach_rl@example.com",
     python_requires=">=3.8",
     package_dir={"": "src"},
-    packages=find_packages(where="src", include=["reach_rl_train*", "reach_rl_deploy*"]),
+    packages=find_packages(where="src", include=["reach_rl_core*", "reach_rl_train*", "reach_rl_deploy*", "reach_rl_sim*"]),
     data_files=_data_files(),
     zip_safe=False,
     # Deploy side: no torch. rclpy and the message packages come from ROS (rosdep or the
@@ -86,8 +87,10 @@ setup(
         "console_scripts": [
             "reach-rl-train = reach_rl_train.cli:train_main",
             "reach-rl-eval = reach_rl_train.cli:eval_main",
+            "reach-rl-export = reach_rl_train.cli:export_main",
             "reach-rl-deploy = reach_rl_deploy.deploy_node:main",
-            "reach-rl-sim-robot = reach_rl_deploy.sim_robot_node:main",
+            "reach-rl-sim-robot = reach_rl_sim.sim_robot_node:main",
+            "reach-rl-franka-standin = reach_rl_sim.franka_standin_node:main",
             "reach-rl-targets = reach_rl_deploy.target_runner:main",
             "reach-rl-train-node = reach_rl_train.train_node:main",
         ],

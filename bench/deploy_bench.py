@@ -38,7 +38,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from reach_rl_deploy.policy_file import Policy  # noqa: E402
+from reach_rl_core.policy_file import Policy  # noqa: E402
 
 TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25), (0.55, 0.25, 0.45)]
 
@@ -126,7 +126,7 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool):
     cpus = sorted(os.sched_getaffinity(0))
     # Each node on a core of its own (the last one for deploy_node), as on a robot computer.
     pin = pin and len(cpus) >= 2
-    sim = start("reach_rl_deploy.sim_robot_node", [("joint_state_rate", state_rate)]
+    sim = start("reach_rl_sim.sim_robot_node", [("joint_state_rate", state_rate)]
                 + ([("cpu", cpus[0])] if pin else []), sim_log)
     deploy_log = tempfile.TemporaryFile(mode="w+")
     deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")]

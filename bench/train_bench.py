@@ -34,7 +34,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 import torch  # noqa: E402
 
-from reach_rl_deploy import franka_model  # noqa: E402
+from reach_rl_core import franka_model  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import TrainConfig, load_config  # noqa: E402

@@ -39,3 +39,25 @@ def reach_policy(tmp_path_factory) -> str:
     assert "latched on /reach_rl_train/policy" in node.output
     assert os.path.isfile(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def libfranka_policy(tmp_path_factory) -> str:
+    """Path of an FR3 policy trained for the libfranka interface: ``reach-rl-train --interface
+    libfranka`` with the default run, as a user runs it (a few minutes on the CPU).
+    REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
+    given = os.environ.get("REACH_RL_TEST_LIBFRANKA_POLICY")
+    if given:
+        assert os.path.isfile(given), "REACH_RL_TEST_LIBFRANKA_POLICY=%s does not exist" % given
+        return given
+    pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
+    import subprocess
+    import sys
+
+    out = str(tmp_path_factory.mktemp("libfranka_policy") / "policy.onnx")
+    train = os.path.join(os.path.dirname(sys.executable), "reach-rl-train")
+    done = subprocess.run([train, "--interface", "libfranka", "--device", "cpu", "--out", out],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=TRAIN_TIMEOUT_S)
+    assert done.returncode == 0 and os.path.isfile(out), done.stdout[-3000:]
+    return out

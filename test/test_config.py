@@ -25,6 +25,12 @@ def test_package_yaml_loads_and_overrides_apply():
     ("run.num_envs=many", "run.num_envs must be a int"),
     ("task.policy_dt=-0.02", "task.policy_dt"),
     ("task.accel_fraction=1.5", "task.accel_fraction must be in (0, 1]"),
+    ("task.jerk_fraction=0", "task.jerk_fraction must be in (0, 1]"),
+    ("task.interface=ethercat", "task.interface must be one of ros2_control, libfranka"),
+    ("task.max_stop_time=0.01", "task.max_stop_time must be 0 (no speed cap), >= 0.05 s"),
+    ("task.jerk_fraction=0.0001", "task.max_stop_time: max_stop_time 0.200 s is too short"),
+    ("reward.posture_joints=[1, 1]", "reward.posture_joints must list 7 weights"),
+    ("reward.limit_margin=0", "reward.limit_margin must be > 0 rad"),
     ("randomization.latency_steps_max=-1", "latency_steps"),
     ("task.target_min=[0.7, 0, 0]", "target_min must be <= task.target_max"),
     ("run.device=tpu", "run.device must be cpu, cuda"),
@@ -80,3 +86,53 @@ def test_viewer_flag_sets_the_isaacgym_viewer_key(monkeypatch):
     assert seen["cfg"].task.isaacgym_viewer is True
     assert cli.train_main([]) == 2
     assert seen["cfg"].task.isaacgym_viewer is False
+
+
+def test_command_limits_follow_the_interface_with_overrides():
+    """task.interface picks the deploy filter's limits; -1 keys take the interface's value,
+    others override it."""
+    import numpy as np
+
+    from reach_rl_core.franka_model import FR3
+    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_train.config import INTERFACE_DEFAULT, task_filter_limits
+
+    ros = load_config(TRAIN_YAML)
+    assert ros.task.interface == "ros2_control"
+    assert ros.task.max_stop_time == ros.task.accel_fraction == INTERFACE_DEFAULT
+    limits = task_filter_limits(ros.task)
+    deploy = FilterLimits.for_interface(FR3, "ros2_control", detect_time=DEFAULT_DETECT_TIME)
+    np.testing.assert_allclose(limits.accel, 2.0)
+    np.testing.assert_allclose(limits.speed_cap, deploy.speed_cap)
+    assert 0.29 < limits.speed_cap[0] < 0.31  # the deploy node's default cap (0.2 s stop)
+
+    franka = task_filter_limits(load_config(TRAIN_YAML, ["task.interface=libfranka"]).task)
+    assert franka.interface == "libfranka"
+    expected = FilterLimits.for_interface(FR3, "libfranka", detect_time=DEFAULT_DETECT_TIME)
+    np.testing.assert_allclose(franka.accel, expected.accel)
+    np.testing.assert_allclose(franka.jerk, expected.jerk)
+    assert np.isinf(franka.speed_cap).all()  # a dead libfranka loop stops the arm by Franka's reflex
+
+    over = task_filter_limits(load_config(TRAIN_YAML, [
+        "task.interface=libfranka", "task.accel_fraction=0.1", "task.max_stop_time=0.5"]).task)
+    np.testing.assert_allclose(over.accel, 1.0)  # 0.1 * 10 rad/s^2
+    assert np.isfinite(over.speed_cap).all()
+    uncapped = task_filter_limits(load_config(TRAIN_YAML, ["task.max_stop_time=0"]).task)
+    assert np.isinf(uncapped.speed_cap).all() and uncapped.interface == "ros2_control"
+
+
+def test_interface_flag_sets_task_interface(monkeypatch, capsys):
+    from reach_rl_train import cli
+
+    seen = {}
+
+    def stop_after_config(path, overrides):
+        seen["cfg"] = load_config(path, overrides)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(cli, "load_config", stop_after_config)
+    assert cli.train_main(["--interface", "libfranka"]) == 2
+    assert seen["cfg"].task.interface == "libfranka"
+    with pytest.raises(SystemExit):
+        cli.train_main(["--interface", "ethercat"])
+    assert "invalid choice: 'ethercat'" in capsys.readouterr().err

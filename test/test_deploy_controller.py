@@ -8,10 +8,10 @@ torch = pytest.importorskip("torch", reason="exporting a test policy needs torch
 from reach_rl_deploy import deploy_controller as dc  # noqa: E402
 from reach_rl_deploy.deploy_controller import (DeployController, JointSample,  # noqa: E402
                                                reorder_joint_state, watchdog)
-from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
-from reach_rl_deploy.limit_monitor import StreamMonitor  # noqa: E402
-from reach_rl_deploy.policy_file import Policy  # noqa: E402
-from reach_rl_deploy.safety_filter import FilterLimits  # noqa: E402
+from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
+from reach_rl_sim.limit_monitor import StreamMonitor  # noqa: E402
+from reach_rl_core.policy_file import Policy  # noqa: E402
+from reach_rl_core.safety_filter import FilterLimits  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic  # noqa: E402
 from reach_rl_train.config import TrainConfig  # noqa: E402
 from reach_rl_train.export import export_policy, policy_metadata  # noqa: E402

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from reach_rl_deploy import franka_model as fm
+from reach_rl_core import franka_model as fm
 
 torch = pytest.importorskip("torch")
 

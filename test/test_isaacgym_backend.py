@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reach_rl_deploy import franka_model as fm  # noqa: E402
+from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_train import isaacgym_backend as ig  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 
@@ -601,7 +601,7 @@ ISAAC_SCRIPT = textwrap.dedent("""
     from reach_rl_train.isaacgym_backend import IsaacGymArm, import_isaacgym
     import_isaacgym()  # before torch
     import torch
-    from reach_rl_deploy import franka_model as fm
+    from reach_rl_core import franka_model as fm
     from reach_rl_train.arm_sim import TorchArmSim
     from reach_rl_train.config import TrainConfig
     from reach_rl_train.reach_task import ReachTask

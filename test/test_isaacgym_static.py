@@ -37,9 +37,9 @@ def _tool(name):
     return here if os.path.isfile(here) else shutil.which(name)
 
 
-def _deploy_modules(paths):
-    """The reach_rl_deploy modules (files, relative to ROOT) that ``paths`` import, directly
-    or through each other."""
+def _shared_modules(paths):
+    """The reach_rl_core / reach_rl_deploy modules (files, relative to ROOT) that ``paths``
+    import, directly or through each other."""
     found = set()
     todo = list(paths)
     while todo:
@@ -54,9 +54,9 @@ def _deploy_modules(paths):
                 names.extend(a.name for a in node.names)
         for name in names:
             parts = name.split(".")
-            if parts[0] != "reach_rl_deploy" or len(parts) < 2:
+            if parts[0] not in ("reach_rl_core", "reach_rl_deploy") or len(parts) < 2:
                 continue
-            path = "src/reach_rl_deploy/%s.py" % parts[1]
+            path = "src/%s/%s.py" % (parts[0], parts[1])
             if os.path.isfile(os.path.join(ROOT, path)) and path not in found:
                 found.add(path)
                 todo.append(path)
@@ -65,16 +65,16 @@ def _deploy_modules(paths):
 
 def py38_paths():
     """What must run inside an Isaac Gym environment: the training package and every
-    reach_rl_deploy module it imports (franka_model, policy_file, ...)."""
+    reach_rl_core module it imports (franka_model, policy_file, ...)."""
     train = sorted(os.path.relpath(p, ROOT)
                    for p in glob.glob(os.path.join(ROOT, "src", "reach_rl_train", "*.py")))
-    return ["src/reach_rl_train"] + _deploy_modules(train)
+    return ["src/reach_rl_train"] + _shared_modules(train)
 
 
 def test_py38_paths_follow_the_training_packages_imports():
     paths = py38_paths()
-    assert "src/reach_rl_deploy/franka_model.py" in paths
-    assert "src/reach_rl_deploy/policy_file.py" in paths
+    assert "src/reach_rl_core/franka_model.py" in paths
+    assert "src/reach_rl_core/policy_file.py" in paths
     assert all(os.path.isfile(os.path.join(ROOT, p)) for p in paths[1:])
 
 

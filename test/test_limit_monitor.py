@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from reach_rl_deploy.franka_model import FR3, PANDA, READY_POSE, joint_names
-from reach_rl_deploy.limit_monitor import (ACCELERATION, JERK, POSITION, VELOCITY,
+from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, joint_names
+from reach_rl_sim.limit_monitor import (ACCELERATION, JERK, POSITION, VELOCITY,
                                            SentStreamMonitor, StreamMonitor, check_limits,
                                            describe_violations)
 

@@ -16,10 +16,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARE = {
     "reach_rl_train": [("config", "train.yaml")],
     "reach_rl_deploy": [("config", None), ("launch", None)],
+    "reach_rl_sim": [],
 }
 EXECUTABLES = {
     "reach_rl_train": ["train_node"],
-    "reach_rl_deploy": ["deploy_node", "sim_robot_node"],
+    "reach_rl_deploy": ["deploy_node"],
+    "reach_rl_sim": ["sim_robot_node", "franka_standin_node", "franka_sim"],
 }
 
 
@@ -37,7 +39,7 @@ def _files_in(root, sub):
     return sorted(os.listdir(os.path.join(ROOT, sub))) if os.path.isdir(os.path.join(ROOT, sub)) else []
 
 
-@pytest.mark.parametrize("name", ["reach_rl", "reach_rl_train", "reach_rl_deploy"])
+@pytest.mark.parametrize("name", ["reach_rl", "reach_rl_train", "reach_rl_deploy", "reach_rl_sim"])
 def test_package_registered_with_package_xml(name):
     share = _share(name)
     assert os.path.isfile(os.path.join(share, "package.xml"))

@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reach_rl_deploy import franka_model as fm  # noqa: E402
+from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.config import RandomizationConfig, TrainConfig  # noqa: E402
 from reach_rl_train.reach_task import OBS_DIM, ReachTask  # noqa: E402
@@ -47,12 +47,11 @@ def test_commands_respect_the_deploy_streams_acceleration_and_velocity_bounds():
 
 
 def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
-    from reach_rl_deploy.deploy_controller import DEFAULT_STATE_TIMEOUT, detection_time
-    from reach_rl_deploy.safety_filter import FilterLimits
+    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
 
-    task = make_task(num_envs=64, max_stop_time=0.2)
-    deploy = FilterLimits.from_joint_limits(fm.FR3, max_stop_time=0.2,
-                                            detect_time=detection_time(DEFAULT_STATE_TIMEOUT, 1000.0))
+    task = make_task(num_envs=64)  # ros2_control: the deploy node's default cap (0.2 s)
+    deploy = FilterLimits.for_interface(fm.FR3, "ros2_control", max_stop_time=0.2,
+                                        detect_time=DEFAULT_DETECT_TIME)
     assert torch.allclose(task.speed_cap.double(), torch.tensor(deploy.speed_cap))
     task.reset()
     fastest = 0.0
@@ -60,7 +59,57 @@ def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
         task.step(torch.ones(64, 7))  # full speed ahead on every joint
         fastest = max(fastest, float(task.command.abs().max()))
     assert fastest == pytest.approx(float(task.speed_cap.max()), rel=1e-5)
-    assert torch.isinf(make_task(num_envs=2).speed_cap).all()  # default: no cap
+    assert 0.29 < fastest < 0.31
+    assert torch.isinf(make_task(num_envs=2, max_stop_time=0.0).speed_cap).all()  # override: none
+    assert torch.isinf(make_task(num_envs=2, interface="libfranka").speed_cap).all()
+
+
+def test_libfranka_interface_takes_its_filter_limits_without_a_speed_cap():
+    from reach_rl_core.safety_filter import FilterLimits
+
+    ros = make_task(num_envs=4)
+    franka = make_task(num_envs=4, interface="libfranka")
+    accel = float(FilterLimits.for_interface(fm.FR3, "libfranka").accel[0])
+    assert torch.isfinite(ros.speed_cap).all() and torch.isinf(franka.speed_cap).all()
+    torch.testing.assert_close(ros.max_command_change, torch.full((7,), 2.0 * 0.02))
+    torch.testing.assert_close(franka.max_command_change, torch.full((7,), accel * 0.02))
+    assert franka.filter_limits.interface == "libfranka"
+    franka.reset()
+    franka.step(torch.ones(4, 7))
+    torch.testing.assert_close(franka.command, torch.full((4, 7), accel * 0.02))
+    slower = make_task(num_envs=4, interface="libfranka", accel_fraction=0.1)  # override
+    torch.testing.assert_close(slower.max_command_change, torch.full((7,), 1.0 * 0.02))
+
+
+def test_posture_reward_pulls_redundant_joints_home_and_pushes_away_from_limits():
+    from reach_rl_train.reach_task import posture_reward
+
+    w = TrainConfig().reward
+    ready = torch.tensor(fm.READY_POSE, dtype=torch.float32)
+    lo, hi = torch.tensor(fm.FR3.pos_min), torch.tensor(fm.FR3.pos_max)
+    q = ready.repeat(5, 1)
+    q[1, 6] += 0.5  # joint 7 (does not move the TCP) drifted
+    q[2, 0] += 0.5  # joint 1 (needed to reach) moved, far from its limits
+    q[3, 6] = hi[6] - 0.1  # joint 7 near its upper limit
+    q[4, 3] = lo[3] + 0.1  # joint 4 near its lower limit
+    r = posture_reward(q, ready, lo, hi, w, 0.02)
+    assert r[0].item() == pytest.approx(0.0, abs=1e-9)
+    assert r[2].item() == pytest.approx(0.0, abs=1e-9)  # not a redundant joint
+    assert r[1] < -1e-4
+    assert r[3] < r[1]  # near the limit costs more than the drift alone
+    assert r[4] < -1e-3  # limit term acts on every joint
+    closer = q[3:4].clone()
+    closer[0, 6] = hi[6] - 0.05
+    assert posture_reward(closer, ready, lo, hi, w, 0.02) < r[3]
+
+
+def test_training_task_does_not_import_the_deploy_loop():
+    import subprocess
+    import sys
+
+    code = ("import sys, reach_rl_train.reach_task, reach_rl_train.export; "
+            "assert 'reach_rl_deploy.deploy_controller' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_observation_latency_delays_joint_state_by_exactly_k_steps():

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from reach_rl_deploy.franka_model import FR3, PANDA, READY_POSE
-from reach_rl_deploy.safety_filter import FilterLimits, FilterState, filter_step
-from reach_rl_deploy.sim_robot import SimRobot, actuator_gain
+from reach_rl_core.franka_model import FR3, PANDA, READY_POSE
+from reach_rl_core.safety_filter import FilterLimits, FilterState, filter_step
+from reach_rl_sim.sim_robot import SimRobot, actuator_gain
 
 READY = np.array(READY_POSE)
 

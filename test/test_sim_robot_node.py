@@ -1,6 +1,6 @@
 """sim_robot_node over real DDS: the node runs as its own process, this test process talks to it.
 
-Each test starts ``python -m reach_rl_deploy.sim_robot_node`` with a session-random
+Each test starts ``python -m reach_rl_sim.sim_robot_node`` with a session-random
 ROS_DOMAIN_ID and DDS discovery kept on localhost, publishes joint velocity commands
 (through the safety filter, with gentle bounds so that scheduling stalls of a loaded test
 machine stay far inside Franka's limits) and watches joint states, reflexes and reset.
@@ -15,9 +15,9 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from reach_rl_deploy.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
-from reach_rl_deploy.qos import reliable  # noqa: E402
-from reach_rl_deploy.safety_filter import FilterLimits, FilterState, filter_step  # noqa: E402
+from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
+from reach_rl_core.ros_qos import reliable  # noqa: E402
+from reach_rl_core.safety_filter import FilterLimits, FilterState, filter_step  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -84,7 +84,7 @@ class Harness(TestNode):
 
 @pytest.fixture
 def sim(ros_context, request):
-    process = NodeProcess("reach_rl_deploy.sim_robot_node", [("robot", "fr3")])
+    process = NodeProcess("reach_rl_sim.sim_robot_node", [("robot", "fr3")])
     harness = Harness(ros_context, test_node_name(request))
     try:
         harness.wait_for(lambda: harness.states, 15.0, "the first JointState from sim_robot_node")

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reach_rl_deploy.policy_file import Policy  # noqa: E402
+from reach_rl_core.policy_file import Policy  # noqa: E402
 from reach_rl_train.cli import eval_main, train_main  # noqa: E402
 from reach_rl_train.config import RandomizationConfig  # noqa: E402
 from reach_rl_train.evaluate import config_of, onnx_actor, run_condition  # noqa: E402
@@ -14,7 +14,9 @@ from reach_rl_train.runner import Runner  # noqa: E402
 from reach_rl_train.config import load_config  # noqa: E402
 
 NOMINAL = RandomizationConfig(enabled=False)
-SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10"]
+# uncapped and 4 targets an episode: 40 iterations at the 0.30 rad/s ros2_control cap learn too little
+SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",
+         "task.targets_per_episode=4"]
 
 
 def median_error(path):
@@ -61,6 +63,20 @@ def test_eval_cli_reports_both_conditions(trained, capsys):
     assert eval_main([trained, "--targets", "50"]) == 0
     out = capsys.readouterr().out
     assert "nominal:" in out and "lag 30 ms" in out and "success" in out
+
+
+def test_eval_in_a_row_runs_long_sequences_and_reports_joint_limit_distance(trained, capsys):
+    policy = Policy(trained)
+    cfg = config_of(policy)
+    assert cfg.task.interface == "ros2_control"
+    long_run = run_condition(onnx_actor(policy), cfg, NOMINAL, 20, seed=5, in_a_row=10)
+    assert long_run["targets"] == 20 and long_run["in_a_row"] == 10
+    assert 0.0 <= long_run["min_limit_distance_rad"] < 3.0
+    assert 1 <= long_run["min_limit_distance_joint"] <= 7
+    assert eval_main([trained, "--targets", "12", "--in-a-row", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "12 targets, 6 in a row" in out and "rad from limits" in out
+    assert eval_main([trained, "--in-a-row", "0"]) == 2
 
 
 def test_eval_cli_refuses_a_non_policy(tmp_path, capsys):

@@ -8,6 +8,10 @@ passes the safety filter. Anything doubtful -- no or stale joint state, NaN/inf 
 non-finite policy output, motion disabled, no target -- makes the goal zero, so the
 filter ramps the arm smoothly to a stop.
 
+The policy only ever sees states like those it was trained on: when motion is enabled with
+the arm farther than ``home_tolerance`` from the home (ready) pose, the controller first
+drives it there (:func:`homing_goal`, through the same filter), then hands over.
+
 Units: rad, rad/s, s, metres in the arm's base frame.
 """
 import time
@@ -16,9 +20,10 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from reach_rl_deploy.franka_model import NUM_JOINTS
-from reach_rl_deploy.policy_file import Policy
-from reach_rl_deploy.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+from reach_rl_core.franka_model import NUM_JOINTS
+from reach_rl_core.policy_file import Policy
+from reach_rl_core.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+from reach_rl_core.self_collision import separation_and_gradient
 from reach_rl_deploy.tick_pacer import FALLBACK
 
 DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
@@ -38,6 +43,25 @@ NO_STATE = "no joint state"
 STALE_STATE = "stale joint state"
 NONFINITE_STATE = "non-finite joint state"
 NONFINITE_POLICY = "non-finite policy output"
+HOMING = "moving to the ready pose"
+HOME_REACHED = 0.01  # rad: homing ends when every joint is this close to home ...
+HOME_SETTLED = 0.02  # rad/s: ... and every command this slow
+
+
+def homing_goal(q, home, limits: FilterLimits, speed: float):
+    """Joint velocity goal [rad/s] that brings ``q`` [rad] to ``home`` [rad] on straight lines in
+    joint space, all joints arriving together at a peak speed of ``speed`` [rad/s].
+
+    Each joint slows along the filter's braking curve, ``sqrt(2 * brake_accel * distance)``, so
+    the jerk-limited filter following the goal lands on ``home`` without overshoot.
+    """
+    error = np.asarray(home, dtype=float) - np.asarray(q, dtype=float)
+    largest = float(np.max(np.abs(error)))
+    if largest == 0.0:
+        return np.zeros_like(error)
+    cruise = speed * np.abs(error) / largest
+    brake = np.sqrt(2.0 * limits.brake_accel * np.abs(error))
+    return np.sign(error) * np.minimum(cruise, brake)
 
 
 @dataclass
@@ -92,10 +116,19 @@ def watchdog(sample: Optional[JointSample], now: float, timeout: float,
 class DeployController:
     """Runs ``policy`` behind the safety filter, one ``tick`` per published command."""
 
-    def __init__(self, policy: Policy, limits: FilterLimits, state_timeout: float):
+    def __init__(self, policy: Policy, limits: FilterLimits, state_timeout: float,
+                 home: Optional[Sequence[float]] = None, home_tolerance: float = 0.2,
+                 home_speed: float = 0.5):
+        """``home`` [rad] (None: no homing), ``home_tolerance`` [rad] (the training's start
+        spread) and ``home_speed`` [rad/s] configure the move to the ready pose."""
         self.policy = policy
         self.limits = limits
         self.state_timeout = state_timeout
+        self.home = None if home is None else np.asarray(home, dtype=float)
+        self.home_tolerance = home_tolerance
+        self.home_speed = home_speed
+        self.homing = False  # moving to home before the policy takes over
+        self.homed = False  # homing was decided since the last rehome(): the policy drives
         self.policy_every = max(1, int(round(policy.info.policy_dt / limits.dt)))
         self.filter = FilterState.at_rest()
         self.tick_count = 0
@@ -104,6 +137,8 @@ class DeployController:
         self.status = NO_STATE
         self.last_inference_s = 0.0
         self.last_activity = None  # type: Optional[FilterActivity]
+        self._prepared = None  # type: Optional[np.ndarray]  # policy output for the next tick
+        self._collision = None  # (separation, gradient) for the next tick, from prepare()
 
     def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
              now: float, wall_now: Optional[float] = None) -> np.ndarray:
@@ -113,6 +148,8 @@ class DeployController:
         status = watchdog(sample, now, self.state_timeout, wall_now)
         if status == OK and not enabled:
             status = DISABLED
+        if status == OK and self.needs_homing(sample.position):
+            status = HOMING
         if status == OK and target is None:
             status = NO_TARGET
         policy_step = self.tick_count % self.policy_every == 0
@@ -123,23 +160,76 @@ class DeployController:
             fraction = (self.tick_count - 1) % self.policy_every + 1
             goal = self.segment_start + (self.segment_goal - self.segment_start) * (
                 fraction / self.policy_every)
+        elif status == HOMING:
+            goal = homing_goal(sample.position, self.home, self.limits, self.home_speed)
+            self.segment_goal = self.segment_start = self.filter.command
         else:
             goal = np.zeros(NUM_JOINTS)
             self.segment_goal = self.segment_start = self.filter.command
+        if not policy_step or status != OK:
+            self._prepared = None  # prepared for a tick that did not use it: stale
         q = sample.position if sample is not None else np.full(NUM_JOINTS, np.nan)
-        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q)
+        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q,
+                                                      self._collision)
+        self._collision = None
         self.status = status
         return self.filter.command
 
-    def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
+    def rehome(self) -> None:
+        """Check the arm's distance from home again at the next enabled tick (motion enabled
+        anew, or a reflex recovered): the policy starts near the states it was trained on."""
+        self.homed = False
+
+    def needs_homing(self, q: np.ndarray) -> bool:
+        """Whether the arm must move home first. Decided once after :meth:`rehome` (and at
+        start): homing when farther than ``home_tolerance`` from home; it ends once the arm is
+        there and nearly at rest, and the policy drives from then on, wherever it takes the arm."""
+        if self.home is None or self.homed:
+            return False
+        distance = np.max(np.abs(q - self.home))
+        if not self.homing and distance > self.home_tolerance:
+            self.homing = True
+        elif not self.homing or (distance < HOME_REACHED
+                                 and np.max(np.abs(self.filter.command)) < HOME_SETTLED):
+            self.homing, self.homed = False, True
+        return self.homing
+
+    def prepare(self, sample: Optional[JointSample], target: Optional[np.ndarray]) -> None:
+        """Run the policy now, after a command went out, when the next tick is a policy step:
+        that tick then only interpolates and filters, and the inference (the slowest part of a
+        tick) is off the path from state to command; the policy sees a state one tick older.
+        Optional: a tick whose output was not prepared runs the policy itself. The filter's
+        self-collision check for the next tick is computed here too, from this state."""
+        if sample is not None and self.limits.self_collision_stop > 0.0 and np.all(
+                np.isfinite(sample.position)):
+            self._collision = separation_and_gradient(sample.position)
+        if (self.tick_count % self.policy_every == 0 and self.status == OK and sample is not None
+                and target is not None):
+            self._prepared = self._infer(sample, target)
+
+    def _infer(self, sample: JointSample, target: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         output = self.policy(sample.position, sample.velocity, target, self.filter.command)
         self.last_inference_s = time.perf_counter() - start
+        return output
+
+    def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
+        output, self._prepared = self._prepared, None
+        if output is None:
+            output = self._infer(sample, target)
         if not np.all(np.isfinite(output)):
             return NONFINITE_POLICY
         self.segment_start = self.filter.command.copy()
         self.segment_goal = output
         return OK
+
+    def restart(self) -> None:
+        """A new motion from rest: the policy runs at the next tick."""
+        self.filter = FilterState.at_rest()
+        self.tick_count = 0
+        self.segment_start = np.zeros(NUM_JOINTS)
+        self.segment_goal = np.zeros(NUM_JOINTS)
+        self._prepared = None
 
     def stopped(self) -> bool:
         """Whether the last published command is exactly zero and no longer changing."""

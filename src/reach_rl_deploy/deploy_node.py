@@ -1,27 +1,33 @@
-"""ROS 2 node ``deploy_node``: a reach policy file driving a Franka's joint velocity controller.
+"""ROS 2 node ``deploy_node``: a reach policy file driving a Franka arm's joint velocities.
 
-Wires topics to :class:`reach_rl_deploy.deploy_controller.DeployController`:
+Parameters: :class:`reach_rl_deploy.deploy_parameters.DeployParameters`. Two interfaces:
 
-* ``/joint_states`` (sensor_msgs/JointState): reordered by name to the policy's joints;
-  other joints (fingers) are ignored; read by the loop thread itself
-  (:mod:`reach_rl_deploy.direct_subscription`), everything else by an executor thread;
-* ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
-  frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); targets
-  outside the box the policy was trained on are refused with a warning;
-* ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]) published at
-  ``control_rate`` by the loop thread: on each joint state while they come at that rate (the
-  least latency), else on the monotonic clock (:mod:`reach_rl_deploy.tick_pacer`);
-* ``~/enable`` (std_srvs/SetBool) starts and stops motion, always through a smooth ramp;
-* ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) once a second: loop rate, inference
-  time, joint_state -> command latency, filter activity, watchdog state.
+* ``ros2_control`` (default): commands for franka_ros2's joint velocity controller.
+  ``joint_states_topic`` (sensor_msgs/JointState, reordered by name; fingers ignored) is read
+  by the loop thread itself (:mod:`reach_rl_deploy.direct_subscription`), and ``command_topic``
+  (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]) is published at ``control_rate``:
+  on each joint state while they come at that rate, else on the monotonic clock
+  (:mod:`reach_rl_deploy.tick_pacer`). The controller holds a command for ever, so
+  ``max_stop_time`` (default 0.2 s) caps the joint speed to stop within that time of the last
+  good joint state (:func:`reach_rl_core.safety_filter.stop_time_speed_cap`).
+* ``libfranka``: the node runs Franka's 1 kHz loop itself at ``robot_ip``
+  (:mod:`reach_rl_deploy.libfranka_loop`), publishes the measured joint states on
+  ``joint_states_topic`` at 250 Hz, reports reflexes and offers ``~/recover``
+  (std_srvs/Trigger, ``automatic_error_recovery``).
 
-``max_stop_time`` (default 0.2 s) caps the joint speed so that the arm is at zero within
-that time of the last good joint state (:func:`reach_rl_deploy.safety_filter.stop_time_speed_cap`).
-SIGINT/SIGTERM ramp the arm to zero velocity and publish zeros before the node exits, and
-log the timing figures of the whole run.
+Both: ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an
+empty frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); a target
+outside the box the policy was trained on is refused with a warning and stops the arm;
+``~/enable`` (std_srvs/SetBool) starts and stops motion, always through a smooth ramp; an arm
+farther from the ready pose than the training's start spread first moves there;
+``/diagnostics`` once a second (loop rate, inference time, latency or cycle time and packet
+figures, filter activity, watchdog state, reflex). SIGINT/SIGTERM ramp the arm to zero
+velocity before the node exits 0, logging the timing figures of the whole run.
 The node refuses to start, saying what to fix, on a missing or malformed policy file, a
-contract other than 1, or a robot / joint-name mismatch.
+contract other than 1, a robot / joint-name mismatch, or a policy trained for looser command
+limits than the filter enforces.
 """
+import dataclasses
 import gc
 import signal
 import sys
@@ -39,16 +45,18 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_deploy import deploy_controller as dc
-from reach_rl_deploy.cpu_pinning import pin_process
+from reach_rl_deploy.cpu_pinning import pin_process, realtime_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
+from reach_rl_deploy.deploy_parameters import DeployParameters
 from reach_rl_deploy.direct_subscription import DirectSubscription
-from reach_rl_deploy.franka_model import joint_limits, joint_names
-from reach_rl_deploy.policy_file import Policy, PolicyFileError
-from reach_rl_deploy.qos import reliable, wait_acknowledged
-from reach_rl_deploy.safety_filter import FilterLimits, filter_step
+from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
+from reach_rl_deploy.libfranka_loop import ControllerMotion, LibfrankaLoop, LoopInputs
+from reach_rl_core.policy_file import Policy, PolicyFileError, check_command_limits
+from reach_rl_core.ros_qos import reliable, wait_acknowledged
+from reach_rl_core.safety_filter import LIBFRANKA, ROS2_CONTROL, FilterLimits, filter_step
 from reach_rl_deploy.tick_pacer import TickPacer
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
@@ -56,12 +64,28 @@ SENSOR_QOS = reliable(1)
 # Depth 10: a slow reader gets every command rather than a jump over the ones it missed.
 COMMAND_QOS = reliable(10)
 TARGET_QOS = reliable(1)
-HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET)  # watchdog states that are not faults
+HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
 # Timing figures kept over the whole run (logged when the node stops).
 RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference",
               "publish period")
+GIL_SWITCH_S = 2e-4  # s, libfranka interface (see __init__)
 PUBLISH_BLOCKED_S = 0.02  # a publish() longer than this is reported
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
+
+
+def target_refusal(frame_id: str, point: np.ndarray, base_frame: str, info) -> str:
+    """Why a target [m] in frame ``frame_id`` cannot be used, or '' when it can (``info``: the
+    policy's PolicyInfo, whose target box the point must lie in)."""
+    frame = frame_id.lstrip("/")
+    if frame not in ("", base_frame):
+        return "frame %r, expected %r or empty" % (frame, base_frame)
+    if not np.all(np.isfinite(point)):
+        return "non-finite coordinates %s" % point
+    if not info.target_in_box(point):
+        return ("(%.3f, %.3f, %.3f) m is outside the workspace the policy was trained for, "
+                "x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m"
+                % (tuple(point) + sum(zip(info.target_min, info.target_max), ())))
+    return ""
 
 
 class DeployNode(Node):
@@ -69,45 +93,36 @@ class DeployNode(Node):
 
     def __init__(self):
         super().__init__("reach_rl_deploy")
-        policy_path = self._param("policy", "", "contract-v1 ONNX policy file")
-        robot = self._param("robot", "fr3", "robot model: fr3 or panda")
-        prefix = self._param("joint_prefix", "", "joint name prefix, default <robot>_joint")
-        rate = self._param("control_rate", 1000.0, "command publish rate [Hz]")
-        self.command_topic = self._param("command_topic", "/joint_velocity_controller/commands",
-                                         "Float64MultiArray joint velocity commands [rad/s]")
-        target_topic = self._param("target_topic", "/reach_target",
-                                   "PointStamped TCP target [m] in the base frame")
-        states_topic = self._param("joint_states_topic", "/joint_states", "JointState input")
-        autostart = self._param("autostart", False, "enable motion at start (false on a real robot)")
-        timeout = self._param("state_timeout", dc.DEFAULT_STATE_TIMEOUT,
-                              "joint states older than this stop the arm [s]")
-        self.check_stamps = self._param(
-            "check_stamps", True, "also judge a joint state's age by its header stamp against this "
-            "machine's clock (run on the controller's machine, or with synchronised clocks)")
-        fractions = [self._param(name + "_fraction", default, "fraction of the %s limit" % name)
-                     for name, default in (("velocity", 0.9), ("acceleration", 0.2), ("jerk", 0.1))]
-        cpu = self._param("cpu", -1, "CPU to run the whole node on, e.g. an isolated core; -1: any")
-        if cpu >= 0:
-            pin_process(cpu)  # threads started later (control loop, executor) inherit it
-        max_stop_time = self._param(
-            "max_stop_time", 0.2, "joints move no faster than lets them stop within this many "
-            "seconds after the last good joint state [s]; 0: no such cap")
-        self.base_frame = robot + "_link0"
-        self.joint_names = joint_names(robot, prefix)
-        if not policy_path:
+        p = self._declare_parameters()
+        if p.cpu >= 0:
+            pin_process(p.cpu)  # threads started later (control loop, executor) inherit it
+        self.interface = p.interface
+        self.command_topic = p.command_topic if p.interface == ROS2_CONTROL else "libfranka:" + p.robot_ip
+        self.check_stamps = p.check_stamps
+        self.base_frame = p.robot + "_link0"
+        self.joint_names = joint_names(p.robot, p.joint_prefix)
+        if not p.policy:
             raise PolicyFileError("parameter 'policy' is empty: pass policy:=/path/to/policy.onnx "
                                   "(written by reach-rl-train)")
-        policy = Policy(policy_path)
-        policy.check_matches(robot, self.joint_names)
-        limits = FilterLimits.from_joint_limits(
-            joint_limits(robot), rate, *fractions, max_stop_time=max_stop_time,
-            detect_time=dc.detection_time(timeout, rate))
-        self.controller = DeployController(policy, limits, timeout)
-        self.period = 1.0 / rate
+        if p.interface == LIBFRANKA and not p.robot_ip:
+            raise ValueError("interface libfranka needs robot_ip:=<address of the arm's control unit>"
+                             " (127.0.0.1 for franka-sim)")
+        policy = Policy(p.policy)
+        policy.check_matches(p.robot, self.joint_names)
+        unset = lambda value: None if value < 0.0 else value  # noqa: E731 (-1: interface default)
+        limits = FilterLimits.for_interface(
+            joint_limits(p.robot), p.interface, p.control_rate, p.velocity_fraction,
+            unset(p.acceleration_fraction), unset(p.jerk_fraction), unset(p.max_stop_time),
+            detect_time=dc.detection_time(p.state_timeout, p.control_rate))
+        check_command_limits(policy.info, limits)
+        start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
+        self.controller = DeployController(policy, limits, p.state_timeout, home=READY_POSE,
+                                           home_tolerance=start_spread, home_speed=p.home_speed)
+        self.period = 1.0 / p.control_rate
 
         self._sample = None  # type: Optional[JointSample]
         self._target = None  # type: Optional[np.ndarray]
-        self._enabled = autostart
+        self._enabled = p.autostart
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self.failed = False  # the control loop raised; it ramped to zero and ended
@@ -118,26 +133,48 @@ class DeployNode(Node):
         self._last_state_error = ""
         self._last_status = dc.NO_STATE
 
-        self._command_pub = self.create_publisher(Float64MultiArray, self.command_topic, COMMAND_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        # Joint states are taken by the loop thread itself, no executor.
-        self._states = DirectSubscription(self, "joint_states", JointState, states_topic, SENSOR_QOS)
-        self.create_subscription(PointStamped, target_topic, self._on_target, TARGET_QOS)
+        self.create_subscription(PointStamped, p.target_topic, self._on_target, TARGET_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
-        self._thread = threading.Thread(target=self._run, name="deploy_loop", daemon=True)
+        if p.interface == ROS2_CONTROL:
+            self._command_pub = self.create_publisher(Float64MultiArray, p.command_topic, COMMAND_QOS)
+            # Joint states are taken by the loop thread itself, no executor.
+            self._states = DirectSubscription(self, "joint_states", JointState, p.joint_states_topic,
+                                              SENSOR_QOS)
+            self._libfranka = None  # type: Optional[LibfrankaLoop]
+            run = self._run
+        else:
+            self._states = None
+            # Franka's loop must answer within its 1 ms cycle: another thread holding the GIL
+            # hands it over after this long (Python's default: 5 ms, five lost commands).
+            sys.setswitchinterval(GIL_SWITCH_S)
+            self._state_pub = self.create_publisher(JointState, p.joint_states_topic, SENSOR_QOS)
+            self.create_service(Trigger, "~/recover", self._on_recover)
+            self._libfranka = LibfrankaLoop(
+                p.robot_ip, ControllerMotion(self.controller, self._loop_inputs),
+                self._publish_robot_state, self._account, self._on_reflex,
+                self.get_logger().info, realtime=p.realtime)
+            self._rt_priority = p.rt_priority
+            run = self._run_libfranka
+        self._thread = threading.Thread(target=run, name="deploy_loop", daemon=True)
         self.get_logger().info(
             "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
-            % (policy_path, policy.info.robot, 1.0 / policy.info.policy_dt, self.command_topic, rate,
-               target_topic, "enabled" if autostart else "disabled (call ~/enable true)"))
-        if max_stop_time:
-            self.get_logger().info(
-                "joint speed capped at %s rad/s: a stop ends within %.3f s of the last joint state "
-                "(max_stop_time; 0 lifts the cap)" % (np.round(limits.speed_cap, 3).tolist(), max_stop_time))
+            % (p.policy, policy.info.robot, 1.0 / policy.info.policy_dt, self.command_topic,
+               p.control_rate, p.target_topic,
+               "enabled" if p.autostart else "disabled (call ~/enable true)"))
+        self.get_logger().info(
+            "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3, speed cap %s rad/s"
+            % (p.interface, np.round(limits.accel, 3).tolist(), np.round(limits.jerk, 1).tolist(),
+               np.round(limits.speed_cap, 3).tolist()))
 
-    def _param(self, name, default, description):
-        return self.declare_parameter(name, default, ParameterDescriptor(
-            description=description, read_only=True)).value
+    def _declare_parameters(self) -> DeployParameters:
+        """Every parameter, declared up front (read-only), with its description."""
+        values = {}
+        for f in dataclasses.fields(DeployParameters):
+            values[f.name] = self.declare_parameter(f.name, f.default, ParameterDescriptor(
+                description=f.metadata["doc"], read_only=True)).value
+        return DeployParameters(**values)
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
     def _on_joint_state(self, msg: JointState, info: dict) -> None:
@@ -156,25 +193,20 @@ class DeployNode(Node):
         self._pacer.on_state(now)
 
     def _on_target(self, msg: PointStamped) -> None:
-        frame = msg.header.frame_id.lstrip("/")
         point = np.array([msg.point.x, msg.point.y, msg.point.z])
-        if frame not in ("", self.base_frame):
-            self.get_logger().warning("target refused: frame %r, expected %r or empty"
-                                      % (frame, self.base_frame))
-        elif not np.all(np.isfinite(point)):
-            self.get_logger().warning("target refused: non-finite coordinates %s" % point)
-        elif not self.controller.policy.info.target_in_box(point):
-            info = self.controller.policy.info
-            self.get_logger().warning(
-                "target refused: (%.3f, %.3f, %.3f) m is outside the workspace the policy was "
-                "trained for, x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m" % (
-                    tuple(point) + sum(zip(info.target_min, info.target_max), ())))
-        else:
-            if self._target is None or np.any(point != self._target):
-                self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
-            self._target = point
+        refused = target_refusal(msg.header.frame_id, point, self.base_frame,
+                                 self.controller.policy.info)
+        if refused:
+            self.get_logger().warning("target refused: %s; stopping the arm" % refused)
+            self._target = None
+            return
+        if self._target is None or np.any(point != self._target):
+            self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
+        self._target = point
 
     def _on_enable(self, request, response):
+        if request.data and not self._enabled:
+            self.controller.rehome()
         self._enabled = bool(request.data)
         response.success = True
         response.message = "motion enabled" if request.data else "motion disabled: ramping to zero"
@@ -188,6 +220,13 @@ class DeployNode(Node):
         gc.collect()
         gc.freeze()
         self._thread.start()
+        if self._libfranka is not None and self._rt_priority > 0:
+            try:  # every thread: the loop also waits for the interpreter lock the others hold
+                realtime_process(self._rt_priority)
+                self.get_logger().info("all threads on SCHED_FIFO priority %d" % self._rt_priority)
+            except PermissionError as exc:
+                self.get_logger().warning("no SCHED_FIFO (%s): the control loop may be preempted "
+                                          "mid-cycle; run with CAP_SYS_NICE or rt_priority:=0" % exc)
 
     def request_stop(self) -> None:
         """Ramp to zero, publish zeros, then let ``wait_stopped`` return (SIGINT, SIGTERM)."""
@@ -207,6 +246,41 @@ class DeployNode(Node):
                                     % (type(exc).__name__, exc))
             self._ramp_to_zero()
         self._finished.set()
+
+    def _run_libfranka(self) -> None:
+        """The libfranka interface: Franka's loop on this thread until SIGINT/SIGTERM."""
+        try:
+            robot = self._libfranka.connect()
+            self._libfranka.run(robot)
+        except Exception as exc:  # the robot stops itself when our commands stop coming
+            self.failed = True
+            self.get_logger().fatal("libfranka loop failed (%s: %s); the robot stops itself "
+                                    "once commands stop" % (type(exc).__name__, exc))
+        self._finished.set()
+
+    def _loop_inputs(self) -> LoopInputs:
+        return LoopInputs(self._target, self._enabled, self._stopping.is_set())
+
+    def _publish_robot_state(self, state) -> None:
+        """A libfranka RobotState on ``joint_states_topic``: measured q [rad], dq [rad/s], tau_J [Nm]."""
+        msg = JointState(name=list(self.joint_names), position=list(state.q),
+                         velocity=list(state.dq), effort=list(state.tau_J))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._state_pub.publish(msg)
+
+    def _on_reflex(self, text: str) -> None:
+        self.get_logger().error("robot reflex: %s; the arm stays stopped until "
+                                "~/recover (std_srvs/Trigger)" % text)
+
+    def _on_recover(self, request, response):
+        if not self._libfranka.reflex:
+            response.success, response.message = True, "no reflex to recover from"
+        else:
+            self._libfranka.request_recover()
+            self.controller.rehome()
+            response.success, response.message = True, "error recovery requested"
+        self.get_logger().info(response.message)
+        return response
 
     def _ticks(self):
         """Monotonic times of the control ticks: on each new joint state while they come at
@@ -324,8 +398,12 @@ class DeployNode(Node):
                 values.append(("%s p%d [us]" % (name, q),
                                "%.0f" % np.percentile(us, q) if len(us) else "-"))
         values.append(("watchdog", status))
+        if self._libfranka is not None:
+            values += self._libfranka_values()
         values += [("filter %s [ticks]" % k, str(v)) for k, v in sorted(stats["activity"].items())]
         level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
+        if status in HEALTHY and self._libfranka is not None and self._libfranka.reflex:
+            status, level = "reflex: " + self._libfranka.reflex, DiagnosticStatus.ERROR
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(level=level, name="reach_rl_deploy", message=status,
@@ -334,15 +412,29 @@ class DeployNode(Node):
         self._diag_pub.publish(msg)
         self._stats = self._fresh_stats(now)
 
+    def _libfranka_values(self):
+        """Diagnostics of the libfranka loop's window since the last report."""
+        times, lost, rates = self._libfranka.stats.take_window()
+        us = 1e6 * np.asarray(times)
+        values = [("cycle time p%d [us]" % q, "%.0f" % np.percentile(us, q) if len(us) else "-")
+                  for q in (50, 99)]
+        values += [("lost cycles", str(lost)),
+                   ("control_command_success_rate",
+                    "%.4f" % float(np.mean(rates)) if rates else "-")]
+        return values
+
     def destroy(self) -> None:
         """Destroy this node and the one that holds the joint-state subscription."""
-        self._states.destroy()
+        if self._states is not None:
+            self._states.destroy()
         self.destroy_node()
 
     def timing_report(self) -> str:
         """Percentiles of the whole run's timing figures, one line each."""
-        return "\n".join("  %s: %s" % (name, self._run_timing[name].summary())
-                         for name in RUN_TIMING)
+        lines = ["  %s: %s" % (name, self._run_timing[name].summary()) for name in RUN_TIMING]
+        if self._libfranka is not None:
+            lines.append("  libfranka: " + self._libfranka.stats.summary())
+        return "\n".join(lines)
 
     @staticmethod
     def _fresh_stats(now: float) -> dict:
@@ -371,7 +463,8 @@ def main(args: Optional[List[str]] = None) -> int:
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
                            + "; timing over the run:\n" + node.timing_report())
-    wait_acknowledged((node._command_pub,), 0.5)  # the final zeros
+    if node.interface == ROS2_CONTROL:
+        wait_acknowledged((node._command_pub,), 0.5)  # the final zeros
     executor.shutdown()
     spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
     node.destroy()

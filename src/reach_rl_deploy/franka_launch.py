@@ -4,11 +4,19 @@
 :func:`launch_actions` turns a plan into launch actions. The launch file only declares the
 arguments and calls both, so everything here is unit-tested without starting anything.
 
-Two modes:
+Modes, by ``interface`` and ``sim``:
 
-* ``sim``: the package's simulated Franka (``sim_robot_node``) and ``deploy_node``; no
-  franka_ros2 needed. The default when neither ``robot_ip`` nor ``use_fake_hardware`` is given.
-* ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake hardware): franka_ros2's
+* ``interface:=libfranka``: ``deploy_node`` runs Franka's 1 kHz loop itself through libfranka,
+  at ``robot_ip``; no franka_ros2. With ``sim:=true`` (the default without ``robot_ip``)
+  franka-sim, the independent FCI emulator (``franka_sim``: MuJoCo FR3, motion limits and
+  communication constraints enforced), runs on this machine and the node connects to
+  127.0.0.1.
+* ``interface:=ros2_control`` (default), ``sim`` (the default when neither ``robot_ip`` nor
+  ``use_fake_hardware`` is given): franka-sim, ``franka_standin_node`` (franka_ros2's joint
+  velocity data path on it through libfranka: ``/franka/joint_states`` every cycle, the
+  latest command held) and ``deploy_node`` reading ``/franka/joint_states`` as on hardware;
+  no franka_ros2 needed.
+* ``interface:=ros2_control``, ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake hardware): franka_ros2's
   bring-up (``franka_bringup/launch/franka.launch.py``, franka_ros2 for Jazzy, 3.x), a
   ``velocity_controllers/JointGroupVelocityController`` named ``joint_velocity_controller``
   for the seven arm joints spawned through the controller manager with this package's
@@ -21,14 +29,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping
 
-from reach_rl_deploy.franka_model import ROBOTS, joint_names
+from reach_rl_core.franka_model import ROBOTS, joint_names
 
 CONTROLLER_NAME = "joint_velocity_controller"
 CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
 COMMAND_TOPIC = "/%s/commands" % CONTROLLER_NAME
 HARDWARE_JOINT_STATES = "/franka/joint_states"
-SIM_JOINT_STATES = "/joint_states"
+SIM_JOINT_STATES = "/joint_states"  # where the libfranka interface publishes them
+LIBFRANKA = "libfranka"
+INTERFACES = ("ros2_control", LIBFRANKA)
 ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
+    "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
+                                  "libfranka: the deploy node runs Franka's 1 kHz loop itself"),
     "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
     "arm_id": ("fr3", "fr3 or panda"),
     "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm"),
@@ -47,7 +59,7 @@ ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
 class LaunchPlan:
     """The processes to start and their parameters."""
 
-    mode: str  # "sim" or "hardware"
+    mode: str  # "sim", "hardware", "libfranka" or "libfranka_sim"
     arm_id: str
     deploy_params: Dict[str, object]
     sim_params: Dict[str, object] = field(default_factory=dict)
@@ -91,13 +103,25 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
         raise ValueError("sim:=true starts the simulated Franka: leave out robot_ip and "
                          "use_fake_hardware, or set sim:=false")
     autostart = sim if value["autostart"] == "" else _flag("autostart", value["autostart"])
+    interface = value["interface"]
+    if interface not in INTERFACES:
+        raise ValueError("interface:=%r: expected one of %s" % (interface, ", ".join(INTERFACES)))
+    if interface == LIBFRANKA:
+        if fake:
+            raise ValueError("use_fake_hardware is franka_ros2's: with interface:=libfranka use "
+                             "sim:=true (franka-sim) or robot_ip:=<address>")
+        params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
+                  "autostart": autostart, "interface": LIBFRANKA,
+                  "robot_ip": "127.0.0.1" if sim else robot_ip,
+                  "joint_states_topic": SIM_JOINT_STATES}
+        return LaunchPlan(mode="libfranka_sim" if sim else "libfranka", arm_id=arm_id,
+                          deploy_params=params)
     deploy_params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
                      "autostart": autostart, "command_topic": COMMAND_TOPIC,
-                     "joint_states_topic": SIM_JOINT_STATES if sim else HARDWARE_JOINT_STATES}
+                     "joint_states_topic": HARDWARE_JOINT_STATES}
     if sim:
         return LaunchPlan(mode="sim", arm_id=arm_id, deploy_params=deploy_params,
-                          sim_params={"robot": arm_id, "command_topic": COMMAND_TOPIC,
-                                      "joint_states_topic": SIM_JOINT_STATES})
+                          sim_params={"arm_id": arm_id, "robot_ip": "127.0.0.1"})
     franka_args = {"robot_type": arm_id, "use_fake_hardware": str(fake).lower(),
                    "fake_sensor_commands": str(fake).lower(),
                    "load_gripper": str(_flag("load_gripper", value["load_gripper"])).lower()}
@@ -125,10 +149,17 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     config = os.path.join(share, "config", "deploy.yaml")
     deploy = Node(package="reach_rl_deploy", executable="deploy_node", name="reach_rl_deploy",
                   parameters=[config, launch_plan.deploy_params], output="screen")
-    if launch_plan.mode == "sim":
-        sim = Node(package="reach_rl_deploy", executable="sim_robot_node", name="sim_robot",
-                   parameters=[config, launch_plan.sim_params], output="screen")
-        return [sim, deploy]
+    if launch_plan.mode == "libfranka":
+        return [deploy]
+    if launch_plan.mode in ("libfranka_sim", "sim"):
+        # franka-sim has no ROS interface: a plain process, stopped with the launch.
+        franka_sim = Node(package="reach_rl_sim", executable="franka_sim", name="franka_sim",
+                          output="screen")
+        if launch_plan.mode == "libfranka_sim":
+            return [franka_sim, deploy]
+        standin = Node(package="reach_rl_sim", executable="franka_standin_node",
+                       name="franka_standin", parameters=[launch_plan.sim_params], output="screen")
+        return [franka_sim, standin, deploy]
     bringup = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution(
             [FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])),

@@ -11,7 +11,8 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
-from reach_rl_deploy import franka_model
+from reach_rl_core import franka_model
+from reach_rl_core.safety_filter import policy_command
 from reach_rl_train.normalizer import RunningNormalizer
 from reach_rl_train.reach_task import OBS_LAYOUT
 
@@ -90,10 +91,14 @@ class ActorCritic(nn.Module):
 
 
 class PolicyGraph(nn.Module):
-    """The exported policy: raw signals -> joint velocity command [B, 7] rad/s."""
+    """The exported policy: raw signals -> the joint velocity command [B, 7] rad/s it was trained
+    to send, through the training's command limits (``limits``, a FilterLimits, over one policy
+    step of ``policy_dt`` s: :func:`reach_rl_core.safety_filter.policy_command`)."""
 
-    def __init__(self, actor_critic: ActorCritic, action_scale: float):
+    def __init__(self, actor_critic: ActorCritic, action_scale: float, limits, policy_dt: float):
         super().__init__()
+        self.limits = limits
+        self.policy_dt = policy_dt
         self.encoder = actor_critic.encoder
         self.normalizer = actor_critic.normalizer
         # clamp(actor(x), -1, 1) * scale == clamp(scaled actor(x), -scale, scale): the scale goes
@@ -106,4 +111,5 @@ class PolicyGraph(nn.Module):
 
     def forward(self, joint_pos, joint_vel, target_pos, prev_command):
         features = self.normalizer(self.encoder(joint_pos, joint_vel, target_pos, prev_command))
-        return self.actor(features).clamp(-self.action_scale, self.action_scale)
+        goal = self.actor(features).clamp(-self.action_scale, self.action_scale)
+        return policy_command(self.limits, joint_pos, goal, prev_command, self.policy_dt)

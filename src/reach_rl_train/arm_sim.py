@@ -11,7 +11,7 @@ Units: rad, rad/s, s.
 """
 import torch
 
-from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits
+from reach_rl_core.franka_model import NUM_JOINTS, JointLimits
 
 
 class TorchArmSim:

@@ -39,6 +39,9 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-iterations", type=int, help="PPO iterations (run.max_iterations)")
     parser.add_argument("--out", help="policy file to write, .onnx (run.out)")
     parser.add_argument("--resume", help="checkpoint to continue from (run.resume)")
+    parser.add_argument("--interface", choices=("ros2_control", "libfranka"),
+                        help="deploy interface whose safety filter limits the commands "
+                             "(task.interface; default ros2_control)")
     parser.add_argument("--viewer", action="store_true",
                         help="Isaac Gym backend: open its viewer (task.isaacgym_viewer=true)")
     parser.add_argument("--progress-json", action="store_true",
@@ -50,7 +53,7 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     overrides = list(args.overrides)
     for flag, key in (("device", "run.device"), ("num_envs", "run.num_envs"),
                       ("max_iterations", "run.max_iterations"), ("out", "run.out"),
-                      ("resume", "run.resume")):
+                      ("resume", "run.resume"), ("interface", "task.interface")):
         value = getattr(args, flag)
         if value is not None:
             overrides.append("%s=%s" % (key, value))
@@ -104,16 +107,21 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
         prog="reach-rl-eval",
         description="Evaluate a policy file on held-out targets in the built-in simulator, "
                     "nominal and under actuator lag, observation latency and joint noise.")
-    parser.add_argument("policy", help="contract-v1 ONNX policy file")
+    parser.add_argument("policy", help="contract-2 ONNX policy file")
     parser.add_argument("--targets", type=int, default=1000, help="held-out targets per condition")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the held-out targets")
+    parser.add_argument("--in-a-row", type=int, default=4, metavar="N",
+                        help="targets in a row per simulated arm, each from where the last left "
+                             "it, the first from the start pose (default 4)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    from reach_rl_deploy.policy_file import PolicyFileError
+    from reach_rl_core.policy_file import PolicyFileError
     from reach_rl_train.evaluate import evaluate_file, format_results
 
     try:
-        results = evaluate_file(args.policy, args.targets, args.seed)
+        if args.in_a_row < 1:
+            raise ValueError("--in-a-row must be >= 1, got %d" % args.in_a_row)
+        results = evaluate_file(args.policy, args.targets, args.seed, args.in_a_row)
     except (PolicyFileError, ValueError) as exc:
         print("reach-rl-eval: error: %s" % exc, file=sys.stderr)
         return 2
@@ -123,6 +131,38 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
 
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    return 0
+
+
+def export_main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="reach-rl-export",
+        description="Export a training checkpoint as a policy file of the current contract, "
+                    "without retraining (e.g. a contract-1 run's <out>_logs/checkpoint.pt).")
+    parser.add_argument("checkpoint", help="checkpoint.pt written by reach-rl-train")
+    parser.add_argument("--out", required=True, help="the .onnx file to write")
+    args = parser.parse_args(argv)
+    import torch
+
+    from reach_rl_train.actor_critic import ActorCritic
+    from reach_rl_train.config import ConfigError, TrainConfig, apply_dict, validate
+    from reach_rl_train.export import export_policy
+
+    try:
+        if not os.path.isfile(args.checkpoint):
+            raise ValueError("checkpoint %s does not exist" % args.checkpoint)
+        state = torch.load(args.checkpoint, map_location="cpu")
+        cfg = TrainConfig()
+        apply_dict(cfg, state["config"], args.checkpoint)
+        validate(cfg)
+        model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
+        model.load_state_dict(state["model"])
+    except (ConfigError, ValueError, KeyError, RuntimeError) as exc:
+        print("reach-rl-export: error: %s" % exc, file=sys.stderr)
+        return 2
+    error = export_policy(model.eval(), cfg, args.out)
+    print("wrote %s (%s interface, torch vs onnxruntime max |diff| %.1e)"
+          % (args.out, cfg.task.interface, error))
     return 0
 
 

@@ -10,7 +10,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from reach_rl_deploy.franka_model import ROBOTS
+from reach_rl_core import franka_model
+from reach_rl_core.franka_model import ROBOTS
+from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, INTERFACES, FilterLimits
+
+# task.accel_fraction/jerk_fraction/max_stop_time: the interface's value (INTERFACE_DEFAULTS)
+INTERFACE_DEFAULT = -1.0
 
 
 class ConfigError(ValueError):
@@ -30,11 +35,15 @@ class TaskConfig:
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
     start_noise: float = 0.2  # rad, uniform around the ready pose
     action_scale: float = 1.5  # rad/s per unit of policy action
+    # deploy interface whose filter limits the commands: ros2_control (topic path: 2 rad/s^2,
+    # speed cap of max_stop_time 0.2 s) | libfranka (2 rad/s^2, no speed cap)
+    interface: str = "ros2_control"
     velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
-    accel_fraction: float = 0.2  # of the joint acceleration limit, as the deploy filter
-    jerk_fraction: float = 0.1  # of the joint jerk limit, as the deploy filter
+    # The next three: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
+    accel_fraction: float = INTERFACE_DEFAULT  # of the joint acceleration limit, (0, 1]
+    jerk_fraction: float = INTERFACE_DEFAULT  # of the joint jerk limit, (0, 1]
     # s; > 0: joint speeds capped as the deploy node's max_stop_time caps them (0: no cap)
-    max_stop_time: float = 0.0
+    max_stop_time: float = INTERFACE_DEFAULT
     control_rate: float = 1000.0  # Hz of the deploy stream whose limits training mirrors
     success_radius: float = 0.01  # m
     isaacgym_viewer: bool = False  # backend isaacgym: open Isaac Gym's viewer (default headless)
@@ -53,11 +62,18 @@ class RewardConfig:
     distance: float = 2.0  # -w * d, d in m
     near: float = 4.0  # +w * exp(-d / near_scale)
     near_scale: float = 0.02  # m
-    precise: float = 2.0  # +w * exp(-d / precise_scale)
+    precise: float = 4.0  # +w * exp(-d / precise_scale)
     precise_scale: float = 0.004  # m
     action_rate: float = 0.1  # -w * |desired - previous command|^2, (rad/s)^2
     acceleration: float = 0.002  # -w * |joint acceleration|^2, (rad/s^2)^2
     settle: float = 0.1  # -w * exp(-d / near_scale) * |joint velocity|^2, (rad/s)^2
+    # Null space (4 redundant DOF; joint 7 does not move the TCP): without these terms the arm
+    # drifts into limits. -w * sum_j posture_joints_j * (q_j - READY_POSE_j)^2, rad^2:
+    posture: float = 1.0
+    posture_joints: List[float] = field(default_factory=lambda: [0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    # -w * sum_j (1 - s_j / limit_margin)^2 over joints closer than limit_margin [rad] to a limit
+    joint_limit: float = 10.0
+    limit_margin: float = 0.4  # rad
 
 
 @dataclass
@@ -199,6 +215,20 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Tr
     return cfg
 
 
+def _interface_value(value: float) -> Optional[float]:
+    return None if value == INTERFACE_DEFAULT else value
+
+
+def task_filter_limits(t: TaskConfig) -> FilterLimits:
+    """The deploy filter's limits that ``t`` trains under: ``t.interface``'s defaults
+    (``FilterLimits.for_interface``) with the task's overrides, the default watchdog's
+    detection time, at ``t.control_rate``. ValueError when they cannot be built."""
+    return FilterLimits.for_interface(
+        franka_model.joint_limits(t.robot), t.interface, t.control_rate, t.velocity_fraction,
+        _interface_value(t.accel_fraction), _interface_value(t.jerk_fraction),
+        _interface_value(t.max_stop_time), detect_time=DEFAULT_DETECT_TIME)
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -222,14 +252,27 @@ def validate(cfg: TrainConfig) -> None:
              "task target box must lie within 1 m of the base (the arm's reach is ~0.86 m)")
     _require(0.0 <= t.start_noise <= 1.0, "task.start_noise must be in [0, 1] rad")
     _require(t.action_scale > 0, "task.action_scale must be > 0 rad/s")
-    for name in ("velocity_fraction", "accel_fraction", "jerk_fraction"):
+    _require(t.interface in INTERFACES, "task.interface must be one of %s, got %r"
+             % (", ".join(INTERFACES), t.interface))
+    _require(0.0 < t.velocity_fraction <= 1.0,
+             "task.velocity_fraction must be in (0, 1], got %r" % t.velocity_fraction)
+    for name in ("accel_fraction", "jerk_fraction"):
         value = getattr(t, name)
-        _require(0.0 < value <= 1.0, "task.%s must be in (0, 1], got %r" % (name, value))
+        _require(value == INTERFACE_DEFAULT or 0.0 < value <= 1.0,
+                 "task.%s must be in (0, 1] (or -1: the interface's default), got %r" % (name, value))
     _require(t.control_rate >= 1.0 / t.policy_dt, "task.control_rate must be >= 1 / policy_dt")
-    _require(t.max_stop_time == 0.0 or t.max_stop_time >= 0.05,
-             "task.max_stop_time must be 0 (no speed cap) or >= 0.05 s")
+    _require(t.max_stop_time in (INTERFACE_DEFAULT, 0.0) or t.max_stop_time >= 0.05,
+             "task.max_stop_time must be 0 (no speed cap), >= 0.05 s or -1 (the interface's "
+             "default), got %r" % t.max_stop_time)
+    try:
+        task_filter_limits(t)
+    except ValueError as exc:
+        raise ConfigError("task.max_stop_time: %s" % exc) from None
     _require(t.success_radius > 0, "task.success_radius must be > 0 m")
     _require(r.near_scale > 0 and r.precise_scale > 0, "reward scales must be > 0 m")
+    _require(len(r.posture_joints) == 7 and all(v >= 0 for v in r.posture_joints),
+             "reward.posture_joints must list 7 weights >= 0 (joint order)")
+    _require(r.limit_margin > 0, "reward.limit_margin must be > 0 rad, got %r" % r.limit_margin)
     _require(0.0 <= d.actuator_tau_min <= d.actuator_tau_max <= 0.5,
              "randomization needs 0 <= actuator_tau_min <= actuator_tau_max <= 0.5 s")
     _require(0 <= d.latency_steps_min <= d.latency_steps_max <= 10,

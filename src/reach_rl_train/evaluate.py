@@ -1,7 +1,11 @@
 """Evaluate a policy file on held-out targets in the built-in simulator, through onnxruntime.
 
 A target counts as reached (success) when the TCP is within ``success_radius`` (1 cm) of
-it when its period (3 s) ends. Each condition runs the same held-out targets.
+it when its period (3 s) ends. Each condition runs the same held-out targets, ``in_a_row``
+per simulated arm: each from wherever the previous one left the arm, the first from the
+start pose (ready pose, ``task.start_noise``). Over the whole run it also reports how close
+any joint came to its position limits, and (with ``reach_rl_core.self_collision``) the
+smallest link separation.
 """
 import math
 from dataclasses import replace
@@ -10,10 +14,21 @@ from typing import Callable, Dict, List
 import numpy as np
 import torch
 
-from reach_rl_deploy.policy_file import INPUT_SHAPES, Policy
+from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, apply_dict, validate
-from reach_rl_train.reach_task import ReachTask
+from reach_rl_train.reach_task import ReachTask, limit_distance
+
+DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
+
+
+def _link_separation():
+    """``self_collision.link_separation`` (torch (..., 7) -> (...,) m), or None without it."""
+    try:
+        from reach_rl_core.self_collision import link_separation
+    except ImportError:
+        return None
+    return link_separation
 
 CONDITIONS = {
     "nominal": RandomizationConfig(enabled=False),
@@ -43,42 +58,65 @@ def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
                   randomization: RandomizationConfig, num_targets: int, seed: int,
-                  device="cpu", num_envs: int = 250) -> Dict[str, float]:
-    """Success rate, final-error and time-to-reach statistics over ``num_targets`` targets.
+                  device="cpu", num_envs: int = 250, in_a_row: int = 0) -> Dict[str, float]:
+    """Success rate, final-error and time-to-reach statistics over ``num_targets`` targets,
+    and the smallest joint-limit distance [rad] (and link separation [m]) over the run.
 
     ``act`` maps observations to joint velocity commands [N, 7] rad/s (the policy file's
     output), so the same held-out targets can judge an ONNX file or a policy in training.
+    ``in_a_row`` > 0: that many targets per arm (``ceil(num_targets / in_a_row)`` arms), else
+    ``num_envs`` arms share the targets.
     """
+    if in_a_row > 0:
+        num_envs = int(math.ceil(num_targets / in_a_row))
     num_envs = min(num_envs, num_targets)
-    per_env = int(math.ceil(num_targets / num_envs))
+    per_env = in_a_row if in_a_row > 0 else int(math.ceil(num_targets / num_envs))
     task_cfg = replace(cfg.task, targets_per_episode=per_env)
     task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device, seed=seed)
     obs = task.reset()
+    separation = _link_separation()
     errors, times = [], []  # type: List[torch.Tensor], List[torch.Tensor]
+    limit_min = torch.full((7,), math.inf)
+    sep_min = math.inf
     with torch.no_grad():
-        for _ in range(task.max_episode_steps):
+        for step in range(task.max_episode_steps):
             obs, _, _, info = task.step(act(obs) / cfg.task.action_scale)
             errors.append(info["final_error"])
             times.append(info["time_to_reach"])
+            if step + 1 < task.max_episode_steps:  # the last step ends in a reset
+                q = task.backend.joint_pos
+                limit_min = torch.min(limit_min, limit_distance(q, task.pos_min, task.pos_max)
+                                      .min(0).values.cpu())
+                if separation is not None:
+                    sep_min = min(sep_min, float(separation(q).min()))
     error = torch.cat(errors).cpu().numpy()[:num_targets]
     time_to_reach = torch.cat(times).cpu().numpy()[:num_targets]
     reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
-    return {
+    result = {
         "targets": int(len(error)),
+        "in_a_row": per_env,
         "success_rate": float(np.mean(error < cfg.task.success_radius)),
         "median_final_error_mm": float(1000 * np.median(error)),
         "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
         "median_time_to_1cm_s": float(np.median(reached)),
+        "min_limit_distance_rad": float(limit_min.min()),
+        "min_limit_distance_joint": int(limit_min.argmin()) + 1,
     }
+    if separation is not None:
+        result["min_link_separation_m"] = sep_min
+    return result
 
 
-def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345) -> Dict[str, Dict]:
-    """Every condition of ``CONDITIONS`` for the policy file at ``path``."""
+def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345,
+                  in_a_row: int = DEFAULT_IN_A_ROW) -> Dict[str, Dict]:
+    """Every condition of ``CONDITIONS`` for the policy file at ``path``, ``in_a_row`` targets
+    per arm."""
     policy = Policy(path, threads=0)
     cfg = config_of(policy)
     results = {"policy": path, "robot": policy.info.robot}  # type: Dict
     for name, randomization in CONDITIONS.items():
-        results[name] = run_condition(onnx_actor(policy), cfg, randomization, num_targets, seed)
+        results[name] = run_condition(onnx_actor(policy), cfg, randomization, num_targets, seed,
+                                      in_a_row=in_a_row)
     return results
 
 
@@ -86,8 +124,13 @@ def format_results(results: Dict) -> str:
     lines = ["policy %s (%s)" % (results["policy"], results["robot"])]
     for name in CONDITIONS:
         r = results[name]
-        lines.append("%-45s success %5.1f%% (%d targets) | final error median %.1f mm, p95 %.1f mm"
-                     " | median time to 1 cm %.2f s"
-                     % (name + ":", 100 * r["success_rate"], r["targets"], r["median_final_error_mm"],
-                        r["p95_final_error_mm"], r["median_time_to_1cm_s"]))
+        sep = (", link separation >= %.1f mm" % (1000 * r["min_link_separation_m"])
+               if "min_link_separation_m" in r else "")
+        lines.append("%-45s success %5.1f%% (%d targets, %d in a row) | final error median %.1f mm, "
+                     "p95 %.1f mm | median time to 1 cm %.2f s | joints >= %.3f rad from limits "
+                     "(joint %d)%s"
+                     % (name + ":", 100 * r["success_rate"], r["targets"], r["in_a_row"],
+                        r["median_final_error_mm"], r["p95_final_error_mm"],
+                        r["median_time_to_1cm_s"], r["min_limit_distance_rad"],
+                        r["min_limit_distance_joint"], sep))
     return "\n".join(lines)

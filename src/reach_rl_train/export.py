@@ -8,11 +8,11 @@ from typing import Dict
 import numpy as np
 import torch
 
-from reach_rl_deploy import franka_model
-from reach_rl_deploy import policy_file as contract
+from reach_rl_core import franka_model
+from reach_rl_core import policy_file as contract
 from reach_rl_train import __version__
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph
-from reach_rl_train.config import TrainConfig
+from reach_rl_train.config import TrainConfig, task_filter_limits
 
 OPSET = 17
 
@@ -28,6 +28,8 @@ def policy_metadata(cfg: TrainConfig) -> Dict[str, str]:
         contract.KEY_TARGET_BOX: json.dumps({"min": list(t.target_min), "max": list(t.target_max)}),
         contract.KEY_VERSION: "reach_rl " + __version__,
         contract.KEY_TRAIN_CONFIG: cfg.to_json(),
+        # the filter limits the task's commands went through (task.interface and overrides)
+        contract.KEY_COMMAND_LIMITS: contract.CommandLimits.of(task_filter_limits(t)).to_json(),
     }
 
 
@@ -46,7 +48,8 @@ def export_policy(actor_critic: ActorCritic, cfg: TrainConfig, path: str) -> flo
     """Write the policy file at ``path``; returns the max |torch - onnxruntime| on test inputs."""
     import onnx
 
-    graph = PolicyGraph(actor_critic, cfg.task.action_scale).to("cpu").eval()
+    graph = PolicyGraph(actor_critic, cfg.task.action_scale, task_filter_limits(cfg.task),
+                        cfg.task.policy_dt).to("cpu").eval()
     names = list(contract.INPUT_SHAPES)
     kwargs = dict(input_names=names, output_names=[contract.OUTPUT_NAME], opset_version=OPSET,
                   dynamic_axes={n: {0: "batch"} for n in names + [contract.OUTPUT_NAME]})
@@ -69,7 +72,7 @@ def export_policy(actor_critic: ActorCritic, cfg: TrainConfig, path: str) -> flo
 
 def max_abs_diff(graph: PolicyGraph, path: str, batch: int = 256) -> float:
     """Largest |torch - onnxruntime| over a batch of test inputs."""
-    from reach_rl_deploy.policy_file import Policy
+    from reach_rl_core.policy_file import Policy
 
     inputs = example_inputs(batch, seed=1)
     with torch.no_grad():

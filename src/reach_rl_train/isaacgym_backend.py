@@ -41,7 +41,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, JointLimits
+from reach_rl_core.franka_model import NUM_JOINTS, READY_POSE, JointLimits
 
 if TYPE_CHECKING:  # only for annotations: torch must not load before isaacgym
     import torch

@@ -18,12 +18,11 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from reach_rl_deploy import franka_model
-from reach_rl_deploy.franka_model import NUM_JOINTS
-from reach_rl_deploy.deploy_controller import DEFAULT_STATE_TIMEOUT, detection_time
-from reach_rl_deploy.safety_filter import FilterLimits, braking_velocity_bounds
+from reach_rl_core import franka_model
+from reach_rl_core.franka_model import NUM_JOINTS
+from reach_rl_core.safety_filter import policy_command
 from reach_rl_train.arm_sim import TorchArmSim
-from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig
+from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
 
 OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
               ("prev_command", NUM_JOINTS))
@@ -53,6 +52,21 @@ def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardCon
     return reward * dt
 
 
+def limit_distance(q, pos_min, pos_max):
+    """Distance [rad] of each joint of ``q`` [..., 7] to its nearer position limit."""
+    return torch.min(q - pos_min, pos_max - q)
+
+
+def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float):
+    """Per-step null-space reward for joint positions ``q`` [N, 7] rad: pulls the redundant
+    joints (``w.posture_joints``) toward ``ready`` and pushes every joint out of the last
+    ``w.limit_margin`` rad before its limits."""
+    weights = torch.tensor(w.posture_joints, device=q.device, dtype=q.dtype)
+    posture = (weights * (q - ready).square()).sum(-1)
+    closeness = (1.0 - limit_distance(q, pos_min, pos_max) / w.limit_margin).clamp(min=0.0)
+    return -(w.posture * posture + w.joint_limit * closeness.square().sum(-1)) * dt
+
+
 class ReachTask:
     """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
 
@@ -72,17 +86,12 @@ class ReachTask:
         self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
         self.target_min = torch.tensor(task.target_min, device=dev)
         self.target_max = torch.tensor(task.target_max, device=dev)
-        # The deploy filter's own bounds for its 1 / control_rate message stream; jerk_fraction
-        # only bounds the filter's jerk, which a 50 Hz policy step does not resolve.
-        deploy = FilterLimits.from_joint_limits(
-            self.limits, task.control_rate, task.velocity_fraction, task.accel_fraction,
-            task.jerk_fraction, max_stop_time=task.max_stop_time,
-            detect_time=detection_time(DEFAULT_STATE_TIMEOUT, task.control_rate))
+        # The deploy filter's own bounds (task.interface's) for its 1 / control_rate message
+        # stream; its jerk bound is not resolved by a 50 Hz policy step.
+        deploy = task_filter_limits(task)
+        self.filter_limits = deploy
         self.max_command_change = self._tensor(deploy.accel) * task.policy_dt  # rad/s per step
-        self.brake_accel = self._tensor(deploy.brake_accel)  # rad/s^2
-        self.brake_margin = deploy.brake_margin  # rad
         self.speed_cap = self._tensor(deploy.speed_cap)  # rad/s, inf: none
-        self.vel_fraction = task.velocity_fraction
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
         n = num_envs
@@ -166,17 +175,10 @@ class ReachTask:
     # -- step -----------------------------------------------------------------------------
     def limit_command(self, desired: torch.Tensor) -> torch.Tensor:
         """The command the deploy filter would let through from ``desired`` [N, 7] rad/s:
-        clamped to the (position-dependent, braking) velocity bounds, then rate-limited."""
-        q = self.backend.joint_pos
-        lower, upper = franka_model.velocity_bounds(self.limits, q)
-        brake_lower, brake_upper = braking_velocity_bounds(q, self.pos_min, self.pos_max,
-                                                           self.brake_accel, self.brake_margin)
-        upper = torch.min(torch.min(upper * self.vel_fraction, brake_upper), self.speed_cap)
-        lower = torch.max(torch.max(lower * self.vel_fraction, brake_lower), -self.speed_cap)
-        goal = torch.max(torch.min(desired, upper), lower)
-        change = torch.max(torch.min(goal - self.command, self.max_command_change),
-                           -self.max_command_change)
-        return self.command + change
+        clamped to the (position-dependent, braking) velocity bounds, then rate-limited
+        (:func:`reach_rl_core.safety_filter.policy_command`, as the exported graph does)."""
+        return policy_command(self.filter_limits, self.backend.joint_pos, desired, self.command,
+                              self.dt)
 
     def step(self, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                    Dict[str, torch.Tensor]]:
@@ -196,6 +198,8 @@ class ReachTask:
         distance = (self.target - self.tcp_position()).norm(dim=-1)
         reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
                               self.reward_cfg, self.dt)
+        reward = reward + posture_reward(self.backend.joint_pos, self.ready, self.pos_min,
+                                         self.pos_max, self.reward_cfg, self.dt)
         self.episode_return += reward
         self.episode_step += 1
 

@@ -49,7 +49,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from reach_rl_deploy.qos import reliable, wait_acknowledged
+from reach_rl_core.ros_qos import reliable, wait_acknowledged
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
 

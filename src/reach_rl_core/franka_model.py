@@ -110,7 +110,7 @@ def joint_names(robot: str, prefix: str = "") -> Tuple[str, ...]:
     return tuple("%s%d" % (prefix, i + 1) for i in range(NUM_JOINTS))
 
 
-def _namespace(x):
+def array_namespace(x):
     """numpy for arrays, torch for tensors (torch is imported only when given a tensor)."""
     if isinstance(x, np.ndarray):
         return np
@@ -141,7 +141,7 @@ def velocity_bounds(limits: JointLimits, q):
     off, gain, upper_edge, lower_edge = (like(q, column) for column in zip(*_FR3_VEL_BOUND))
     upper = (-off + (gain * (upper_edge - q)).clip(0.0) ** 0.5).clip(0.0)
     lower = (off - (gain * (q - lower_edge)).clip(0.0) ** 0.5).clip(None, 0.0)
-    xp = _namespace(q)
+    xp = array_namespace(q)
     return xp.maximum(lower, -vmax), xp.minimum(upper, vmax)
 
 
@@ -196,7 +196,7 @@ def tcp_position(q):
     exported ONNX graph has a few nodes per arm rather than per joint, which is what a
     1 kHz inference call pays for. :func:`_dh_transform` is the reference it is tested against.
     """
-    xp = _namespace(q)
+    xp = array_namespace(q)
     angle = q[..., None, None]  # (..., 7, 1, 1)
     links = (xp.cos(angle) * like(q, _LINK_COS) + xp.sin(angle) * like(q, _LINK_SIN)
              + like(q, _LINK_CONST))  # (..., 7, 4, 4)

@@ -4,7 +4,7 @@ Stands in for franka_ros2's ``joint_velocity_controller`` on a real FR3/Panda:
 
 * subscribes ``command_topic`` (std_msgs/Float64MultiArray, 7 joint velocities [rad/s]);
   on exit it logs the commands' send period (DDS send times);
-* steps :class:`reach_rl_deploy.sim_robot.SimRobot` at 1 kHz on a dedicated thread paced
+* steps :class:`reach_rl_sim.sim_robot.SimRobot` at 1 kHz on a dedicated thread paced
   by the monotonic clock (Python timers jitter), holding the latest command in every
   cycle, exactly like the real controller when a message is late;
 * judges every command against the position, velocity, acceleration and jerk limits as a
@@ -42,10 +42,10 @@ from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.direct_subscription import DirectSubscription
-from reach_rl_deploy.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
-from reach_rl_deploy.qos import reliable
-from reach_rl_deploy.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
+from reach_rl_core.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
+from reach_rl_sim.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
+from reach_rl_core.ros_qos import reliable
+from reach_rl_sim.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
 MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead

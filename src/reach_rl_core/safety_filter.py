@@ -13,11 +13,29 @@ the last command when a message is late, so every limit here is per *message* wi
 
 Bounds, per joint (rad/s^2, rad/s^3):
 
-* acceleration ``A = min(accel_fraction * acc_max, 0.4 * jerk_max * dt)``. The second
-  term covers one late message: the controller then reads accelerations ``a, 0, 2a``
-  (the command held one extra cycle, then a doubled step), so it sees ``2A <= 0.8 *
-  jerk_max * dt``, i.e. a jerk of at most 0.8 ``jerk_max`` and an acceleration of at most
-  ``2 A`` (<= 0.4 ``acc_max`` with the default fraction). FR3 at 1 kHz: 2.0 rad/s^2.
+* acceleration ``A = min(accel_fraction * acc_max, late_factor * jerk_max * dt)``. The
+  second term covers one late message, and what a late message does depends on the
+  deploy interface (:data:`INTERFACES`):
+
+  - ``ros2_control`` (topic path): franka_ros2's JointGroupVelocityController holds the
+    last command, so the robot reads accelerations ``a, 0, 2a`` (the command held one
+    extra cycle, then a doubled step): ``2A <= 0.8 jerk_max dt`` keeps the jerk at 0.8
+    ``jerk_max`` and the acceleration at ``2A``; late factor 0.4, FR3 at 1 kHz 2.0 rad/s^2.
+    The controller also holds a command for ever when the node dies, so the node caps
+    the speed (``max_stop_time``) to stop in time on its own watchdog.
+  - ``libfranka`` (the node runs Franka's 1 kHz loop): the FCI extrapolates a missing
+    motion-generator command at constant acceleration, and every command continues from
+    what the robot executed (``RobotState.dq_d`` and ``ddq_d``, as libfranka's
+    ``limitRate``), so a command that lands ``m`` cycles late (computed for cycle k, applied
+    at k+1+m over m extrapolated cycles) steps the acceleration by ``m A``: a jerk of
+    ``m A / dt`` on top of the filter's own ``J``. A loop in Python on a computer without a
+    real-time kernel is late by one or two cycles now and then (measured against franka-sim
+    on a 2-core machine, even under SCHED_FIFO), so ``2 A / dt + J <= 0.9 jerk_max``: late
+    factor 0.4 with ``J = 0.1 jerk_max``, FR3 at 1 kHz 2.0 rad/s^2 and 500 rad/s^3, as on the
+    topic path. What differs is the dead process: after 20 lost commands in a row the robot
+    stops itself (``communication_constraints_violation``), so no stop-time speed cap is
+    needed (``max_stop_time`` 0) and the arm may move at ``velocity_fraction`` of Franka's
+    bounds.
 * jerk ``J = jerk_fraction * jerk_max`` between consecutive messages.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)``. Following that curve needs only half
@@ -26,6 +44,13 @@ Bounds, per joint (rad/s^2, rad/s^3):
   stop (decelerate at ``A``, jerk ``J``) needs ``v^2/(2A) + v A/(2J)`` = ``s/2 + v A/(2J)``
   which is ``<= s`` whenever ``s >= A^3/J^2`` (3.2e-5 rad for the FR3): always inside the
   margin.
+* self-collision: Franka stops the arm (``self_collision_avoidance_violation``) when two links
+  three or more apart in the chain come within 5 cm and keep closing. The goal's component
+  that closes the smallest link separation of a conservative capsule model
+  (:mod:`reach_rl_core.self_collision`) is limited to the braking curve that ends the
+  approach at ``self_collision_stop`` (6 cm of the model, which is never farther than the
+  robot's check), with half the deceleration the acceleration bound allows along that
+  direction.
 * stop-time speed cap: with ``max_stop_time`` set, no joint moves faster than the speed
   from which a jerk-limited stop ends within ``max_stop_time`` of the last good joint state
   (:func:`stop_time_speed_cap`). Stopping takes ``v / A``, so a fast stop needs a slow arm:
@@ -36,11 +61,12 @@ Plain numpy; the deploy side never imports torch. The training simulator imports
 same way.
 """
 from dataclasses import dataclass
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, like, velocity_bounds
+from reach_rl_core.franka_model import NUM_JOINTS, JointLimits, array_namespace, like, velocity_bounds
+from reach_rl_core.self_collision import limit_closing_velocity, separation_and_gradient
 
 DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's controller rate
 DEFAULT_VELOCITY_FRACTION = 0.9
@@ -48,23 +74,55 @@ DEFAULT_ACCEL_FRACTION = 0.2
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_MAX_STOP_TIME = 0.0  # s; 0: no stop-time speed cap
-HELD_CYCLE_FACTOR = 0.4  # A <= 0.4 * jerk_max * dt tolerates one held controller cycle
+DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
 STREAM_SLOWDOWN = 1.1  # a stop's messages may come this much slower than 1 / control_rate
+# s: the deploy node's default watchdog (0.02 s state timeout) and the 1.5 periods at 1 kHz
+# until its next tick (deploy_controller.detection_time): what the default speed cap allows for.
+DEFAULT_DETECT_TIME = 0.0215
+
+ROS2_CONTROL = "ros2_control"
+LIBFRANKA = "libfranka"
+INTERFACES = (ROS2_CONTROL, LIBFRANKA)
 
 
-def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEFAULT_ACCEL_FRACTION):
+class InterfaceDefaults(NamedTuple):
+    """Filter settings of one deploy interface (module docstring: why they differ)."""
+
+    late_factor: float  # A <= late_factor * jerk_max * dt tolerates one late message
+    accel_fraction: float  # of Franka's acceleration limits
+    jerk_fraction: float  # of Franka's jerk limits
+    max_stop_time: float  # s; 0: no stop-time speed cap
+
+
+INTERFACE_DEFAULTS = {
+    ROS2_CONTROL: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.2),
+    LIBFRANKA: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.0),
+}
+
+
+def interface_defaults(interface: str) -> InterfaceDefaults:
+    """Defaults of ``interface`` (one of :data:`INTERFACES`); ValueError for anything else."""
+    try:
+        return INTERFACE_DEFAULTS[interface]
+    except KeyError:
+        raise ValueError("unknown interface %r: expected one of %s"
+                         % (interface, ", ".join(INTERFACES))) from None
+
+
+def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEFAULT_ACCEL_FRACTION,
+                       late_factor: float = INTERFACE_DEFAULTS[ROS2_CONTROL].late_factor):
     """Per-joint acceleration bound [rad/s^2] for a command stream with message period ``dt`` [s].
 
-    ``min(accel_fraction * acc_max, 0.4 * jerk_max * dt)`` for Franka's limits ``acc_max``
-    [rad/s^2] and ``jerk_max`` [rad/s^3] (sequences or arrays, per joint). The second term
-    keeps a stream whose commands change by at most ``A * dt`` per message inside the
-    acceleration and jerk limits even when the controller holds one message for an extra
-    cycle and then reads a doubled step. Numpy in, numpy out.
+    ``min(accel_fraction * acc_max, late_factor * jerk_max * dt)`` for Franka's limits
+    ``acc_max`` [rad/s^2] and ``jerk_max`` [rad/s^3] (sequences or arrays, per joint). The
+    second term keeps a stream whose commands change by at most ``A * dt`` per message
+    inside the acceleration and jerk limits even when one message is late (module
+    docstring: 0.4 on either interface, for different reasons). Numpy in, numpy out.
     """
     acc_max = np.asarray(acc_max, dtype=float)
     jerk_max = np.asarray(jerk_max, dtype=float)
-    return np.minimum(accel_fraction * acc_max, HELD_CYCLE_FACTOR * jerk_max * dt)
+    return np.minimum(accel_fraction * acc_max, late_factor * jerk_max * dt)
 
 
 def stop_time_speed_cap(accel, jerk, dt: float, max_stop_time: float, detect_time: float):
@@ -120,6 +178,9 @@ class FilterLimits:
     pos_min: np.ndarray  # rad
     pos_max: np.ndarray  # rad
 
+    interface: str = ROS2_CONTROL  # the deploy interface these limits were sized for
+    self_collision_stop: float = DEFAULT_SELF_COLLISION_STOP  # m; 0: off
+
     @classmethod
     def from_joint_limits(cls, limits: JointLimits, control_rate: float = DEFAULT_CONTROL_RATE,
                           velocity_fraction: float = DEFAULT_VELOCITY_FRACTION,
@@ -127,9 +188,12 @@ class FilterLimits:
                           jerk_fraction: float = DEFAULT_JERK_FRACTION,
                           brake_margin: float = DEFAULT_BRAKE_MARGIN,
                           max_stop_time: float = DEFAULT_MAX_STOP_TIME,
-                          detect_time: float = 0.0) -> "FilterLimits":
+                          detect_time: float = 0.0,
+                          interface: str = ROS2_CONTROL) -> "FilterLimits":
         """Filter bounds from Franka's ``limits``, fractions in (0, 1] and ``control_rate`` [Hz];
-        ``max_stop_time`` [s] (0: none) and the watchdog's ``detect_time`` [s] give the speed cap."""
+        ``max_stop_time`` [s] (0: none) and the watchdog's ``detect_time`` [s] give the speed cap;
+        ``interface`` (:data:`INTERFACES`) decides how much a late message may cost."""
+        late_factor = interface_defaults(interface).late_factor
         for name, value in (("velocity_fraction", velocity_fraction), ("accel_fraction", accel_fraction),
                             ("jerk_fraction", jerk_fraction)):
             if not 0.0 < value <= 1.0:
@@ -141,7 +205,7 @@ class FilterLimits:
         if not max_stop_time >= 0.0:
             raise ValueError("max_stop_time must be >= 0 s (0: no cap), got %r" % (max_stop_time,))
         dt = 1.0 / control_rate
-        accel = acceleration_bound(limits.acc_max, limits.jerk_max, dt, accel_fraction)
+        accel = acceleration_bound(limits.acc_max, limits.jerk_max, dt, accel_fraction, late_factor)
         jerk = jerk_fraction * np.asarray(limits.jerk_max, dtype=float)
         return cls(
             joint_limits=limits,
@@ -154,7 +218,25 @@ class FilterLimits:
             speed_cap=stop_time_speed_cap(accel, jerk, dt, max_stop_time, detect_time),
             pos_min=np.asarray(limits.pos_min, dtype=float),
             pos_max=np.asarray(limits.pos_max, dtype=float),
+            interface=interface,
         )
+
+    @classmethod
+    def for_interface(cls, limits: JointLimits, interface: str,
+                      control_rate: float = DEFAULT_CONTROL_RATE,
+                      velocity_fraction: float = DEFAULT_VELOCITY_FRACTION,
+                      accel_fraction: Optional[float] = None, jerk_fraction: Optional[float] = None,
+                      max_stop_time: Optional[float] = None,
+                      detect_time: float = 0.0) -> "FilterLimits":
+        """:meth:`from_joint_limits` with ``interface``'s defaults (:data:`INTERFACE_DEFAULTS`)
+        for every setting left None."""
+        d = interface_defaults(interface)
+        return cls.from_joint_limits(
+            limits, control_rate, velocity_fraction,
+            d.accel_fraction if accel_fraction is None else accel_fraction,
+            d.jerk_fraction if jerk_fraction is None else jerk_fraction,
+            max_stop_time=d.max_stop_time if max_stop_time is None else max_stop_time,
+            detect_time=detect_time, interface=interface)
 
 
 class FilterState(NamedTuple):
@@ -173,6 +255,7 @@ class FilterActivity(NamedTuple):
     """Which clamps acted in one step, each a bool array per joint (for diagnostics)."""
 
     nonfinite: np.ndarray  # goal was NaN/inf, replaced by 0
+    self_collision: np.ndarray  # goal changed to stop closing a link separation
     velocity: np.ndarray  # goal clamped to the (position-dependent) velocity bound
     braking: np.ndarray  # goal clamped by braking ahead of a position limit
     acceleration: np.ndarray  # command change limited by the acceleration bound
@@ -192,6 +275,33 @@ def velocity_goal_bounds(limits: FilterLimits, q) -> Tuple[np.ndarray, np.ndarra
     lower, upper = velocity_bounds(limits.joint_limits, np.where(finite, q, 0.0))
     scale = np.where(finite, limits.velocity_fraction, 0.0)
     return np.maximum(scale * lower, -limits.speed_cap), np.minimum(scale * upper, limits.speed_cap)
+
+
+def goal_bounds(limits: FilterLimits, q):
+    """Lower and upper bounds [rad/s] of the velocity goal at finite joint positions ``q`` [rad],
+    shape (..., 7): :func:`velocity_goal_bounds` within the braking curves of the position
+    limits. numpy or torch: the training task and the exported policy graph clamp with it too."""
+    xp = array_namespace(q)
+    lower, upper = velocity_bounds(limits.joint_limits, q)
+    cap = like(q, limits.speed_cap)
+    brake_lower, brake_upper = braking_velocity_bounds(q, limits.pos_min, limits.pos_max,
+                                                       limits.brake_accel, limits.brake_margin)
+    low = xp.maximum(xp.maximum(limits.velocity_fraction * lower, -cap), brake_lower)
+    high = xp.minimum(xp.minimum(limits.velocity_fraction * upper, cap), brake_upper)
+    return low, high
+
+
+def policy_command(limits: FilterLimits, q, goal, prev_command, step_dt: float):
+    """The command a policy step sends [rad/s]: ``goal`` [rad/s] clamped to :func:`goal_bounds`
+    at ``q`` [rad], then moved from ``prev_command`` [rad/s] by at most the acceleration bound
+    times ``step_dt`` [s] per joint. numpy or torch, shapes (..., 7). The training task limits
+    its commands with it, and the exported policy graph ends with it (contract 2), so a policy
+    file's output is the command it was trained to send."""
+    xp = array_namespace(q)
+    low, high = goal_bounds(limits, q)
+    clamped = xp.minimum(xp.maximum(goal, low), high)
+    step = like(q, limits.accel * step_dt)
+    return prev_command + xp.minimum(xp.maximum(clamped - prev_command, -step), step)
 
 
 def track_step(command, accel, goal, accel_bound, jerk_bound, dt: float):
@@ -228,12 +338,42 @@ def track_step(command, accel, goal, accel_bound, jerk_bound, dt: float):
     return new_command, new_accel, accel_limited, jerk_limited
 
 
-def filter_step(limits: FilterLimits, state: FilterState, goal, q) -> Tuple[FilterState, FilterActivity]:
+def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, low: np.ndarray,
+                        high: np.ndarray, collision=None) -> np.ndarray:
+    """``goal`` [rad/s], within ``[low, high]``, with its approach of the closest link pair
+    limited to the braking curve that stops it at ``limits.self_collision_stop`` [m] (module
+    docstring); ``q`` [rad].
+
+    The smallest correction along the separation gradient ``g`` [m/rad] comes first; where the
+    bounds clip it, the whole goal is scaled toward zero until the approach obeys the curve.
+    Along ``g`` the joints can change the separation's rate by ``A |g|^2 / max|g_i|`` [m/s^2]
+    (no joint faster than A); the curve uses ``BRAKE_ACCEL_SHARE`` of that. ``collision``: the
+    ``(separation, gradient)`` of :func:`separation_and_gradient` at ``q``, if already known.
+    """
+    separation, gradient = separation_and_gradient(q) if collision is None else collision
+    largest = float(np.max(np.abs(gradient)))
+    if largest == 0.0:
+        return goal
+    brake = BRAKE_ACCEL_SHARE * float(np.min(limits.accel)) * float(gradient @ gradient) / largest
+    limited = np.clip(limit_closing_velocity(goal, separation, gradient, limits.self_collision_stop,
+                                             brake), low, high)
+    need = -np.sqrt(2.0 * brake * max(separation - limits.self_collision_stop, 0.0))
+    rate = float(gradient @ limited)
+    if rate < need:  # rate < need <= 0: scaling down slows the approach in proportion
+        limited = limited * (need / rate)
+    return limited
+
+
+def filter_step(limits: FilterLimits, state: FilterState, goal, q,
+                collision=None) -> Tuple[FilterState, FilterActivity]:
     """Next command to publish: returns ``(state, activity)``; publish ``state.command`` [rad/s].
 
     ``goal``: desired joint velocity [rad/s], shape (7,) (non-finite entries mean stop);
     ``q``: measured joint position [rad], shape (7,). ``state`` is the previous step's
     (``FilterState.at_rest()`` when the robot stands still). A stop is ``goal = 0``.
+    ``collision``: :func:`reach_rl_core.self_collision.separation_and_gradient` of ``q`` (or of
+    a state a cycle older), computed ahead where the loop has time between cycles; None:
+    computed here.
     """
     goal = np.asarray(goal, dtype=float)
     q = np.asarray(q, dtype=float)
@@ -243,12 +383,18 @@ def filter_step(limits: FilterLimits, state: FilterState, goal, q) -> Tuple[Filt
     brake_lower, brake_upper = braking_velocity_bounds(
         np.where(np.isfinite(q), q, 0.0), limits.pos_min, limits.pos_max, limits.brake_accel,
         limits.brake_margin)
-    low = np.maximum(lower, brake_lower)
+    low = np.maximum(lower, brake_lower)  # = goal_bounds where q is finite, 0 elsewhere
     high = np.minimum(upper, brake_upper)
     clamped = np.clip(goal, low, high)
+    folding = np.zeros(NUM_JOINTS, dtype=bool)
+    if limits.self_collision_stop > 0.0 and np.all(np.isfinite(q)):
+        limited = self_collision_goal(limits, clamped, q, low, high, collision)
+        folding = limited != clamped
+        clamped = limited
     velocity_clamped = (goal < lower) | (goal > upper)
     braking = ((goal < brake_lower) & (brake_lower > lower)) | ((goal > brake_upper) & (brake_upper < upper))
     command, accel, accel_limited, jerk_limited = track_step(
         state.command, state.accel, clamped, limits.accel, limits.jerk, limits.dt)
-    activity = FilterActivity(nonfinite, velocity_clamped, braking, accel_limited, jerk_limited)
+    activity = FilterActivity(nonfinite, folding, velocity_clamped, braking, accel_limited,
+                              jerk_limited)
     return FilterState(command, accel), activity

@@ -19,7 +19,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from reach_rl_deploy.franka_model import JointLimits, velocity_bounds
+from reach_rl_core.franka_model import JointLimits, velocity_bounds
 
 CONTROL_DT = 1e-3  # s, Franka's controller period
 

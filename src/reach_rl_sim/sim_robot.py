@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from reach_rl_deploy.franka_model import NUM_JOINTS, JointLimits, joint_names
-from reach_rl_deploy.limit_monitor import CONTROL_DT, StreamMonitor
+from reach_rl_core.franka_model import NUM_JOINTS, JointLimits, joint_names
+from reach_rl_sim.limit_monitor import CONTROL_DT, StreamMonitor
 
 DEFAULT_ACTUATOR_TAU = 0.005  # s
 

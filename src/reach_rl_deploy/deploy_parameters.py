@@ -1,0 +1,48 @@
+"""The deploy node's parameters, in one place: name, type (from the default), default, meaning.
+
+``config/deploy.yaml`` sets them for ``franka.launch.py``; a field's ``doc`` is the description
+``ros2 param describe`` shows. Units: Hz, s, rad, rad/s.
+"""
+from dataclasses import dataclass, field
+
+
+def _p(default, doc: str):
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class DeployParameters:
+    """deploy_node's parameters; -1.0 for a fraction or ``max_stop_time`` means the
+    interface's default (:data:`reach_rl_core.safety_filter.INTERFACE_DEFAULTS`)."""
+
+    policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
+    robot: str = _p("fr3", "robot model: fr3 or panda")
+    interface: str = _p("ros2_control", "ros2_control: publish commands for franka_ros2's joint "
+                                        "velocity controller; libfranka: run Franka's 1 kHz loop "
+                                        "here through libfranka (needs robot_ip)")
+    robot_ip: str = _p("", "libfranka: the arm's control unit (127.0.0.1 for franka-sim)")
+    realtime: bool = _p(False, "libfranka: require real-time scheduling (true on a robot PC with "
+                               "a real-time kernel)")
+    rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the control loop thread (needs "
+                              "root or CAP_SYS_NICE, else a warning); 0: the ordinary scheduler")
+    joint_prefix: str = _p("", "joint name prefix, default <robot>_joint")
+    control_rate: float = _p(1000.0, "command rate [Hz] (the controller's cycle)")
+    command_topic: str = _p("/joint_velocity_controller/commands",
+                            "ros2_control: Float64MultiArray joint velocity commands [rad/s]")
+    target_topic: str = _p("/reach_target", "PointStamped TCP target [m] in the base frame")
+    joint_states_topic: str = _p("/joint_states", "ros2_control: JointState input; libfranka: "
+                                                  "where the measured joint states are published")
+    autostart: bool = _p(False, "enable motion at start (false on a real robot)")
+    state_timeout: float = _p(0.02, "ros2_control: joint states older than this stop the arm [s]")
+    check_stamps: bool = _p(True, "ros2_control: also judge a joint state's age by its header "
+                                  "stamp against this machine's clock")
+    velocity_fraction: float = _p(0.9, "fraction of Franka's (FR3: position-dependent) velocity "
+                                       "bounds")
+    acceleration_fraction: float = _p(-1.0, "fraction of Franka's acceleration limits; -1: the "
+                                            "interface's default")
+    jerk_fraction: float = _p(-1.0, "fraction of Franka's jerk limits; -1: the interface's default")
+    max_stop_time: float = _p(-1.0, "joints move no faster than lets them stop within this many "
+                                    "seconds of the last good joint state [s]; 0: no such cap; "
+                                    "-1: the interface's default (ros2_control 0.2, libfranka 0)")
+    home_speed: float = _p(0.5, "peak joint speed of the move to the ready pose [rad/s]")
+    cpu: int = _p(-1, "CPU to run the whole node on, e.g. an isolated core; -1: any")

@@ -1,0 +1,103 @@
+"""franka-sim, the independent FCI emulator, as a process of a test: started, awaited, always stopped.
+
+franka-sim serves libfranka's protocol on TCP 1337, a port libfranka fixes, so one runs per
+machine: tests that use it run one after another (pytest's default) and stop it in their
+teardown. Its output is kept, so a test can assert that it judged nothing a violation
+(franka-sim logs every motion-limit and communication-constraint violation, enforced or not).
+:func:`franka_sim_fixture` skips the test, saying why, where ``make setup`` did not install
+franka-sim or pylibfranka.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCHER = ROOT / "scripts" / "reach_rl_sim" / "franka_sim"  # ros2 run reach_rl_sim franka_sim
+VENV = Path(os.environ.get("REACH_RL_FRANKA_SIM_VENV", str(ROOT / ".venv-sim")))
+PORT = 1337
+VIOLATION = re.compile(r"violat|reflex|abort", re.IGNORECASE)
+
+
+
+def missing() -> str:
+    """Why franka-sim cannot run here, or ''."""
+    if not (VENV / "bin" / "run-franka-sim-server").exists():
+        return "franka-sim is not installed in %s (make setup installs it)" % VENV
+    try:
+        import pylibfranka  # noqa: F401
+    except ImportError as exc:
+        return "pylibfranka is not installed (%s; make setup installs it)" % exc
+    return ""
+
+
+def port_open(port: int = PORT) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class FrankaSim:
+    """One franka-sim server with motion limits and communication constraints enforced."""
+
+    def __init__(self, start_timeout: float = 60.0):
+        if port_open():
+            pytest.fail("TCP %d is taken: another franka-sim (or a robot server) runs on this "
+                        "machine; stop it first" % PORT)
+        self.process = subprocess.Popen([str(LAUNCHER)], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True,
+                                        start_new_session=True)
+        self.lines = []  # type: List[str]
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + start_timeout
+        while not port_open():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("franka-sim did not start:\n" + self.output)
+            time.sleep(0.2)
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def violations(self) -> List[str]:
+        """franka-sim's lines that report a violation or an aborted motion."""
+        return [line for line in self.lines if VIOLATION.search(line)
+                and ("WARNING" in line or "ERROR" in line)]
+
+    def stop(self) -> None:
+        """SIGINT to its process group, then SIGKILL if it has not left within 20 s."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(20.0)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(timeout=2.0)
+
+
+def franka_sim_fixture():
+    """Body of a module-scoped fixture: one franka-sim for the module, always stopped."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    sim = FrankaSim()
+    try:
+        yield sim
+    finally:
+        sim.stop()

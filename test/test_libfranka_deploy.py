@@ -1,0 +1,181 @@
+"""deploy_node's libfranka interface against franka-sim, the independent FCI emulator.
+
+Real processes only: franka-sim (MuJoCo FR3, motion limits and communication constraints
+enforced, judging every command), the deploy node running Franka's 1 kHz loop through
+pylibfranka, and this test as a ROS node reading ``/joint_states`` and ``/diagnostics``.
+The judge of limits is franka-sim: a test passes only if it logged no violation. The policy
+is the session's ``reach-rl-train --interface libfranka`` file (conftest.libfranka_policy).
+
+franka-sim owns TCP 1337 (libfranka's fixed port): the module starts one server, its tests
+run one after another, and the server is stopped at the end whatever happened.
+"""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from franka_sim_harness import franka_sim_fixture
+from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
+
+from reach_rl_core.franka_model import READY_POSE, tcp_position  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+TARGETS = [(0.42, 0.18, 0.38), (0.52, -0.15, 0.30), (0.36, 0.02, 0.50)]  # m, not training's seeds
+FRANKA_SIM_START = (0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785)  # rad, its own start pose
+
+ros_context = pytest.fixture(scope="module")(ros_context_fixture)
+
+
+franka_sim = pytest.fixture(scope="module")(franka_sim_fixture)
+
+
+class Operator(TestNode):
+    """Records joint states and the deploy node's diagnostics; sends targets."""
+
+    def __init__(self, context, name):
+        super().__init__(context, name)
+        self.states, self.diagnostics = [], []
+        self.record(JointState, "/joint_states", 100, self.states)
+        self.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
+        self.target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
+
+    def send_target(self, xyz):
+        msg = PointStamped()
+        msg.header.frame_id = "fr3_link0"
+        msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+        self.target_pub.publish(msg)
+
+    def q(self):
+        with self.lock:
+            return np.array(self.states[-1][1].position) if self.states else None
+
+    def error(self, target) -> float:
+        return float(np.linalg.norm(tcp_position(self.q()) - np.asarray(target)))
+
+    def deploy_status(self):
+        """The deploy node's last (level, message), or None."""
+        with self.lock:
+            for msg in reversed(self.diagnostics):
+                for status in msg.status:
+                    if status.name == "reach_rl_deploy":
+                        return status.level, status.message
+        return None
+
+    def hold(self, target, seconds):
+        """Publish ``target`` for ``seconds``; returns the TCP error [m] at the end."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.send_target(target)
+            time.sleep(0.05)
+        return self.error(target)
+
+
+@pytest.fixture
+def operator(ros_context, request):
+    op = Operator(ros_context, test_node_name(request))
+    yield op
+    op.close()
+
+
+def deploy(policy, **params):
+    values = dict(policy=policy, interface="libfranka", robot_ip="127.0.0.1", autostart=True)
+    values.update(params)
+    return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()))
+
+
+def wait_homed(operator, timeout=20.0):
+    operator.wait_for(lambda: operator.q() is not None
+                      and np.max(np.abs(operator.q() - np.array(READY_POSE))) < 0.02,
+                      timeout, "the arm at the ready pose")
+
+
+def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
+        franka_sim, operator, libfranka_policy):
+    node = deploy(libfranka_policy)
+    try:
+        node.wait_for_line("moving to the ready pose", 20.0)  # franka-sim starts at q2 = 0
+        wait_homed(operator)
+        errors = [operator.hold(target, 3.0) for target in TARGETS]
+        assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s\nfranka-sim:\n%s" % (
+            np.round(errors, 4), node.output[-3000:], "\n".join(franka_sim.violations()))
+        operator.send_target((0.55, 0.25, 0.45))
+        time.sleep(0.3)  # mid-motion
+        assert node.interrupt(15.0) == 0, node.output
+    finally:
+        node.stop()
+    assert "motion finished" in node.output
+    assert "robot reflex" not in node.output
+    assert franka_sim.violations() == []
+    assert "control_command_success_rate mean" in node.output  # the run's packet figures
+
+
+def test_refuses_a_policy_trained_for_looser_limits(libfranka_policy):
+    # This policy's commands change at 2 rad/s^2 (libfranka's default); a node told to hold the
+    # arm to 0.1 of Franka's acceleration limits (1 rad/s^2) must not run it.
+    node = deploy(libfranka_policy, acceleration_fraction=0.1)
+    try:
+        assert node.wait(30.0) == 2
+    finally:
+        node.stop()
+    assert "refusing to start" in node.output and "reach-rl-train" in node.output, node.output
+
+
+def test_frozen_node_gets_franka_reflex_and_moves_again_only_after_recover(
+        franka_sim, operator, libfranka_policy):
+    node = deploy(libfranka_policy)
+    try:
+        wait_homed(operator)
+        operator.hold(TARGETS[0], 0.5)  # moving toward it
+        os.kill(node.process.pid, signal.SIGSTOP)  # 20 lost commands in a row: Franka's reflex
+        time.sleep(0.2)
+        os.kill(node.process.pid, signal.SIGCONT)
+        node.wait_for_line("robot reflex", 10.0)
+        assert "communication_constraints_violation" in node.output
+        operator.wait_for(lambda: (operator.deploy_status() or (0, ""))[1].startswith("reflex"),
+                          5.0, "the reflex on /diagnostics")
+        assert operator.deploy_status()[0] == DiagnosticStatus.ERROR
+        time.sleep(1.0)  # the arm stopped by the reflex settles
+        q_before = operator.q()
+        operator.hold(TARGETS[1], 1.5)
+        assert np.max(np.abs(operator.q() - q_before)) < 1e-3, "moved before ~/recover"
+        assert operator.call(Trigger, "/reach_rl_deploy/recover", Trigger.Request()).success
+        error = operator.hold(TARGETS[1], 4.0)
+        assert error < 0.01, "after ~/recover the arm reached %.1f mm from the target" % (1e3 * error)
+        assert node.interrupt(15.0) == 0, node.output
+    finally:
+        node.stop()
+
+
+def test_killed_node_leaves_the_arm_stopped_and_a_new_node_takes_over(
+        franka_sim, operator, libfranka_policy):
+    node = deploy(libfranka_policy)
+    try:
+        wait_homed(operator)
+        operator.hold(TARGETS[2], 0.4)
+        node.process.kill()  # SIGKILL mid-motion: no ramp, no motion_finished
+        node.wait(5.0)
+    finally:
+        node.stop()
+    # franka-sim ends the session and holds the arm where it is, as the FCI stops on a lost
+    # connection (franka-sim 1.1.7 then starts every new connection without a latched error).
+    deadline = time.monotonic() + 5.0
+    while "idle hold engaged" not in franka_sim.output and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "idle hold engaged" in franka_sim.output
+    restarted = deploy(libfranka_policy)
+    try:
+        restarted.wait_for_line("libfranka filter", 20.0)
+        time.sleep(1.0)
+        error = operator.hold(TARGETS[0], 4.0)
+        assert error < 0.01, "the restarted node reached %.1f mm from the target" % (1e3 * error)
+        assert operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=False)).success
+        assert restarted.interrupt(15.0) == 0, restarted.output
+    finally:
+        restarted.stop()
