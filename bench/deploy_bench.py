@@ -87,7 +87,18 @@ def run_timing(log_text: str):
     return {name: tuple(float(v) for v in values) for name, *values in found}
 
 
-def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool):
+def start_franka_sim_stack(pin_cpu, log):
+    """franka-sim (SCHED_FIFO 90, as the robot's own controller) and franka_standin_node
+    (franka_ros2's joint velocity data path on it), the stand-in pinned like the simulated Franka."""
+    sim = subprocess.Popen([os.path.join(ROOT, "scripts", "reach_rl_sim", "franka_sim")],
+                           stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    time.sleep(3.0)  # franka-sim listens on TCP 1337
+    standin = start("reach_rl_sim.franka_standin_node", [("robot_ip", "127.0.0.1")]
+                    + ([("cpu", pin_cpu)] if pin_cpu is not None else []), log)
+    return sim, standin
+
+
+def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka_sim: bool = False):
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PointStamped
@@ -126,19 +137,25 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool):
     cpus = sorted(os.sched_getaffinity(0))
     # Each node on a core of its own (the last one for deploy_node), as on a robot computer.
     pin = pin and len(cpus) >= 2
-    sim = start("reach_rl_sim.sim_robot_node", [("joint_state_rate", state_rate)]
-                + ([("cpu", cpus[0])] if pin else []), sim_log)
+    server = None
+    if franka_sim:
+        server, sim = start_franka_sim_stack(cpus[0] if pin else None, sim_log)
+        states = [("joint_states_topic", "/franka/joint_states")]
+    else:
+        sim = start("reach_rl_sim.sim_robot_node", [("joint_state_rate", state_rate)]
+                    + ([("cpu", cpus[0])] if pin else []), sim_log)
+        states = []
     deploy_log = tempfile.TemporaryFile(mode="w+")
     deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")]
-                   + ([("cpu", cpus[-1])] if pin else []), deploy_log)
+                   + states + ([("cpu", cpus[-1])] if pin else []), deploy_log)
     try:
         deadline = time.monotonic() + 30.0
         measuring.set()
         while not windows and time.monotonic() < deadline:  # moving: latency figures appear
             target_pub.publish(target_msg(TARGETS[-1]))
             time.sleep(0.5)
-        if not windows:
-            raise RuntimeError("deploy_node did not start moving within 30 s")
+        if not windows:  # e.g. the robot reflexed: report what there is
+            print("deploy_node did not start moving within 30 s")
         with lock:
             windows.clear()
         cpu0, sim_cpu0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
@@ -158,16 +175,25 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool):
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if server is not None:
+            os.killpg(server.pid, 2)
+            server.wait(20)
         executor.shutdown()
         spinner.join(timeout=2.0)
         rclpy.try_shutdown()
     with lock:
-        rates = [float(w["loop rate [Hz]"]) for w in windows]
-        locked = [float(w["ticks on joint states [%]"]) for w in windows]
+        rates = [float(w["loop rate [Hz]"]) for w in windows] or [float("nan")]
+        locked = [float(w["ticks on joint states [%]"]) for w in windows] or [float("nan")]
     deploy_log.seek(0)
     sim_log.seek(0)
+    sim_text = sim_log.read()
+    if franka_sim:  # the stand-in's libfranka loop, and what franka-sim judged a violation
+        reflexes += [line for line in sim_text.splitlines()
+                     if "robot reflex" in line or re.search(r"(WARNING|ERROR).*violat", line)]
+        loop = re.findall(r"libfranka loop over the run: (.*)", sim_text)
+        print("franka_standin_node's libfranka loop: %s" % (loop[-1] if loop else "(not logged)"))
     return {"pinned": pin, "locked": np.median(locked), "run": run_timing(deploy_log.read()),
-            "received": run_timing(sim_log.read()), "sim_cpu": sim_cpu, "windows": len(windows),
+            "received": run_timing(sim_text), "sim_cpu": sim_cpu, "windows": len(windows),
             "cpu": cpu, "loop_rate": np.median(rates), "reflexes": list(reflexes)}
 
 
@@ -180,6 +206,9 @@ def main(argv=None) -> int:
                         help="joint state rate of the simulated Franka [Hz] (franka_ros2's "
                              "joint_state_broadcaster publishes at the 1 kHz controller rate)")
     parser.add_argument("--skip-ros", action="store_true", help="inference only")
+    parser.add_argument("--franka-sim", action="store_true",
+                        help="the robot is franka-sim through franka_standin_node (franka_ros2's "
+                             "joint velocity path) instead of the kinematic sim_robot_node")
     parser.add_argument("--no-pin", action="store_true",
                         help="leave the nodes unpinned (default: sim on the first CPU, deploy on the last)")
     args = parser.parse_args(argv)
@@ -196,9 +225,11 @@ def main(argv=None) -> int:
           "(goal p99 <= 50 us)" % (args.calls, p50, p99, worst))
     if args.skip_ros:
         return 0
-    r = bench_deploy(args.policy, args.seconds, args.state_rate, not args.no_pin)
-    print("deploy_node vs sim_robot_node (joint states at %.0f Hz%s), %.0f s of targets:"
-          % (args.state_rate, ", each node pinned to a core" if r["pinned"] else "", args.seconds))
+    r = bench_deploy(args.policy, args.seconds, args.state_rate, not args.no_pin, args.franka_sim)
+    robot = ("franka-sim via franka_standin_node" if args.franka_sim
+             else "sim_robot_node (joint states at %.0f Hz)" % args.state_rate)
+    print("deploy_node vs %s%s, %.0f s of targets:"
+          % (robot, ", each node pinned to a core" if r["pinned"] else "", args.seconds))
     run = r["run"]
     print("  deploy_node's own timing over its whole run (every tick; p50 | p99 | max, ms):")
     for name, label in (("joint_state->command latency",
@@ -208,13 +239,17 @@ def main(argv=None) -> int:
                          "joint_state -> command latency from the state's DDS send time (the node's share)"),
                         ("inference", "inference inside the node (cold caches between policy steps)"),
                         ("publish period", "publish period at the node")):
-        print("    %s: %.3f | %.3f | %.3f" % ((label,) + run[name]))
+        if name in run:
+            print("    %s: %.3f | %.3f | %.3f" % ((label,) + run[name]))
     print("  ticks on joint states: %.0f%% (the rest on the clock)" % r["locked"])
-    print("  commands received by sim_robot_node over its run, period by DDS send time: "
-          "%.3f | %.3f | %.3f ms; loop rate %.1f Hz (node's diagnostics)"
-          % (r["received"]["command send period"] + (r["loop_rate"],)))
-    print("  CPU: deploy_node %.0f%%, sim_robot_node %.0f%% of one core" % (100 * r["cpu"], 100 * r["sim_cpu"]))
-    print("  reflexes of the simulated Franka: %s" % (r["reflexes"] or "none"))
+    if "command send period" in r["received"]:
+        print("  commands received by sim_robot_node over its run, period by DDS send time: "
+              "%.3f | %.3f | %.3f ms" % r["received"]["command send period"])
+    print("  loop rate %.1f Hz (node's diagnostics)" % r["loop_rate"])
+    print("  CPU: deploy_node %.0f%%, %s %.0f%% of one core"
+          % (100 * r["cpu"], "franka_standin_node" if args.franka_sim else "sim_robot_node",
+             100 * r["sim_cpu"]))
+    print("  reflexes and violations: %s" % ("\n    ".join(r["reflexes"]) or "none"))
     return 1 if r["reflexes"] else 0
 
 

@@ -187,7 +187,7 @@ FRANKA_SIM_VENV = os.environ.get("REACH_RL_FRANKA_SIM_VENV", os.path.join(ROOT, 
 
 
 @launch_pytest.fixture
-def sim_launch(reach_policy):
+def sim_launch(libfranka_policy):
     from launch import LaunchDescription
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -195,7 +195,8 @@ def sim_launch(reach_policy):
     path = os.path.join(_share(), "launch", "franka.launch.py")
     return LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
-                                 launch_arguments={"sim": "true", "policy": reach_policy}.items()),
+                                 launch_arguments={"interface": "libfranka", "sim": "true",
+                                                   "policy": libfranka_policy}.items()),
         launch_pytest.actions.ReadyToTest(),
     ])
 
@@ -204,10 +205,10 @@ def sim_launch(reach_policy):
                     reason="franka-sim is not installed (make setup installs it)")
 @pytest.mark.launch(fixture=sim_launch)
 def test_sim_launch_moves_the_arm_to_a_target(ros_context, request):
-    """franka-sim, the franka_ros2 stand-in and the deploy node, from one ros2 launch."""
+    """franka-sim and the deploy node on the libfranka interface, from one ros2 launch."""
     operator = TestNode(ros_context, test_node_name(request))
     states = []
-    operator.record(JointState, "/franka/joint_states", 10, states)
+    operator.record(JointState, "/joint_states", 10, states)
     target_pub = operator.node.create_publisher(PointStamped, "/reach_target", 10)
     target = np.array([0.45, -0.15, 0.40])
     try:

@@ -155,8 +155,8 @@ class DeployNode(Node):
                 p.robot_ip, ControllerMotion(self.controller, self._loop_inputs),
                 self._publish_robot_state, self._account, self._on_reflex,
                 self.get_logger().info, realtime=p.realtime)
-            self._rt_priority = p.rt_priority
             run = self._run_libfranka
+        self._rt_priority = p.rt_priority
         self._thread = threading.Thread(target=run, name="deploy_loop", daemon=True)
         self.get_logger().info(
             "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
@@ -220,7 +220,7 @@ class DeployNode(Node):
         gc.collect()
         gc.freeze()
         self._thread.start()
-        if self._libfranka is not None and self._rt_priority > 0:
+        if self._rt_priority > 0:
             try:  # every thread: the loop also waits for the interpreter lock the others hold
                 realtime_process(self._rt_priority)
                 self.get_logger().info("all threads on SCHED_FIFO priority %d" % self._rt_priority)

@@ -51,6 +51,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_core.franka_model import NUM_JOINTS, joint_names
+from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.libfranka_loop import LibfrankaLoop
 from reach_rl_core.ros_qos import reliable
 
@@ -120,6 +121,8 @@ class FrankaStandinNode(Node):
         super().__init__("franka_standin")
         robot_ip = self._param("robot_ip", "127.0.0.1", "the arm's control unit (franka-sim: 127.0.0.1)")
         arm_id = self._param("arm_id", "fr3", "fr3 or panda: joint names <arm_id>_joint1..7")
+        self.rt_priority = self._param("rt_priority", 85, "SCHED_FIFO priority of every thread, "
+                                       "as franka_ros2's controller manager runs (0: ordinary)")
         self.names = list(joint_names(arm_id))
         self.held = HeldCommand()
         self.active = threading.Event()
@@ -151,6 +154,11 @@ class FrankaStandinNode(Node):
     def start(self) -> None:
         sys.setswitchinterval(2e-4)  # the loop must answer within Franka's 1 ms cycle
         self._thread.start()
+        if self.rt_priority > 0:
+            try:
+                realtime_process(self.rt_priority)
+            except PermissionError as exc:
+                self.get_logger().warning("no SCHED_FIFO (%s): cycles may be lost" % exc)
 
     def _run(self) -> None:
         try:
