@@ -39,7 +39,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -55,6 +54,7 @@ from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.libfranka_loop import ControllerMotion, LibfrankaLoop, LoopInputs
 from reach_rl_core.policy_file import Policy, PolicyFileError, check_command_limits
+from reach_rl_core.ros_params import declare_read_only
 from reach_rl_core.ros_qos import reliable, wait_acknowledged
 from reach_rl_core.safety_filter import LIBFRANKA, ROS2_CONTROL, FilterLimits, filter_step
 from reach_rl_deploy.tick_pacer import TickPacer
@@ -170,11 +170,9 @@ class DeployNode(Node):
 
     def _declare_parameters(self) -> DeployParameters:
         """Every parameter, declared up front (read-only), with its description."""
-        values = {}
-        for f in dataclasses.fields(DeployParameters):
-            values[f.name] = self.declare_parameter(f.name, f.default, ParameterDescriptor(
-                description=f.metadata["doc"], read_only=True)).value
-        return DeployParameters(**values)
+        return DeployParameters(**{
+            f.name: declare_read_only(self, f.name, f.default, f.metadata["doc"])
+            for f in dataclasses.fields(DeployParameters)})
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
     def _on_joint_state(self, msg: JointState, info: dict) -> None:

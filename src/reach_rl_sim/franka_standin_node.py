@@ -42,7 +42,6 @@ from typing import List, Optional
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -54,6 +53,7 @@ from reach_rl_core.franka_model import NUM_JOINTS, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.libfranka_loop import LibfrankaLoop
 from reach_rl_core.ros_qos import reliable
+from reach_rl_core.ros_params import declare_read_only
 
 COMMAND_TOPIC = "/joint_velocity_controller/commands"
 JOINT_STATES_TOPIC = "/franka/joint_states"
@@ -148,8 +148,7 @@ class FrankaStandinNode(Node):
                                "robot, robot -> %s" % (robot_ip, COMMAND_TOPIC, JOINT_STATES_TOPIC))
 
     def _param(self, name, default, description):
-        return self.declare_parameter(name, default, ParameterDescriptor(
-            description=description, read_only=True)).value
+        return declare_read_only(self, name, default, description)
 
     def start(self) -> None:
         sys.setswitchinterval(2e-4)  # the loop must answer within Franka's 1 ms cycle

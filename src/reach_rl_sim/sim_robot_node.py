@@ -33,7 +33,6 @@ from typing import Optional
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -47,6 +46,7 @@ from reach_rl_sim.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMoni
 from reach_rl_core.ros_qos import reliable
 from reach_rl_sim.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_core.ros_params import declare_read_only
 
 MAX_CATCH_UP_CYCLES = 100  # after a longer stall the simulated clock skips ahead
 # A cycle whose newest command has not been superseded this long after it ended is judged as
@@ -141,8 +141,7 @@ class SimRobotNode(Node):
                                   1.0 / (self._publish_every * CONTROL_DT)))
 
     def _param(self, name, default, description):
-        return self.declare_parameter(name, default, ParameterDescriptor(description=description,
-                                                                         read_only=True)).value
+        return declare_read_only(self, name, default, description)
 
     def start(self):
         gc.collect()

@@ -41,22 +41,22 @@ class PPO:
         cfg, model = self.cfg, self.actor_critic
         sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}
         count = 0
-        for obs, actions, old_log_prob, old_value, returns, advantages, old_mu, old_std in \
-                storage.minibatches(cfg.num_minibatches, cfg.num_epochs, self.generator):
-            features = model.features(obs)
+        for batch in storage.minibatches(cfg.num_minibatches, cfg.num_epochs, self.generator):
+            features = model.features(batch.obs)
             dist = model.distribution(features)
             value = model.critic(features).squeeze(-1)
             with torch.no_grad():
-                kl = gaussian_kl(old_mu, old_std, dist.mean, dist.stddev).mean().item()
+                kl = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean().item()
             self._adapt_learning_rate(kl)
 
-            ratio = torch.exp(dist.log_prob(actions).sum(-1) - old_log_prob)
-            surrogate = torch.min(ratio * advantages,
-                                  ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * advantages)
+            ratio = torch.exp(dist.log_prob(batch.action).sum(-1) - batch.log_prob)
+            advantage = batch.advantage
+            surrogate = torch.min(ratio * advantage,
+                                  ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * advantage)
             policy_loss = -surrogate.mean()
-            value_clipped = old_value + (value - old_value).clamp(-cfg.clip, cfg.clip)
-            value_loss = torch.max((value - returns).square(),
-                                   (value_clipped - returns).square()).mean()
+            value_clipped = batch.value + (value - batch.value).clamp(-cfg.clip, cfg.clip)
+            value_loss = torch.max((value - batch.ret).square(),
+                                   (value_clipped - batch.ret).square()).mean()
             entropy = dist.entropy().sum(-1).mean()
             loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
 

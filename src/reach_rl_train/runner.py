@@ -11,7 +11,7 @@ from reach_rl_train.config import TrainConfig
 from reach_rl_train.export import export_policy
 from reach_rl_train.ppo import PPO
 from reach_rl_train.reach_task import OBS_DIM, ReachTask
-from reach_rl_train.storage import RolloutStorage
+from reach_rl_train.storage import RolloutStorage, Transition
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,8 +89,8 @@ class Runner:
                 next_obs, reward, done, info = self.task.step(action)
                 done_f = done.float()
                 # Every episode end is a time limit: bootstrap instead of treating it as terminal.
-                self.storage.add(obs, action, reward + gamma * value * done_f, done_f, value,
-                                 log_prob, mean, std)
+                self.storage.add(Transition(obs, action, reward + gamma * value * done_f, done_f,
+                                            value, log_prob, mean, std))
                 for key in results:
                     results[key].append(info[key])
                 obs = next_obs
@@ -115,11 +115,9 @@ class Runner:
         Ctrl-C (KeyboardInterrupt) stops after saving a checkpoint and exporting the policy
         trained so far, then re-raises.
         """
-        from torch.utils.tensorboard import SummaryWriter
-
         cfg = self.cfg
         os.makedirs(self.log_dir, exist_ok=True)
-        self.writer = SummaryWriter(self.log_dir)
+        self.writer = tensorboard_writer(self.log_dir, self.progress)
         with open(os.path.join(self.log_dir, "config.json"), "w") as f:
             json.dump(cfg.to_dict(), f, indent=2)
         steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
@@ -161,13 +159,16 @@ class Runner:
         curve = plot_curve(self.history, os.path.join(self.log_dir, "training_curve.png"))
         if curve:
             self.progress("training curve %s" % curve)
+        elif curve is None:
+            self.progress("no training curve: matplotlib is not installed (pip install matplotlib)")
         if self.writer is not None:
             self.writer.close()
 
     def _log(self, stats: Dict[str, float], first_iteration: int) -> None:
-        for key, value in stats.items():
-            if key != "iteration":
-                self.writer.add_scalar("train/" + key, value, self.iteration)
+        if self.writer is not None:
+            for key, value in stats.items():
+                if key != "iteration":
+                    self.writer.add_scalar("train/" + key, value, self.iteration)
         done = self.iteration - first_iteration
         remaining = self.cfg.run.max_iterations - self.iteration
         eta = stats["wall_s"] / max(done, 1) * remaining
@@ -180,8 +181,20 @@ class Runner:
                          stats["action_std"], eta))
 
 
+def tensorboard_writer(log_dir: str, progress: Callable[[str], None]):
+    """A TensorBoard SummaryWriter on ``log_dir``, or None (said once through ``progress``) when
+    the optional tensorboard package is missing: training goes on without its logs."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        progress("no TensorBoard logs: tensorboard is not installed (pip install tensorboard)")
+        return None
+    return SummaryWriter(log_dir)
+
+
 def plot_curve(history: List[Dict[str, float]], path: str) -> Optional[str]:
-    """Training-curve PNG (success rate and median final error vs iteration); None without matplotlib."""
+    """Training-curve PNG (success rate and median final error vs iteration): its path, '' when
+    there is nothing to plot yet, None without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -190,7 +203,7 @@ def plot_curve(history: List[Dict[str, float]], path: str) -> Optional[str]:
         return None
     rows = [h for h in history if "success" in h]
     if not rows:
-        return None
+        return ""
     it = [h["iteration"] for h in rows]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     ax1.plot(it, [100 * h["success"] for h in rows])

@@ -1,7 +1,33 @@
 """Rollout storage on the training device, with generalised advantage estimation."""
-from typing import Iterator, Tuple
+from typing import Iterator, NamedTuple
 
 import torch
+
+
+class Transition(NamedTuple):
+    """One policy step of every environment, as the rollout stores it (tensors, first dim N)."""
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor  # time-limit ends already bootstrapped with gamma * value
+    done: torch.Tensor  # 0/1
+    value: torch.Tensor
+    log_prob: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+class Minibatch(NamedTuple):
+    """A shuffled slice of the rollout for one PPO update (first dim: minibatch size)."""
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    log_prob: torch.Tensor
+    value: torch.Tensor
+    ret: torch.Tensor
+    advantage: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
 
 class RolloutStorage:
@@ -26,11 +52,10 @@ class RolloutStorage:
         self.advantages = zeros()
         self.step = 0
 
-    def add(self, obs, action, reward, done, value, log_prob, mean, std) -> None:
+    def add(self, transition: Transition) -> None:
         t = self.step
-        for buf, x in ((self.obs, obs), (self.actions, action), (self.rewards, reward),
-                       (self.dones, done), (self.values, value), (self.log_probs, log_prob),
-                       (self.means, mean), (self.stds, std)):
+        for buf, x in zip((self.obs, self.actions, self.rewards, self.dones, self.values,
+                           self.log_probs, self.means, self.stds), transition):
             buf[t].copy_(x)
         self.step += 1
 
@@ -48,8 +73,8 @@ class RolloutStorage:
         self.step = 0
 
     def minibatches(self, num_minibatches: int, num_epochs: int,
-                    generator: torch.Generator) -> Iterator[Tuple[torch.Tensor, ...]]:
-        """Shuffled minibatches of (obs, action, log_prob, value, return, advantage, mean, std)."""
+                    generator: torch.Generator) -> Iterator[Minibatch]:
+        """Shuffled minibatches, ``num_minibatches`` per epoch."""
         total = self.num_steps * self.num_envs
         size = total // num_minibatches
         flat = [x.flatten(0, 1) for x in (self.obs, self.actions, self.log_probs, self.values,
@@ -58,4 +83,4 @@ class RolloutStorage:
             order = torch.randperm(total, generator=generator, device="cpu").to(self.obs.device)
             for i in range(num_minibatches):
                 idx = order[i * size:(i + 1) * size]
-                yield tuple(x[idx] for x in flat)
+                yield Minibatch(*(x[idx] for x in flat))

@@ -43,7 +43,6 @@ from typing import Any, Dict, List, Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -52,6 +51,7 @@ from std_msgs.msg import String
 from reach_rl_core.ros_qos import reliable, wait_acknowledged
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
+from reach_rl_core.ros_params import declare_read_only
 
 PROGRESS_QOS = reliable(50)
 DIAGNOSTICS_QOS = reliable(10)
@@ -97,9 +97,7 @@ class TrainNode(Node):
         self.create_timer(RELAY_PERIOD_S, self._relay)
 
     def _param(self, name, default, description):
-        # dynamic typing: `-p num_envs:=32` arrives as an integer, launch passes text
-        descriptor = ParameterDescriptor(description=description, read_only=True, dynamic_typing=True)
-        return self.declare_parameter(name, default, descriptor).value
+        return declare_read_only(self, name, default, description, dynamic_typing=True)
 
     # -- trainer process ------------------------------------------------------------------
     def start(self) -> None:
