@@ -91,8 +91,12 @@ def deploy(policy, **params):
 
 
 def wait_homed(operator, timeout=20.0):
-    operator.wait_for(lambda: operator.q() is not None
-                      and np.max(np.abs(operator.q() - np.array(READY_POSE))) < 0.02,
+    """Until the arm is where the policy takes over: at the ready pose after homing, or already
+    within the training's start spread (0.2 rad) of it, where the node does not home."""
+    operator.wait_for(lambda: operator.q() is not None, timeout, "joint states")
+    if np.max(np.abs(operator.q() - np.array(READY_POSE))) < 0.2:
+        return
+    operator.wait_for(lambda: np.max(np.abs(operator.q() - np.array(READY_POSE))) < 0.02,
                       timeout, "the arm at the ready pose")
 
 

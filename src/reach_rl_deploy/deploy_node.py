@@ -218,7 +218,7 @@ class DeployNode(Node):
         gc.collect()
         gc.freeze()
         self._thread.start()
-        if self._rt_priority > 0:
+        if self._libfranka is not None and self._rt_priority > 0:
             try:  # every thread: the loop also waits for the interpreter lock the others hold
                 realtime_process(self._rt_priority)
                 self.get_logger().info("all threads on SCHED_FIFO priority %d" % self._rt_priority)

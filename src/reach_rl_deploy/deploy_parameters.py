@@ -23,9 +23,9 @@ class DeployParameters:
     robot_ip: str = _p("", "libfranka: the arm's control unit (127.0.0.1 for franka-sim)")
     realtime: bool = _p(False, "libfranka: require real-time scheduling (true on a robot PC with "
                                "a real-time kernel)")
-    rt_priority: int = _p(80, "SCHED_FIFO priority of the node's threads, the control loop's "
-                              "among them (needs root or CAP_SYS_NICE, else a warning); 0: the "
-                              "ordinary scheduler")
+    rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the node's threads, the control "
+                              "loop's among them (needs root or CAP_SYS_NICE, else a warning); 0: "
+                              "the ordinary scheduler")
     joint_prefix: str = _p("", "joint name prefix, default <robot>_joint")
     control_rate: float = _p(1000.0, "command rate [Hz] (the controller's cycle)")
     command_topic: str = _p("/joint_velocity_controller/commands",
