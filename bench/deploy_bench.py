@@ -199,7 +199,8 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--policy", default="runs/demo/policy.onnx", help="contract-v1 policy file")
+    parser.add_argument("--policy", default="runs/ros2_control/policy.onnx",
+                        help="contract-2 policy file trained for the ros2_control interface")
     parser.add_argument("--calls", type=int, default=20000, help="inference calls to time")
     parser.add_argument("--seconds", type=float, default=10.0, help="deploy measurement [s]")
     parser.add_argument("--state-rate", type=float, default=1000.0,

@@ -13,7 +13,7 @@ TRAIN_TIMEOUT_S = 900
 
 @pytest.fixture(scope="session")
 def reach_policy(tmp_path_factory) -> str:
-    """Path of a contract-v1 FR3 policy file written by train_node (reach-rl-train)."""
+    """Path of a contract-2 FR3 policy file written by train_node (reach-rl-train)."""
     given = os.environ.get("REACH_RL_TEST_POLICY")
     if given:
         assert os.path.isfile(given), "REACH_RL_TEST_POLICY=%s does not exist" % given

@@ -36,7 +36,7 @@ def policy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nan_policy(tmp_path_factory):
-    """A contract-v1 file whose output is NaN: joint_vel_cmd = joint_pos * NaN."""
+    """A contract-2 file whose output is NaN: joint_vel_cmd = joint_pos * NaN."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 

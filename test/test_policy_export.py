@@ -1,4 +1,4 @@
-"""The exported policy file: contract v1, numerically equal to torch, refused when wrong."""
+"""The exported policy file: contract 2, numerically equal to torch, refused when wrong."""
 import json
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""reach_rl deploy side: runs a contract-v1 ONNX reach policy on a Franka arm.
+"""reach_rl deploy side: runs a contract-2 ONNX reach policy on a Franka arm.
 
 Needs numpy and onnxruntime (and rclpy for the nodes), never torch.
 """

@@ -46,7 +46,7 @@ ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
     "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm"),
     "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
                 "fake hardware"),
-    "policy": ("", "contract-v1 policy file (.onnx) written by reach-rl-train"),
+    "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
     "target_topic": ("/reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
     "autostart": ("", "enable motion at start; default true with sim, false otherwise "
                       "(then: ros2 service call /reach_rl_deploy/enable std_srvs/srv/SetBool "

@@ -32,7 +32,7 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="reach-rl-train",
         description="Train a Franka reach policy with PPO on the built-in simulator and export "
-                    "it as a contract-v1 ONNX policy file.")
+                    "it as a contract-2 ONNX policy file.")
     parser.add_argument("--config", help="training YAML (default: the package's config/train.yaml)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (overrides run.device)")
     parser.add_argument("--num-envs", type=int, help="parallel simulated arms (run.num_envs)")

@@ -1,4 +1,5 @@
-"""Export a trained actor-critic as a self-contained contract-v1 ONNX policy file."""
+"""Export a trained actor-critic as a self-contained contract-2 ONNX policy file: the graph ends
+with the training's command limits (policy_command), the metadata records them."""
 import inspect
 import json
 import os
