@@ -136,7 +136,10 @@ def test_frozen_node_gets_franka_reflex_and_moves_again_only_after_recover(
     node = deploy(libfranka_policy)
     try:
         wait_homed(operator)
-        operator.hold(TARGETS[0], 0.5)  # moving toward it
+        # At the target, motion running: commands about zero, so the only thing the freeze can
+        # break is the command stream itself (a freeze while accelerating may first be judged an
+        # acceleration discontinuity when the stream resumes).
+        operator.hold(TARGETS[0], 3.0)
         os.kill(node.process.pid, signal.SIGSTOP)  # 20 lost commands in a row: Franka's reflex
         time.sleep(0.2)
         os.kill(node.process.pid, signal.SIGCONT)
