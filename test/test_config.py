@@ -104,7 +104,7 @@ def test_command_limits_follow_the_interface_with_overrides():
     deploy = FilterLimits.for_interface(FR3, "ros2_control", detect_time=DEFAULT_DETECT_TIME)
     np.testing.assert_allclose(limits.accel, 2.0)
     np.testing.assert_allclose(limits.speed_cap, deploy.speed_cap)
-    assert 0.29 < limits.speed_cap[0] < 0.31  # the deploy node's default cap (0.2 s stop)
+    assert 0.25 < limits.speed_cap[0] < 0.27  # the deploy node's default cap (0.2 s stop)
 
     franka = task_filter_limits(load_config(TRAIN_YAML, ["task.interface=libfranka"]).task)
     assert franka.interface == "libfranka"

@@ -11,9 +11,9 @@ import pytest
 
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_core.self_collision import REFLEX_DISTANCE, link_separation
-from reach_rl_core.safety_filter import (INTERFACES, FilterLimits, FilterState, acceleration_bound,
-                                           braking_velocity_bounds, filter_step, stop_time_speed_cap,
-                                           track_step, velocity_goal_bounds)
+from reach_rl_core.safety_filter import (INTERFACES, STREAM_SLOWDOWN, FilterLimits, FilterState,
+                                           acceleration_bound, braking_velocity_bounds, filter_step,
+                                           stop_time_speed_cap, track_step, velocity_goal_bounds)
 
 ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
 DT = 1e-3
@@ -227,7 +227,7 @@ def test_stop_time_cap_stops_from_any_reachable_state_in_time(robot):
     limits = ROBOT_LIMITS[robot]
     detect = 0.0215  # the deploy default: 20 ms watchdog + 1.5 periods to the next tick
     flimits = FilterLimits.from_joint_limits(limits, max_stop_time=0.2, detect_time=detect)
-    assert np.all(flimits.speed_cap > 0.2) and np.all(flimits.speed_cap < 1.0)
+    assert np.all(flimits.speed_cap > 0.15) and np.all(flimits.speed_cap < 1.0)
     rng = np.random.default_rng(5)
     q = np.array(READY_POSE)
     longest = 0
@@ -242,7 +242,7 @@ def test_stop_time_cap_stops_from_any_reachable_state_in_time(robot):
             steps += 1
         longest = max(longest, steps)
     print("\n%s cap %s rad/s, longest stop %d ms" % (robot, np.round(flimits.speed_cap, 3), longest))
-    assert longest * DT * 1.1 <= 0.2 - detect  # also with messages 10 % slower than 1 kHz
+    assert longest * DT * STREAM_SLOWDOWN <= 0.2 - detect  # also with messages that much slower
     assert longest * DT > 0.5 * (0.2 - detect)  # the cap is not needlessly low
 
 
@@ -250,7 +250,7 @@ def test_stop_time_cap_off_and_impossible():
     accel, jerk = np.full(7, 2.0), np.full(7, 500.0)
     assert np.all(np.isinf(stop_time_speed_cap(accel, jerk, DT, 0.0, 0.02)))
     np.testing.assert_allclose(stop_time_speed_cap(accel, jerk, DT, 0.2, 0.02),
-                               2.0 * ((0.2 - 0.02) / 1.1 - 2 * 2.0 / 500.0 - 4 * DT))
+                               2.0 * ((0.2 - 0.02) / STREAM_SLOWDOWN - 2 * 2.0 / 500.0 - 4 * DT))
     with pytest.raises(ValueError, match="max_stop_time 0.025 s is too short"):
         stop_time_speed_cap(accel, jerk, DT, 0.025, 0.02)
     with pytest.raises(ValueError, match="max_stop_time must be >= 0"):

@@ -14,7 +14,7 @@ from reach_rl_train.runner import Runner  # noqa: E402
 from reach_rl_train.config import load_config  # noqa: E402
 
 NOMINAL = RandomizationConfig(enabled=False)
-# uncapped, 4 targets an episode and a milder joint-limit term: 40 iterations at the 0.30 rad/s
+# uncapped, 4 targets an episode and a milder joint-limit term: 40 iterations at the 0.26 rad/s
 # ros2_control cap, or under the default limit term (weight 10 over 0.4 rad), learn too little to
 # show here (the full 200-iteration default run learns: see README, Measured)
 SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",

@@ -54,7 +54,7 @@ Bounds, per joint (rad/s^2, rad/s^3):
 * stop-time speed cap: with ``max_stop_time`` set, no joint moves faster than the speed
   from which a jerk-limited stop ends within ``max_stop_time`` of the last good joint state
   (:func:`stop_time_speed_cap`). Stopping takes ``v / A``, so a fast stop needs a slow arm:
-  at A = 2 rad/s^2 a 0.2 s stop allows 0.30 rad/s.
+  at A = 2 rad/s^2 a 0.2 s stop allows about a quarter of a rad/s.
 
 Plain numpy; the deploy side never imports torch. The training simulator imports
 :class:`FilterLimits` and :func:`braking_velocity_bounds` to limit its commands the
@@ -76,7 +76,9 @@ DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_MAX_STOP_TIME = 0.0  # s; 0: no stop-time speed cap
 DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
-STREAM_SLOWDOWN = 1.1  # a stop's messages may come this much slower than 1 / control_rate
+# A stop's messages may come this much slower than 1 / control_rate: a loaded machine's
+# stream is (README, "Stop time versus speed").
+STREAM_SLOWDOWN = 1.25
 # s: the deploy node's default watchdog (0.02 s state timeout) and the 1.5 periods at 1 kHz
 # until its next tick (deploy_controller.detection_time): what the default speed cap allows for.
 DEFAULT_DETECT_TIME = 0.0215
