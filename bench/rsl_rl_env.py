@@ -46,7 +46,7 @@ from rsl_rl.env import VecEnv  # noqa: E402
 
 from reach_rl_train.actor_critic import ObservationEncoder, split_obs  # noqa: E402
 from reach_rl_train.config import TrainConfig  # noqa: E402
-from reach_rl_train.reach_task import ReachTask  # noqa: E402
+from reach_rl_train.reach_task import ReachTask, select_results  # noqa: E402
 
 
 class ReachVecEnv(VecEnv):
@@ -91,11 +91,12 @@ class ReachVecEnv(VecEnv):
         raw_obs, reward, done, info = self.task.step(actions)
         self._obs = self._wrap(raw_obs)
         log = {}  # type: Dict[str, torch.Tensor]
-        if info["success"].numel():
-            log["/reach/success"] = info["success"].mean()
-            log["/reach/final_error_mm"] = 1000.0 * info["final_error"].median()
-        if info["episode_return"].numel():
-            log["/reach/episode_return"] = info["episode_return"].mean()
+        results = select_results([info], [done])
+        if results["success"].numel():
+            log["/reach/success"] = results["success"].mean()
+            log["/reach/final_error_mm"] = 1000.0 * results["final_error"].median()
+        if results["episode_return"].numel():
+            log["/reach/episode_return"] = results["episode_return"].mean()
         extras = {"time_outs": done, "log": log}
         return self._obs, reward, done, extras
 

@@ -39,11 +39,11 @@ from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import TrainConfig, load_config  # noqa: E402
 from reach_rl_train.evaluate import CONDITIONS, evaluate_file, run_condition  # noqa: E402
+from reach_rl_train.held_out import Goal, better  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
-GOAL_SUCCESS = 0.99
-GOAL_ERROR_MM = 2.0
-GOAL_TIME_S = 1.0
+GOAL = Goal(success=0.99, median_error_mm=2.0, median_time_s=1.0)  # issue 14's, for both trainers
+GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S = GOAL
 MILESTONE_SUCCESS = 0.95
 EVAL_TARGETS = 1000
 EVAL_SEED = 12345
@@ -56,19 +56,6 @@ def log(*args) -> None:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def reached_goal(m: Dict[str, float]) -> bool:
-    return (m["success_rate"] >= GOAL_SUCCESS and m["median_final_error_mm"] <= GOAL_ERROR_MM
-            and m["median_time_to_1cm_s"] <= GOAL_TIME_S)
-
-
-def better(a: Dict[str, float], b: Optional[Dict[str, float]]) -> bool:
-    """Is evaluation ``a`` better than ``b`` (success first, then median final error)?"""
-    if b is None:
-        return True
-    return (a["success_rate"], -a["median_final_error_mm"]) > (b["success_rate"],
-                                                               -b["median_final_error_mm"])
 
 
 def fmt_metrics(m: Optional[Dict[str, float]]) -> str:
@@ -210,7 +197,7 @@ class Tracker:
         if self.milestone is None and m["success_rate"] >= MILESTONE_SUCCESS:
             self.milestone = point
             tags.append("FIRST >= 95%")
-        if self.goal is None and reached_goal(m):
+        if self.goal is None and GOAL.reached(m):
             self.goal = point
             tags.append("GOAL")
         log("[%s] eval it %5d | %11d steps | %7.1f s from start (%7.1f s training) | %s%s%s"
@@ -462,7 +449,11 @@ def main(argv=None) -> int:
         torch.cuda.set_device(device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     os.makedirs(args.out, exist_ok=True)
-    overrides = ["run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
+    # The goal's time to 1 cm is for an arm without the topic path's speed cap: the libfranka
+    # interface's limits (--override task.interface=ros2_control to bench the capped arm);
+    # the bench's own Tracker judges, so the runner's until_goal is off.
+    overrides = ["task.interface=libfranka", "run.until_goal=false",
+                 "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
                  "run.max_iterations=100000000",
                  "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
     report: Dict[str, Any] = {

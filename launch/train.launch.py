@@ -23,6 +23,7 @@ ARGUMENTS = (
     ("output", "", "policy file to write, .onnx (empty: the config's run.out)"),
     ("python", "", "interpreter that runs the trainer, e.g. Isaac Gym's Python 3.8 "
                    "(empty: the one running the node)"),
+    ("nproc", "1", "trainer processes under torchrun on this machine, one per GPU (torch.distributed)"),
 )
 
 

@@ -34,8 +34,11 @@ def reach_policy(tmp_path_factory) -> str:
     from reach_rl_train.cli import default_config_path
     from reach_rl_train.config import load_config
 
-    last = load_config(default_config_path()).run.max_iterations
-    assert re.search(r"\[reach_rl_train\]: it +%d/%d " % (last, last), node.output), node.output
+    cfg = load_config(default_config_path())
+    last = cfg.run.max_iterations
+    assert cfg.run.until_goal  # the default run stops at its goal, or at max_iterations
+    assert re.search(r"\[reach_rl_train\]: (goal reached at iteration \d+|goal .* not reached in %d "
+                     r"iterations)" % last, node.output), node.output
     assert "latched on /reach_rl_train/policy" in node.output
     assert os.path.isfile(out)
     return out

@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.config import RandomizationConfig, TrainConfig  # noqa: E402
-from reach_rl_train.reach_task import OBS_DIM, ReachTask  # noqa: E402
+from reach_rl_train.reach_task import OBS_DIM, ReachTask, select_results  # noqa: E402
 
 
 def make_task(num_envs=64, randomization=None, seed=0, **task_overrides):
@@ -148,7 +148,9 @@ def test_reward_is_higher_closer_to_the_target_and_success_is_reported():
         rewards.append(reward)
         infos.append(info)
     assert torch.all(rewards[0][0] > rewards[0][1])
+    assert not any(i["target_done"].any() for i in infos[:-1])
     final = infos[-1]
+    assert final["target_done"].tolist() == [True, True]
     assert final["success"].tolist() == [1.0, 0.0]
     assert final["final_error"][1].item() == pytest.approx(0.1, abs=1e-4)
     assert final["time_to_reach"][0].item() == pytest.approx(task.dt)
@@ -162,3 +164,20 @@ def test_episode_ends_after_all_targets_and_resets():
     assert not any(d.any() for d in dones[:-1])
     assert dones[-1].all()
     assert torch.all(task.episode_step == 0)
+
+
+def test_select_results_keeps_the_ended_targets_in_step_order():
+    task = make_task(num_envs=3, target_period_s=0.2, targets_per_episode=2)
+    task.reset()
+    infos, dones = [], []
+    for _ in range(task.max_episode_steps):
+        _, _, done, info = task.step(0.3 * torch.ones(3, 7))
+        infos.append(info)
+        dones.append(done)
+    results = select_results(infos, dones)
+    assert results["final_error"].shape == (6,)  # 3 arms x 2 targets
+    assert results["episode_return"].shape == (3,)
+    first = infos[task.steps_per_target - 1]["final_error"]
+    second = infos[-1]["final_error"]
+    torch.testing.assert_close(results["final_error"], torch.cat([first, second]))
+    torch.testing.assert_close(results["episode_return"], infos[-1]["episode_return"])

@@ -52,6 +52,13 @@ def test_command_with_every_argument():
 def test_empty_arguments_keep_the_config_values():
     assert tp.trainer_command(PY) == [PY, "-m", "reach_rl_train.cli", "--progress-json"]
     assert tp.trainer_command(PY, backend="torch")[-1] == "task.backend=torch"
+    assert tp.trainer_command(PY, nproc="1") == tp.trainer_command(PY, nproc="")
+
+
+def test_nproc_runs_the_trainer_under_torchrun():
+    assert tp.trainer_command(PY, device="cuda", nproc="2") == [
+        PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "reach_rl_train.cli", "--progress-json", "--device", "cuda"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -64,6 +71,8 @@ def test_empty_arguments_keep_the_config_values():
     ({"overrides": "run.threads"}, "override 'run.threads' is not section.key=value"),
     ({"overrides": "threads=1"}, "override 'threads=1' is not section.key=value"),
     ({"overrides": "'run.out=/tmp/a"}, "No closing quotation"),
+    ({"nproc": "0"}, "nproc must be a positive integer, got 0"),
+    ({"nproc": "2", "backend": "isaacgym"}, "nproc 2: the isaacgym backend trains in one process"),
 ])
 def test_bad_arguments_are_refused_clearly(kwargs, message):
     with pytest.raises(tp.TrainerArgumentError) as error:

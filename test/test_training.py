@@ -18,6 +18,7 @@ NOMINAL = RandomizationConfig(enabled=False)
 # ros2_control cap, or under the default limit term (weight 10 over 0.4 rad), learn too little to
 # show here (the full 200-iteration default run learns: see README, Measured)
 SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",
+         "run.until_goal=false",
          "task.targets_per_episode=4", "reward.joint_limit=2", "reward.limit_margin=0.3"]
 
 
@@ -86,3 +87,40 @@ def test_eval_cli_refuses_a_non_policy(tmp_path, capsys):
     bogus.write_text("not a model")
     assert eval_main([str(bogus)]) == 2
     assert "not a readable ONNX model" in capsys.readouterr().err
+
+
+UNTIL_GOAL = SMALL + ["run.until_goal=true", "goal.eval_every=3", "goal.eval_targets=60",
+                      "goal.eval_in_a_row=2", "run.max_iterations=9"]
+
+
+def test_until_goal_stops_at_the_first_evaluation_that_meets_the_goal(tmp_path):
+    lines = []
+    cfg = load_config(None, UNTIL_GOAL + ["goal.success=0", "goal.median_error_mm=10000",
+                                          "goal.median_time_s=0", "run.out=%s" % (tmp_path / "p.onnx")])
+    runner = Runner(cfg, progress=lines.append)
+    runner.train()
+    assert runner.iteration == 3 and runner.goal_reached
+    assert any(line.startswith("goal reached at iteration 3 after") for line in lines), lines
+    assert any("held-out" in line for line in lines if line.startswith("it    3/9")), lines
+    assert os.path.isfile(cfg.run.out)
+
+
+def test_until_goal_runs_to_max_iterations_and_exports_the_best(tmp_path):
+    lines = []
+    cfg = load_config(None, UNTIL_GOAL + ["goal.success=1", "goal.median_error_mm=0.001",
+                                          "run.out=%s" % (tmp_path / "p.onnx")])
+    runner = Runner(cfg, progress=lines.append)
+    runner.train()
+    assert runner.iteration == 9 and not runner.goal_reached
+    judged = [h for h in runner.history if "held_out_success_rate" in h]
+    assert [h["iteration"] for h in judged] == [3, 6, 9]
+    best = max(judged, key=lambda h: (h["held_out_success_rate"], -h["held_out_median_final_error_mm"]))
+    assert runner.best["iteration"] == best["iteration"]
+    assert any("not reached in 9 iterations" in line and "the best, iteration %d" % best["iteration"]
+               in line for line in lines), lines
+    # The file holds the best weights: judged the same way, it scores what the best scored.
+    policy = Policy(cfg.run.out)
+    g = cfg.goal
+    m = run_condition(onnx_actor(policy), cfg, NOMINAL, g.eval_targets, g.eval_seed,
+                      in_a_row=g.eval_in_a_row)
+    assert m["median_final_error_mm"] == pytest.approx(best["held_out_median_final_error_mm"], rel=1e-3)

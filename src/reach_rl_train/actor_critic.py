@@ -72,7 +72,9 @@ class ActorCritic(nn.Module):
 
     def distribution(self, features: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(features)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        # No argument validation: it checks std > 0 on the host, a GPU wait on every call.
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean),
+                                          validate_args=False)
 
     def act(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                               torch.Tensor, torch.Tensor]:

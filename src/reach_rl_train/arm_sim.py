@@ -4,8 +4,8 @@ Models what franka_ros2's joint velocity controller gives a client: the commande
 velocity is tracked through a first-order actuator lag (time constant ``tau`` per arm,
 0 = ideal tracking) and integrated into joint positions, which stop at the joint position
 limits. Runs batched on any torch device; the reach task sits on top of it (or of the
-Isaac Gym backend, which offers the same three members: ``joint_pos``, ``joint_vel``,
-``set_state`` and ``step``).
+Isaac Gym backend, which offers the same members: ``joint_pos``, ``joint_vel``,
+``set_state``, ``reset_where`` and ``step``).
 
 Units: rad, rad/s, s.
 """
@@ -29,6 +29,14 @@ class TorchArmSim:
         """Teleport arms ``env_ids`` to ``joint_pos`` [k, 7] rad with ``joint_vel`` [k, 7] rad/s."""
         self.joint_pos[env_ids] = torch.max(torch.min(joint_pos, self.pos_max), self.pos_min)
         self.joint_vel[env_ids] = joint_vel
+
+    def reset_where(self, mask: torch.Tensor, joint_pos: torch.Tensor, joint_vel: torch.Tensor):
+        """``set_state`` for the arms where ``mask`` [N] is true, from ``joint_pos`` and
+        ``joint_vel`` [N, 7] (rows of other arms unused); never waits for the device."""
+        column = mask.unsqueeze(-1)
+        clamped = torch.max(torch.min(joint_pos, self.pos_max), self.pos_min)
+        self.joint_pos = torch.where(column, clamped, self.joint_pos)
+        self.joint_vel = torch.where(column, joint_vel, self.joint_vel)
 
     def step(self, command: torch.Tensor, tau: torch.Tensor, dt: float):
         """Hold velocity ``command`` [N, 7] rad/s for ``dt`` s through lags ``tau`` [N] s.

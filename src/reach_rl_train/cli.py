@@ -39,6 +39,10 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-iterations", type=int, help="PPO iterations (run.max_iterations)")
     parser.add_argument("--out", help="policy file to write, .onnx (run.out)")
     parser.add_argument("--resume", help="checkpoint to continue from (run.resume)")
+    parser.add_argument("--until-goal", action="store_true",
+                        help="judge the policy on held-out targets every goal.eval_every "
+                             "iterations, stop at the goal (section goal) or max_iterations, "
+                             "export the best (run.until_goal=true)")
     parser.add_argument("--interface", choices=("ros2_control", "libfranka"),
                         help="deploy interface whose safety filter limits the commands "
                              "(task.interface; default ros2_control)")
@@ -59,6 +63,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
             overrides.append("%s=%s" % (key, value))
     if args.viewer:
         overrides.append("task.isaacgym_viewer=true")
+    if args.until_goal:
+        overrides.append("run.until_goal=true")
     try:
         cfg = load_config(args.config or default_config_path(), overrides)
         if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch
@@ -71,10 +77,15 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, ValueError, ImportError) as exc:
         print("reach-rl-train: error: %s" % exc, file=sys.stderr)
         return 2
-    print("training %s reach on %s: %d envs x %d steps, %d iterations -> %s"
-          % (cfg.task.robot, runner.device, cfg.run.num_envs, cfg.ppo.num_steps,
-             cfg.run.max_iterations, cfg.run.out), flush=True)
-    emit = _progress_printer(args.progress_json)
+    ranks = runner.ranks
+    if ranks.is_main:
+        job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
+               if ranks.world_size > 1 else "")
+        goal = (", until %s" % (runner.evaluator.goal,)) if runner.evaluator else ""
+        print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
+              % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
+                 cfg.run.max_iterations, goal, cfg.run.out), flush=True)
+    emit = _progress_printer(args.progress_json and ranks.is_main)
     emit("start", max_iterations=cfg.run.max_iterations, num_envs=cfg.run.num_envs,
          num_steps=cfg.ppo.num_steps, device=str(runner.device), backend=cfg.task.backend,
          policy=os.path.abspath(cfg.run.out))
@@ -89,7 +100,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
     emit("done", iteration=runner.iteration, policy=os.path.abspath(cfg.run.out),
-         checkpoint=os.path.abspath(runner.checkpoint_path()), interrupted=interrupted)
+         checkpoint=os.path.abspath(runner.checkpoint_path()), interrupted=interrupted,
+         goal_reached=runner.goal_reached)
     return 130 if interrupted else 0
 
 

@@ -107,6 +107,23 @@ class PPOConfig:
 
 
 @dataclass
+class GoalConfig:
+    """When a policy is good enough (``run.until_goal``), judged every ``eval_every``
+    iterations on ``eval_targets`` held-out targets (seed ``eval_seed``, not a training seed),
+    ``eval_in_a_row`` per arm from wherever the last one left it, nominal conditions, the
+    policy's deterministic command (as ``reach-rl-eval`` judges a policy file)."""
+
+    success: float = 0.99  # share of targets ending within task.success_radius
+    median_error_mm: float = 2.0  # mm, median final error
+    # s, median time to 1 cm; -1: the interface's (held_out.INTERFACE_TIME_GOAL), 0: none
+    median_time_s: float = INTERFACE_DEFAULT
+    eval_every: int = 10  # iterations
+    eval_targets: int = 1000
+    eval_in_a_row: int = 4
+    eval_seed: int = 12345
+
+
+@dataclass
 class RunConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N
     num_envs: int = 512
@@ -115,7 +132,10 @@ class RunConfig:
     out: str = "runs/policy.onnx"  # the exported policy; logs go beside it
     log_dir: str = ""  # default: <out without .onnx>_logs
     checkpoint_every: int = 50  # iterations
-    resume: str = ""  # checkpoint path to continue from
+    resume: str = ""  # checkpoint path to continue from (a torchrun job: the same ranks)
+    # Stop at the goal (section goal) or at max_iterations, and export the best policy seen.
+    until_goal: bool = False
+    dist_timeout_s: float = 120.0  # torchrun jobs: a collective waiting longer ends the job
     # torch CPU threads; 0 = all cores. 1 by default: at 512 envs the tensors are small, and
     # on a shared 2-core CPU with one other busy process, 2 threads fell to ~640 env-steps/s
     # (threads waiting on each other) where 1 thread kept ~13000.
@@ -128,6 +148,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    goal: GoalConfig = field(default_factory=GoalConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -294,6 +315,15 @@ def validate(cfg: TrainConfig) -> None:
     _require(run.max_iterations >= 1, "run.max_iterations must be >= 1")
     _require(run.checkpoint_every >= 1, "run.checkpoint_every must be >= 1")
     _require(run.threads >= 0, "run.threads must be >= 0")
+    _require(run.dist_timeout_s > 0, "run.dist_timeout_s must be > 0 s")
+    g = cfg.goal
+    _require(0.0 <= g.success <= 1.0, "goal.success must be in [0, 1], got %r" % g.success)
+    _require(g.median_error_mm > 0, "goal.median_error_mm must be > 0 mm")
+    _require(g.median_time_s == INTERFACE_DEFAULT or g.median_time_s >= 0,
+             "goal.median_time_s must be >= 0 s (0: none) or -1 (the interface's), got %r"
+             % g.median_time_s)
+    _require(g.eval_every >= 1 and g.eval_targets >= 1 and g.eval_in_a_row >= 1,
+             "goal.eval_every, eval_targets and eval_in_a_row must be >= 1")
     _require(run.device == "cpu" or run.device.startswith("cuda"),
              "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
     _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)

@@ -17,7 +17,7 @@ import torch
 from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, apply_dict, validate
-from reach_rl_train.reach_task import ReachTask, limit_distance
+from reach_rl_train.reach_task import ReachTask, limit_distance, select_results
 
 DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
 
@@ -75,22 +75,23 @@ def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
     task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device, seed=seed)
     obs = task.reset()
     separation = _link_separation()
-    errors, times = [], []  # type: List[torch.Tensor], List[torch.Tensor]
-    limit_min = torch.full((7,), math.inf)
-    sep_min = math.inf
+    infos, dones = [], []  # type: List[Dict[str, torch.Tensor]], List[torch.Tensor]
+    limit_min = torch.full((7,), math.inf, device=task.device)
+    sep_min = torch.tensor(math.inf, device=task.device)  # (no host sync inside the loop)
     with torch.no_grad():
         for step in range(task.max_episode_steps):
-            obs, _, _, info = task.step(act(obs) / cfg.task.action_scale)
-            errors.append(info["final_error"])
-            times.append(info["time_to_reach"])
+            obs, _, done, info = task.step(act(obs) / cfg.task.action_scale)
+            infos.append(info)
+            dones.append(done)
             if step + 1 < task.max_episode_steps:  # the last step ends in a reset
                 q = task.backend.joint_pos
                 limit_min = torch.min(limit_min, limit_distance(q, task.pos_min, task.pos_max)
-                                      .min(0).values.cpu())
+                                      .min(0).values)
                 if separation is not None:
-                    sep_min = min(sep_min, float(separation(q).min()))
-    error = torch.cat(errors).cpu().numpy()[:num_targets]
-    time_to_reach = torch.cat(times).cpu().numpy()[:num_targets]
+                    sep_min = torch.min(sep_min, separation(q).min())
+    results = select_results(infos, dones)
+    error = results["final_error"].cpu().numpy()[:num_targets]
+    time_to_reach = results["time_to_reach"].cpu().numpy()[:num_targets]
     reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
     result = {
         "targets": int(len(error)),
@@ -103,7 +104,7 @@ def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
         "min_limit_distance_joint": int(limit_min.argmin()) + 1,
     }
     if separation is not None:
-        result["min_link_separation_m"] = sep_min
+        result["min_link_separation_m"] = float(sep_min)
     return result
 
 

@@ -425,6 +425,14 @@ class IsaacGymArm:
         self.joint_pos = self._pos_view.clone()
         self.joint_vel = self._vel_view.clone()
 
+    def reset_where(self, mask: "torch.Tensor", joint_pos: "torch.Tensor",
+                    joint_vel: "torch.Tensor") -> None:
+        """``set_state`` for the arms where ``mask`` [N] is true, from ``joint_pos`` and
+        ``joint_vel`` [N, 7] (PhysX takes indexed writes: this waits for the mask)."""
+        env_ids = mask.nonzero(as_tuple=False).squeeze(-1)
+        if len(env_ids):
+            self.set_state(env_ids, joint_pos[env_ids], joint_vel[env_ids])
+
     def step(self, command: "torch.Tensor", tau: "torch.Tensor", dt: float) -> None:
         """Hold velocity ``command`` [N, 7] rad/s for ``dt`` s through lags ``tau`` [N] s."""
         from isaacgym import gymtorch

@@ -1,12 +1,16 @@
 """Proximal policy optimisation: clipped surrogate, clipped value loss, entropy bonus,
-and a learning rate adapted to keep the policy's KL step near ``desired_kl``."""
-from typing import Dict
+and a learning rate adapted to keep the policy's KL step near ``desired_kl``.
+
+In a torchrun job (``collectives``) gradients and the KL are averaged over ranks, so every
+rank takes the same step with the same learning rate."""
+from typing import Any, Dict
 
 import torch
 from torch import nn
 
 from reach_rl_train.actor_critic import ActorCritic
 from reach_rl_train.config import PPOConfig
+from reach_rl_train.distributed import Collectives
 from reach_rl_train.storage import RolloutStorage
 
 
@@ -18,9 +22,11 @@ def gaussian_kl(mu_old, std_old, mu_new, std_new) -> torch.Tensor:
 
 
 class PPO:
-    def __init__(self, actor_critic: ActorCritic, cfg: PPOConfig, seed: int = 0):
+    def __init__(self, actor_critic: ActorCritic, cfg: PPOConfig, seed: int = 0,
+                 collectives: Collectives = Collectives()):
         self.actor_critic = actor_critic
         self.cfg = cfg
+        self.collectives = collectives
         self.learning_rate = cfg.learning_rate
         self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=self.learning_rate)
         self.generator = torch.Generator()
@@ -39,14 +45,15 @@ class PPO:
     def update(self, storage: RolloutStorage) -> Dict[str, float]:
         """Run the PPO epochs over ``storage``; returns mean losses, KL and learning rate."""
         cfg, model = self.cfg, self.actor_critic
-        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}  # type: Dict[str, Any]
         count = 0
         for batch in storage.minibatches(cfg.num_minibatches, cfg.num_epochs, self.generator):
             features = model.features(batch.obs)
             dist = model.distribution(features)
             value = model.critic(features).squeeze(-1)
             with torch.no_grad():
-                kl = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean().item()
+                kl_mean = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean()
+                kl = self.collectives.sum_(kl_mean.reshape(1)).item() / self.collectives.world_size
             self._adapt_learning_rate(kl)
 
             ratio = torch.exp(dist.log_prob(batch.action).sum(-1) - batch.log_prob)
@@ -62,12 +69,13 @@ class PPO:
 
             self.optimizer.zero_grad()
             loss.backward()
+            self.collectives.average_gradients(model.parameters())
             nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
-            for key, v in (("policy_loss", policy_loss.item()), ("value_loss", value_loss.item()),
-                           ("entropy", entropy.item()), ("kl", kl)):
-                sums[key] += v
+            for key, v in (("policy_loss", policy_loss), ("value_loss", value_loss),
+                           ("entropy", entropy), ("kl", kl)):
+                sums[key] += v.detach() if isinstance(v, torch.Tensor) else v  # read once, below
             count += 1
-        result = {k: v / count for k, v in sums.items()}
+        result = {k: float(v) / count for k, v in sums.items()}
         result["learning_rate"] = self.learning_rate
         return result

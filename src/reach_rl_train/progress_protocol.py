@@ -9,10 +9,13 @@ so a parent process (``train_node``) can pick them out of the human log lines ar
   second), ``reward`` (mean reward per policy step), ``success`` (fraction of finished
   targets reached within the success radius, 0..1; absent when no target finished),
   ``final_error_mm`` (median final distance, mm; absent likewise), ``wall_s`` (s since
-  training started), ``env_steps``, ``learning_rate``, ``action_std``;
+  training started), ``env_steps``, ``learning_rate``, ``action_std``; on iterations with a
+  held-out evaluation (``run.until_goal``) also ``held_out_success_rate`` (0..1),
+  ``held_out_median_final_error_mm``, ``held_out_median_time_to_1cm_s`` and
+  ``held_out_eval_s`` (the evaluation's own seconds);
 * ``done``: ``iteration``, ``policy``, ``checkpoint`` (absolute paths), ``interrupted``
   (true when Ctrl-C stopped training early; the policy and checkpoint hold what was
-  trained so far).
+  trained so far), ``goal_reached`` (``run.until_goal``: whether training stopped at its goal).
 
 Plain stdlib: the trainer may run under another interpreter (Isaac Gym's Python 3.8).
 """
@@ -71,4 +74,7 @@ def iteration_summary(event: Dict[str, Any]) -> List[Tuple[str, str]]:
         ("learning rate", _number(event, "learning_rate", "%.2e")),
         ("action std", _number(event, "action_std", "%.3f")),
         ("elapsed [s]", _number(event, "wall_s", "%.1f")),
-    ]
+    ] + ([("held-out success [%]", _number(event, "held_out_success_rate", "%.1f", 100.0)),
+          ("held-out median final error [mm]", _number(event, "held_out_median_final_error_mm", "%.2f")),
+          ("held-out median time to 1 cm [s]", _number(event, "held_out_median_time_to_1cm_s", "%.2f"))]
+         if "held_out_success_rate" in event else [])

@@ -57,11 +57,13 @@ def limit_distance(q, pos_min, pos_max):
     return torch.min(q - pos_min, pos_max - q)
 
 
-def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float):
+def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float, weights=None):
     """Per-step null-space reward for joint positions ``q`` [N, 7] rad: pulls the redundant
-    joints (``w.posture_joints``) toward ``ready`` and pushes every joint out of the last
-    ``w.limit_margin`` rad before its limits."""
-    weights = torch.tensor(w.posture_joints, device=q.device, dtype=q.dtype)
+    joints (``w.posture_joints``; ``weights``, the same as a tensor on q's device, saves a
+    copy per call) toward ``ready`` and pushes every joint out of the last ``w.limit_margin``
+    rad before its limits."""
+    if weights is None:
+        weights = torch.tensor(w.posture_joints, device=q.device, dtype=q.dtype)
     posture = (weights * (q - ready).square()).sum(-1)
     closeness = (1.0 - limit_distance(q, pos_min, pos_max) / w.limit_margin).clamp(min=0.0)
     return -(w.posture * posture + w.joint_limit * closeness.square().sum(-1)) * dt
@@ -94,6 +96,10 @@ class ReachTask:
         self.speed_cap = self._tensor(deploy.speed_cap)  # rad/s, inf: none
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
+        self.posture_weights = self._tensor(reward.posture_joints)
+        self.noise_std = self._tensor([randomization.joint_pos_noise] * NUM_JOINTS
+                                      + [randomization.joint_vel_noise] * NUM_JOINTS)
+        self.env_index = torch.arange(num_envs, device=dev)
         n = num_envs
         self.command = torch.zeros(n, NUM_JOINTS, device=dev)
         self.target = torch.zeros(n, 3, device=dev)
@@ -113,21 +119,23 @@ class ReachTask:
         u = torch.rand(shape, generator=self.generator, device=self.device)
         return low + (high - low) * u
 
-    def _sample_targets(self, env_ids: torch.Tensor):
-        self.target[env_ids] = self._uniform((len(env_ids), 3), self.target_min, self.target_max)
-        self.reach_step[env_ids] = -1
+    # Sampling and resets take a mask [N] of the environments to change and draw for all of
+    # them: no data-dependent shapes, so a step never waits for the device (GPU).
+    def _sample_targets(self, mask: torch.Tensor):
+        new = self._uniform((self.num_envs, 3), self.target_min, self.target_max)
+        self.target = torch.where(mask.unsqueeze(-1), new, self.target)
+        self.reach_step = torch.where(mask, torch.full_like(self.reach_step, -1), self.reach_step)
 
-    def _sample_randomization(self, env_ids: torch.Tensor):
+    def _sample_randomization(self, mask: torch.Tensor):
         r = self.rand_cfg
-        k = len(env_ids)
-        if r.enabled:
-            self.tau[env_ids] = self._uniform((k,), r.actuator_tau_min, r.actuator_tau_max)
-            span = r.latency_steps_max - r.latency_steps_min + 1
-            self.latency[env_ids] = r.latency_steps_min + torch.randint(
-                span, (k,), generator=self.generator, device=self.device)
-        else:
-            self.tau[env_ids] = 0.0
-            self.latency[env_ids] = 0
+        if not r.enabled:
+            return  # tau and latency stay 0
+        tau = self._uniform((self.num_envs,), r.actuator_tau_min, r.actuator_tau_max)
+        span = r.latency_steps_max - r.latency_steps_min + 1
+        latency = r.latency_steps_min + torch.randint(span, (self.num_envs,),
+                                                      generator=self.generator, device=self.device)
+        self.tau = torch.where(mask, tau, self.tau)
+        self.latency = torch.where(mask, latency, self.latency)
 
     # -- resets ---------------------------------------------------------------------------
     def reset(self, stagger: bool = False) -> torch.Tensor:
@@ -137,35 +145,35 @@ class ReachTask:
         that target switches and episode ends spread over time instead of coinciding
         (for training; evaluation starts every target from its beginning).
         """
-        self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        self._reset_envs(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         if stagger:
             self.episode_step = torch.randint(self.steps_per_target, (self.num_envs,),
                                               generator=self.generator, device=self.device)
         return self._observe()
 
-    def _reset_envs(self, env_ids: torch.Tensor):
-        k = len(env_ids)
-        noise = self._uniform((k, NUM_JOINTS), -self.cfg.start_noise, self.cfg.start_noise)
-        q = self.ready + noise
-        zeros = torch.zeros(k, NUM_JOINTS, device=self.device)
-        self.backend.set_state(env_ids, q, zeros)
-        self.command[env_ids] = 0.0
-        self.episode_step[env_ids] = 0
-        self.episode_return[env_ids] = 0.0
-        self._sample_targets(env_ids)
-        self._sample_randomization(env_ids)
-        state = torch.cat([self.backend.joint_pos[env_ids], zeros], -1)
-        self.history[:, env_ids] = state.unsqueeze(0)
+    def _reset_envs(self, mask: torch.Tensor):
+        noise = self._uniform((self.num_envs, NUM_JOINTS), -self.cfg.start_noise,
+                              self.cfg.start_noise)
+        zeros = torch.zeros(self.num_envs, NUM_JOINTS, device=self.device)
+        self.backend.reset_where(mask, self.ready + noise, zeros)
+        column = mask.unsqueeze(-1)
+        self.command = torch.where(column, zeros, self.command)
+        self.episode_step = torch.where(mask, torch.zeros_like(self.episode_step), self.episode_step)
+        self.episode_return = torch.where(mask, torch.zeros_like(self.episode_return),
+                                          self.episode_return)
+        self._sample_targets(mask)
+        self._sample_randomization(mask)
+        state = torch.cat([self.backend.joint_pos, zeros], -1)
+        self.history = torch.where(column.unsqueeze(0), state.unsqueeze(0), self.history)
 
     # -- observation ----------------------------------------------------------------------
     def _observe(self) -> torch.Tensor:
         state = torch.cat([self.backend.joint_pos, self.backend.joint_vel], -1)
         self.history = torch.cat([state.unsqueeze(0), self.history[:-1]], 0)
-        seen = self.history[self.latency, torch.arange(self.num_envs, device=self.device)]
+        seen = self.history[self.latency, self.env_index]
         if self.rand_cfg.enabled:
-            std = torch.tensor([self.rand_cfg.joint_pos_noise] * NUM_JOINTS
-                               + [self.rand_cfg.joint_vel_noise] * NUM_JOINTS, device=self.device)
-            seen = seen + std * torch.randn(seen.shape, generator=self.generator, device=self.device)
+            seen = seen + self.noise_std * torch.randn(seen.shape, generator=self.generator,
+                                                       device=self.device)
         return torch.cat([seen, self.target, self.command], -1)
 
     def tcp_position(self) -> torch.Tensor:
@@ -185,9 +193,11 @@ class ReachTask:
         """Apply policy ``actions`` [N, 7] (unit scale) for one policy step.
 
         Returns observation [N, OBS_DIM], reward [N], done [N] (episode ended by time limit;
-        those envs are already reset) and info with per-target results of targets whose
-        period ended this step: ``final_error`` m, ``success`` (0/1), ``time_to_reach`` s
-        (nan where never within ``success_radius``).
+        those envs are already reset) and info, every entry [N]: ``target_done`` (bool: the
+        env's target period ended this step), and for those envs ``final_error`` m,
+        ``success`` (0/1), ``time_to_reach`` s (nan where never within ``success_radius``);
+        ``episode_return`` for the envs whose episode ended (``done``).
+        Read them through :func:`select_results`.
         """
         desired = actions.clamp(-1.0, 1.0) * self.cfg.action_scale
         prev_command = self.command
@@ -199,7 +209,8 @@ class ReachTask:
         reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
                               self.reward_cfg, self.dt)
         reward = reward + posture_reward(self.backend.joint_pos, self.ready, self.pos_min,
-                                         self.pos_max, self.reward_cfg, self.dt)
+                                         self.pos_max, self.reward_cfg, self.dt,
+                                         self.posture_weights)
         self.episode_return += reward
         self.episode_step += 1
 
@@ -209,24 +220,27 @@ class ReachTask:
                                       self.reach_step)
         target_done = step_in_target == self.steps_per_target
         done = self.episode_step >= self.max_episode_steps
-        info = self._target_results(target_done, distance, done)
-
-        ids = target_done.nonzero(as_tuple=False).squeeze(-1)
-        if len(ids):
-            self._sample_targets(ids)
-        done_ids = done.nonzero(as_tuple=False).squeeze(-1)
-        if len(done_ids):
-            self._reset_envs(done_ids)
+        info = {
+            "target_done": target_done,
+            "final_error": distance,
+            "success": within.float(),
+            "time_to_reach": torch.where(self.reach_step >= 0, self.reach_step.float() * self.dt,
+                                         torch.full_like(distance, math.nan)),
+            "episode_return": self.episode_return.clone(),
+        }
+        self._sample_targets(target_done)
+        self._reset_envs(done)
         return self._observe(), reward, done, info
 
-    def _target_results(self, target_done, distance, done) -> Dict[str, torch.Tensor]:
-        reach = self.reach_step[target_done]
-        time_to_reach = torch.where(reach >= 0, reach.float() * self.dt,
-                                    torch.full_like(reach, math.nan, dtype=torch.float32))
-        return {
-            "final_error": distance[target_done],
-            "success": (distance[target_done] < self.cfg.success_radius).float(),
-            "time_to_reach": time_to_reach,
-            "episode_return": self.episode_return[done],
-        }
+
+def select_results(infos, dones) -> Dict[str, torch.Tensor]:
+    """The per-target results of a run of steps' ``infos`` (and their ``dones``), in step
+    order: ``final_error``, ``success``, ``time_to_reach`` of every ended target period, and
+    ``episode_return`` of every ended episode (1-D tensors; one wait for the device)."""
+    targets = torch.stack([i["target_done"] for i in infos])
+    episodes = torch.stack(list(dones)).bool()
+    results = {key: torch.stack([i[key] for i in infos])[targets]
+               for key in ("final_error", "success", "time_to_reach")}
+    results["episode_return"] = torch.stack([i["episode_return"] for i in infos])[episodes]
+    return results
 

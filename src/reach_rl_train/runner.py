@@ -1,4 +1,7 @@
-"""The training loop: rollouts on the reach task, PPO updates, logs, checkpoints, export."""
+"""The training loop: rollouts on the reach task, PPO updates, held-out evaluation, logs,
+checkpoints, export. Under torchrun each rank runs one Runner (:mod:`reach_rl_train.distributed`);
+rank 0 alone logs, evaluates, checkpoints and exports."""
+import copy
 import json
 import os
 import time
@@ -8,9 +11,11 @@ import torch
 
 from reach_rl_train.actor_critic import ActorCritic
 from reach_rl_train.config import TrainConfig
+from reach_rl_train.distributed import Ranks, collectives_for, device_for_rank, ranks_from_environment
 from reach_rl_train.export import export_policy
+from reach_rl_train.held_out import HeldOutEvaluator, better, describe
 from reach_rl_train.ppo import PPO
-from reach_rl_train.reach_task import OBS_DIM, ReachTask
+from reach_rl_train.reach_task import OBS_DIM, ReachTask, select_results
 from reach_rl_train.storage import RolloutStorage, Transition
 
 
@@ -33,26 +38,39 @@ def log_dir_for(cfg: TrainConfig) -> str:
 
 
 class Runner:
-    """Owns task, model, PPO and storage; ``train()`` runs to ``max_iterations`` and exports."""
+    """Owns task, model, PPO and storage; ``train()`` runs to ``max_iterations`` (or the goal,
+    ``run.until_goal``) and exports. ``ranks``: this process's place in a torchrun job
+    (default: read from torchrun's environment; one process without it)."""
 
-    def __init__(self, cfg: TrainConfig, progress=print, backend=None):
+    def __init__(self, cfg: TrainConfig, progress=print, backend=None, ranks: Optional[Ranks] = None):
         self.cfg = cfg
-        self.progress = progress
-        self.device = resolve_device(cfg.run.device)
+        self.ranks = ranks_from_environment() if ranks is None else ranks
+        self.progress = progress if self.ranks.is_main else (lambda _line: None)
+        self.device = resolve_device(device_for_rank(cfg.run.device, self.ranks))
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
-        torch.manual_seed(cfg.run.seed)
+        seed = cfg.run.seed + self.ranks.rank  # each rank its own arms, targets and noise
+        torch.manual_seed(seed)
+        self.collectives = collectives_for(self.ranks, self.device, cfg.run.dist_timeout_s)
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
-                              self.device, seed=cfg.run.seed, backend=backend)
+                              self.device, seed=seed, backend=backend)
         self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std).to(self.device)
-        self.ppo = PPO(self.model, cfg.ppo, seed=cfg.run.seed)
+        self.model.normalizer.collectives = self.collectives
+        self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives)
         self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, OBS_DIM, 7, self.device)
         self.log_dir = log_dir_for(cfg)
         self.iteration = 0
         self.history = []  # type: List[Dict[str, float]]
         self.writer = None
+        self.evaluator = (HeldOutEvaluator(cfg, self.device)
+                          if cfg.run.until_goal and self.ranks.is_main else None)
+        self.held_out = None  # type: Optional[Dict[str, float]]  # the latest held-out figures
+        self.best = None  # type: Optional[Dict[str, float]]  # the best, and its weights:
+        self.best_state = None  # type: Optional[Dict[str, torch.Tensor]]
+        self.goal_reached = False
         if cfg.run.resume:
             self.load(cfg.run.resume)
+        self.collectives.broadcast_module(self.model)
 
     # -- checkpoints ------------------------------------------------------------------------
     def checkpoint_path(self) -> str:
@@ -63,7 +81,8 @@ class Runner:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         torch.save({"model": self.model.state_dict(), "optimizer": self.ppo.optimizer.state_dict(),
                     "learning_rate": self.ppo.learning_rate, "iteration": self.iteration,
-                    "history": self.history, "config": self.cfg.to_dict()}, path + ".tmp")
+                    "history": self.history, "config": self.cfg.to_dict(),
+                    "world_size": self.ranks.world_size}, path + ".tmp")
         os.replace(path + ".tmp", path)
         return path
 
@@ -71,6 +90,11 @@ class Runner:
         if not os.path.isfile(path):
             raise ValueError("checkpoint %r to resume from does not exist" % path)
         state = torch.load(path, map_location=self.device)
+        ranks = state.get("world_size", 1)
+        if ranks != self.ranks.world_size:
+            raise ValueError("checkpoint %r was trained by %d rank(s), this job has %d: resume it "
+                             "with torchrun --nproc_per_node=%d (or without torchrun for 1)"
+                             % (path, ranks, self.ranks.world_size, ranks))
         self.model.load_state_dict(state["model"])
         self.ppo.optimizer.load_state_dict(state["optimizer"])
         self.ppo.learning_rate = state["learning_rate"]
@@ -82,7 +106,7 @@ class Runner:
     def collect(self, obs: torch.Tensor):
         """One rollout of ``num_steps``; returns the next observation and rollout statistics."""
         gamma = self.cfg.ppo.gamma
-        results = {"final_error": [], "success": [], "time_to_reach": [], "episode_return": []}
+        infos, dones = [], []
         with torch.no_grad():
             for _ in range(self.cfg.ppo.num_steps):
                 action, log_prob, value, mean, std = self.model.act(obs)
@@ -91,13 +115,13 @@ class Runner:
                 # Every episode end is a time limit: bootstrap instead of treating it as terminal.
                 self.storage.add(Transition(obs, action, reward + gamma * value * done_f, done_f,
                                             value, log_prob, mean, std))
-                for key in results:
-                    results[key].append(info[key])
+                infos.append(info)
+                dones.append(done)
                 obs = next_obs
             last_value = self.model.value(obs)
         self.storage.compute_returns(last_value, gamma, self.cfg.ppo.gae_lambda)
         stats = {"reward": self.storage.rewards.sum(0).mean().item() / self.cfg.ppo.num_steps}
-        cat = {k: torch.cat(v) for k, v in results.items()}
+        cat = select_results(infos, dones)
         if len(cat["success"]):
             stats["success"] = cat["success"].mean().item()
             stats["final_error_mm"] = 1000.0 * cat["final_error"].median().item()
@@ -110,17 +134,22 @@ class Runner:
         """Train to ``run.max_iterations``, checkpoint, export; returns the last iteration's stats.
 
         ``on_iteration(runner, stats)`` is called after every iteration; returning True stops
-        training early (benchmarks use it to evaluate and stop at a goal).
+        training early (benchmarks use it to stop at a time limit). With ``run.until_goal``
+        the policy is judged on held-out targets every ``goal.eval_every`` iterations, training
+        stops at the goal, and the best policy seen is exported.
 
         Ctrl-C (KeyboardInterrupt) stops after saving a checkpoint and exporting the policy
         trained so far, then re-raises.
         """
         cfg = self.cfg
-        os.makedirs(self.log_dir, exist_ok=True)
-        self.writer = tensorboard_writer(self.log_dir, self.progress)
-        with open(os.path.join(self.log_dir, "config.json"), "w") as f:
-            json.dump(cfg.to_dict(), f, indent=2)
-        steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps
+        main = self.ranks.is_main
+        if main:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self.writer = tensorboard_writer(self.log_dir, self.progress)
+            with open(os.path.join(self.log_dir, "config.json"), "w") as f:
+                json.dump(cfg.to_dict(), f, indent=2)
+        # env-steps of the whole job: every rank steps its own arms
+        steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps * self.ranks.world_size
         obs = self.task.reset(stagger=True)
         start = time.perf_counter()
         first_iteration = self.iteration
@@ -138,24 +167,73 @@ class Runner:
                              collect_steps_per_s=steps_per_iter / (t1 - t0),
                              env_steps=float(self.iteration * steps_per_iter),
                              action_std=self.model.log_std.exp().mean().item())
+                stop = self._judge_held_out(stats)
                 self.history.append(stats)
                 self._log(stats, first_iteration)
-                if self.iteration % cfg.run.checkpoint_every == 0:
+                if main and self.iteration % cfg.run.checkpoint_every == 0:
                     self.save()
                 if on_iteration is not None and on_iteration(self, stats):
+                    stop = True
+                if self.collectives.any(stop):
                     break
         except KeyboardInterrupt:
             self.progress("interrupted at iteration %d: saving checkpoint and policy" % self.iteration)
             self._finish()
             raise
+        self._report_goal(time.perf_counter() - start)
         self._finish()
+        self.collectives.barrier()  # the other ranks wait for rank 0's export
+        self.collectives.close()
         return stats
 
+    def _judge_held_out(self, stats: Dict[str, float]) -> bool:
+        """Held-out evaluation when one is due (``run.until_goal``, rank 0); True at the goal."""
+        last = self.iteration >= self.cfg.run.max_iterations
+        if self.evaluator is None or not (self.iteration % self.cfg.goal.eval_every == 0 or last):
+            return False
+        m = self.evaluator(self.model)
+        self.held_out = dict(m, iteration=self.iteration)
+        stats.update({"held_out_" + k: float(v) for k, v in m.items()})
+        if better(m, self.best):
+            self.best = self.held_out
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        self.goal_reached = self.evaluator.goal.reached(m)
+        return self.goal_reached
+
+    def _report_goal(self, wall_s: float) -> None:
+        if self.evaluator is None:
+            return
+        goal = self.evaluator.goal
+        if self.goal_reached:
+            self.progress("goal reached at iteration %d after %.1f s (%.1f s of it held-out "
+                          "evaluation): %s (goal: %s)" % (
+                              self.iteration, wall_s, self._eval_seconds(),
+                              describe(self.held_out), goal))
+        elif self.best is not None:
+            self.progress("goal (%s) not reached in %d iterations, %.1f s; exporting the best, "
+                          "iteration %d: %s" % (goal, self.iteration, wall_s,
+                                                self.best["iteration"], describe(self.best)))
+
+    def _eval_seconds(self) -> float:
+        return sum(h.get("held_out_eval_s", 0.0) for h in self.history)
+
+    def policy_model(self) -> ActorCritic:
+        """The model to export: the best held-out one with ``run.until_goal``, else the latest."""
+        if self.best_state is None:
+            return self.model
+        best = copy.deepcopy(self.model)
+        best.load_state_dict(self.best_state)
+        return best
+
     def _finish(self) -> None:
+        if not self.ranks.is_main:
+            return
         path = self.save()
-        diff = export_policy(self.model, self.cfg, self.cfg.run.out)
-        self.progress("checkpoint %s\npolicy %s (torch vs onnxruntime max abs diff %.2e)"
-                      % (path, self.cfg.run.out, diff))
+        diff = export_policy(self.policy_model(), self.cfg, self.cfg.run.out)
+        which = (" (iteration %d's, the best held-out)" % self.best["iteration"]
+                 if self.best_state is not None else "")
+        self.progress("checkpoint %s\npolicy %s%s (torch vs onnxruntime max abs diff %.2e)"
+                      % (path, self.cfg.run.out, which, diff))
         curve = plot_curve(self.history, os.path.join(self.log_dir, "training_curve.png"))
         if curve:
             self.progress("training curve %s" % curve)
@@ -174,11 +252,13 @@ class Runner:
         eta = stats["wall_s"] / max(done, 1) * remaining
         success = ("%5.1f%%" % (100 * stats["success"])) if "success" in stats else "   - "
         error = ("%6.1f mm" % stats["final_error_mm"]) if "final_error_mm" in stats else "     - "
+        held_out = (" | held-out %s (it %d)" % (describe(self.held_out), self.held_out["iteration"])
+                    if self.held_out else "")
         self.progress("it %4d/%d | %7.0f steps/s | reward %7.3f | success %s | median error %s | "
-                      "lr %.1e | std %.2f | eta %3.0fs"
+                      "lr %.1e | std %.2f | eta %3.0fs%s"
                       % (self.iteration, self.cfg.run.max_iterations, stats["steps_per_s"],
                          stats["reward"], success, error, stats["learning_rate"],
-                         stats["action_std"], eta))
+                         stats["action_std"], eta, held_out))
 
 
 def tensorboard_writer(log_dir: str, progress: Callable[[str], None]):

@@ -76,13 +76,15 @@ class TrainNode(Node):
             ("max_iterations", "PPO iterations; empty: the config's run.max_iterations"),
             ("output", "policy file to write (.onnx); empty: the config's run.out"),
             ("python", "interpreter that runs the trainer; empty: this node's"),
-            ("overrides", "more config overrides, shell-quoted section.key=value words"))}
+            ("overrides", "more config overrides, shell-quoted section.key=value words"),
+            ("nproc", "trainer processes under torchrun, one per GPU; empty or 1: one"))}
         self.linger = float(self._param("linger", 5.0, "seconds the latched policy path stays "
                                                        "available after training [s]"))
         python = tp.resolve_python(text["python"])
         self.command = tp.trainer_command(
             python, text["config"] or default_config_path() or "", text["backend"], text["device"],
-            text["num_envs"], text["max_iterations"], text["output"], text["overrides"])
+            text["num_envs"], text["max_iterations"], text["output"], text["overrides"],
+            text["nproc"])
         self.env = tp.trainer_env(python, os.environ)
         self.exit_status = None  # type: Optional[int]
         self.policy = ""  # absolute path, once the trainer reports it

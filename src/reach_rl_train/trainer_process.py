@@ -78,18 +78,28 @@ def split_overrides(text: str) -> List[str]:
 
 def trainer_command(python: str, config: str = "", backend: str = "", device: str = "",
                     num_envs: str = "", max_iterations: str = "", output: str = "",
-                    overrides: str = "") -> List[str]:
+                    overrides: str = "", nproc: str = "") -> List[str]:
     """The trainer's argv. Arguments are text as they come from ROS parameters; empty ones
     keep the config's value. ``python`` must already be resolved (``resolve_python``).
+    ``nproc`` > 1 runs that many trainer processes on this machine under torchrun
+    (``torch.distributed.run --standalone``; each owns one GPU, or shares the CPU; see
+    ``reach_rl_train.distributed``), rank 0 printing the progress.
     Raises TrainerArgumentError on any value that cannot be used."""
     backend = check_backend(backend)
     envs = parse_count("num_envs", num_envs)
     iterations = parse_count("max_iterations", max_iterations)
+    processes = parse_count("nproc", nproc) or 1
     extra = split_overrides(overrides)
     config = config.strip()
     if config and not os.path.isfile(config):
         raise TrainerArgumentError("config file %r does not exist" % config)
     command = [python, "-m", TRAINER_MODULE, "--progress-json"]
+    if processes > 1:
+        if backend == "isaacgym":
+            raise TrainerArgumentError("nproc %d: the isaacgym backend trains in one process"
+                                       % processes)
+        command[1:3] = ["-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=%d" % processes, "-m", TRAINER_MODULE]
     for flag, value in (("--config", config), ("--device", device.strip()),
                         ("--num-envs", envs), ("--max-iterations", iterations),
                         ("--out", output.strip())):

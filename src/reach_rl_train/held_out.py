@@ -1,0 +1,84 @@
+"""Held-out evaluation during training, and the goal that ends it (``run.until_goal``).
+
+Every ``goal.eval_every`` iterations the runner judges the policy being trained exactly as
+``reach-rl-eval`` judges a policy file (:func:`reach_rl_train.evaluate.run_condition`, nominal
+conditions, targets of a seed training never uses), on the training device, with the
+policy's deterministic command. Training stops once :class:`Goal` is met and exports the
+best policy seen.
+"""
+import time
+from typing import Dict, NamedTuple, Optional
+
+import torch
+
+from reach_rl_train.config import INTERFACE_DEFAULT, RandomizationConfig, TrainConfig
+from reach_rl_train.evaluate import run_condition
+
+NOMINAL = RandomizationConfig(enabled=False)
+# s, the median time to 1 cm a goal asks for by default (0: none). On ros2_control the deploy
+# node's stop-time speed cap sets how fast the arm can reach, whatever the policy learned.
+INTERFACE_TIME_GOAL = {"libfranka": 1.0, "ros2_control": 0.0}
+
+
+class Goal(NamedTuple):
+    """Success share, median final error [mm] and median time to 1 cm [s] (0: not judged)."""
+
+    success: float
+    median_error_mm: float
+    median_time_s: float
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "Goal":
+        g = cfg.goal
+        time_s = (INTERFACE_TIME_GOAL[cfg.task.interface] if g.median_time_s == INTERFACE_DEFAULT
+                  else g.median_time_s)
+        return cls(g.success, g.median_error_mm, time_s)
+
+    def reached(self, m: Dict[str, float]) -> bool:
+        return (m["success_rate"] >= self.success and m["median_final_error_mm"] <= self.median_error_mm
+                and (self.median_time_s == 0.0 or m["median_time_to_1cm_s"] <= self.median_time_s))
+
+    def __str__(self) -> str:
+        time_part = ", median time to 1 cm <= %.2f s" % self.median_time_s if self.median_time_s else ""
+        return "success >= %.1f%%, median final error <= %.1f mm%s" % (
+            100 * self.success, self.median_error_mm, time_part)
+
+
+def better(a: Dict[str, float], b: Optional[Dict[str, float]]) -> bool:
+    """Is evaluation ``a`` better than ``b`` (success first, then median final error)?"""
+    if b is None:
+        return True
+    return (a["success_rate"], -a["median_final_error_mm"]) > (b["success_rate"],
+                                                               -b["median_final_error_mm"])
+
+
+def describe(m: Dict[str, float]) -> str:
+    """One line of held-out figures."""
+    return ("%.1f%% | %.2f mm | %.2f s to 1 cm" % (100 * m["success_rate"],
+                                                   m["median_final_error_mm"],
+                                                   m["median_time_to_1cm_s"]))
+
+
+class HeldOutEvaluator:
+    """Judges an ActorCritic on the held-out targets of ``cfg.goal``, on ``device``."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.goal = Goal.of(cfg)
+
+    def __call__(self, model) -> Dict[str, float]:
+        """Held-out figures of ``model`` (``run_condition``'s keys) and ``eval_s``, the seconds
+        the evaluation took."""
+        start = time.perf_counter()
+        scale = self.cfg.task.action_scale
+        g = self.cfg.goal
+
+        def act(obs: torch.Tensor) -> torch.Tensor:
+            return model.act_deterministic(obs).clamp(-1.0, 1.0) * scale
+
+        with torch.no_grad():
+            m = run_condition(act, self.cfg, NOMINAL, g.eval_targets, g.eval_seed,
+                              device=self.device, in_a_row=g.eval_in_a_row)
+        m["eval_s"] = time.perf_counter() - start
+        return m
