@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from reach_rl_core.actuator_lag import lag_step  # noqa: E402
 from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_train import isaacgym_backend as ig  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
@@ -145,17 +146,9 @@ def test_substep_count():
             ig.substep_count(dt, sim_dt)
 
 
-def test_lag_filter_ideal_tracking_at_tau_zero():
-    target = torch.zeros(2, 7)
-    command = torch.ones(2, 7)
-    out = ig.lag_filter_update(target, command, torch.zeros(2), 0.001)
-    assert torch.allclose(out, command)
-    assert target.eq(0).all()  # returns a new tensor
-
-
 @pytest.mark.parametrize("sim_dt, pos_tol", [(1e-3, 2e-3), (1e-4, 2e-4)])
-def test_lag_filter_substepped_matches_torch_arm_sim(sim_dt, pos_tol):
-    """Substepping the filter (ideal drive: joint velocity = target, semi-implicit position
+def test_lag_substepped_matches_torch_arm_sim(sim_dt, pos_tol):
+    """Substepping the lag (ideal drive: joint velocity = target, semi-implicit position
     update as PhysX) reproduces TorchArmSim's exact first-order response."""
     n, dt = 5, 0.02
     limits = fm.joint_limits("fr3")
@@ -170,7 +163,7 @@ def test_lag_filter_substepped_matches_torch_arm_sim(sim_dt, pos_tol):
         command = 0.6 * (2 * torch.rand(n, 7, generator=gen) - 1)
         ref.step(command, tau, dt)
         for _ in range(substeps):
-            vel = ig.lag_filter_update(vel, command.double(), tau.double(), sim_dt)
+            vel = lag_step(vel, command.double(), tau.double().unsqueeze(-1), sim_dt)[0]
             pos = pos + vel * sim_dt
         assert torch.allclose(vel.float(), ref.joint_vel, atol=1e-5)  # exact at step ends
         assert (pos.float() - ref.joint_pos).abs().max() < pos_tol

@@ -5,8 +5,8 @@ same one again when none arrived, like Franka's controller). The limit monitor c
 that command against the position, velocity, acceleration and jerk limits; on the first
 violation the arm goes into a reflex: it stands still (dq = 0), ignores commands and
 keeps the error until :meth:`SimRobot.reset`. Otherwise the joint velocity follows the
-command through a first-order lag (actuator time constant ``tau``) and the position
-integrates it.
+command through the first-order lag of :mod:`reach_rl_core.actuator_lag` (time constant
+``tau``) and the position integrates it, both exactly over the cycle.
 
 Plain numpy, no ROS: ``sim_robot_node`` wraps it.
 """
@@ -14,16 +14,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from reach_rl_core.actuator_lag import lag_step
 from reach_rl_core.franka_model import NUM_JOINTS, JointLimits, joint_names
 from reach_rl_sim.limit_monitor import CONTROL_DT, StreamMonitor
 
 DEFAULT_ACTUATOR_TAU = 0.005  # s
-
-
-def actuator_gain(tau: float, dt: float = CONTROL_DT) -> float:
-    """Share of the gap to the command a first-order lag with time constant ``tau`` [s] closes
-    in one step ``dt`` [s]; 1 (no lag) for ``tau <= 0``."""
-    return 1.0 if tau <= 0.0 else float(-np.expm1(-dt / tau))
 
 
 class SimRobot:
@@ -44,7 +39,7 @@ class SimRobot:
         self.limits = limits
         self.names = tuple(names) if names is not None else joint_names(limits.robot)
         self.dt = dt
-        self.gain = actuator_gain(tau, dt)
+        self.tau = tau
         self.q = q
         self.dq = np.zeros(NUM_JOINTS)
         self.error: Optional[str] = None
@@ -74,8 +69,8 @@ class SimRobot:
         if error:
             self.trigger_reflex(error)
             return self.error
-        self.dq = self.dq + self.gain * (command - self.dq)
-        self.q = self.q + self.dq * self.dt
+        self.dq, displacement = lag_step(self.dq, command, self.tau, self.dt)
+        self.q = self.q + displacement
         return None
 
     def reset(self) -> Optional[str]:

@@ -1,8 +1,8 @@
 """The built-in simulator: thousands of Franka arms behind a joint-velocity interface, in torch.
 
 Models what franka_ros2's joint velocity controller gives a client: the commanded joint
-velocity is tracked through a first-order actuator lag (time constant ``tau`` per arm,
-0 = ideal tracking) and integrated into joint positions, which stop at the joint position
+velocity is tracked through a first-order actuator lag (:mod:`reach_rl_core.actuator_lag`,
+time constant ``tau`` per arm, 0 = ideal tracking) and integrated into joint positions, which stop at the joint position
 limits. Runs batched on any torch device; the reach task sits on top of it (or of the
 Isaac Gym backend, which offers the same members: ``joint_pos``, ``joint_vel``,
 ``set_state``, ``reset_where`` and ``step``).
@@ -11,6 +11,7 @@ Units: rad, rad/s, s.
 """
 import torch
 
+from reach_rl_core.actuator_lag import lag_step
 from reach_rl_core.franka_model import NUM_JOINTS, JointLimits
 
 
@@ -39,15 +40,10 @@ class TorchArmSim:
         self.joint_vel = torch.where(column, joint_vel, self.joint_vel)
 
     def step(self, command: torch.Tensor, tau: torch.Tensor, dt: float):
-        """Hold velocity ``command`` [N, 7] rad/s for ``dt`` s through lags ``tau`` [N] s.
-
-        The first-order lag dv/dt = (command - v) / tau is integrated exactly over the step.
-        """
-        tau = tau.clamp(min=1e-6).unsqueeze(-1)
-        decay = torch.exp(-dt / tau)
-        gap = self.joint_vel - command
-        pos = self.joint_pos + command * dt + gap * tau * (1.0 - decay)
-        vel = command + gap * decay
+        """Hold velocity ``command`` [N, 7] rad/s for ``dt`` s through lags ``tau`` [N] s
+        (:func:`reach_rl_core.actuator_lag.lag_step`, exact over the step)."""
+        vel, displacement = lag_step(self.joint_vel, command, tau.unsqueeze(-1), dt)
+        pos = self.joint_pos + displacement
         clamped = torch.max(torch.min(pos, self.pos_max), self.pos_min)
         vel = torch.where(clamped != pos, torch.zeros_like(vel), vel)
         self.joint_pos = clamped

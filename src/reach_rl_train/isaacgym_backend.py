@@ -12,7 +12,8 @@ The arm is Isaac Gym's own ``franka_panda.urdf`` (fixed base, gravity off, see b
 its seven joints driven in velocity mode; the fingers are held open by a position drive.
 Every ``step`` runs ``round(dt / sim_dt)`` PhysX steps; before each one the commanded
 joint velocity goes through the same first-order actuator lag as ``TorchArmSim``
-(time constant ``tau`` per env) and becomes the drives' velocity target.
+(:func:`reach_rl_core.actuator_lag.lag_step`, time constant ``tau`` per env) and becomes the
+drives' velocity target.
 
 Randomisation: the task samples the per-env actuator lag ``tau``, the observation latency
 and the joint-state noise at each env's reset, from its own generator, whatever the backend
@@ -29,7 +30,7 @@ or isaacgym at import time; ``import_isaacgym()`` must run before anything impor
 (the training CLI must call it first when ``task.backend == isaacgym``). In a process where
 torch is already loaded, constructing ``IsaacGymArm`` fails with an error that says so.
 
-The tensor bookkeeping (DOF-state layout, actor indices, the lag filter, the substep count,
+The tensor bookkeeping (DOF-state layout, actor indices, the substep count,
 rigid-body positions) lives in small module-level functions on plain torch tensors, tested
 without Isaac Gym (test/test_isaacgym_backend.py). This module is Python 3.8 compatible:
 Isaac Gym Preview 4 supports Python 3.6-3.8 only.
@@ -41,6 +42,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from reach_rl_core.actuator_lag import lag_step
 from reach_rl_core.franka_model import NUM_JOINTS, READY_POSE, JointLimits
 
 if TYPE_CHECKING:  # only for annotations: torch must not load before isaacgym
@@ -128,19 +130,6 @@ def actor_indices(env_ids: "torch.Tensor", actor_index_of_env: "torch.Tensor") -
     import torch
 
     return actor_index_of_env[env_ids.long()].to(torch.int32).contiguous()
-
-
-def lag_filter_update(target: "torch.Tensor", command: "torch.Tensor", tau: "torch.Tensor",
-                      sim_dt: float) -> "torch.Tensor":
-    """One substep of the first-order actuator lag dv/dt = (command - v) / tau, exact for a
-    command held over ``sim_dt``: target + (command - target) * (1 - exp(-sim_dt / tau)).
-
-    ``target``, ``command`` [N, 7] rad/s, ``tau`` [N] s (clamped to >= 1e-6 s like TorchArmSim:
-    tau = 0 is ideal tracking). Returns the new target (a new tensor)."""
-    import torch
-
-    alpha = 1.0 - torch.exp(-sim_dt / tau.clamp(min=1e-6)).unsqueeze(-1)
-    return target + (command - target) * alpha
 
 
 def pending_actor_indices(pending: "torch.Tensor", actor_index_of_env: "torch.Tensor"
@@ -442,7 +431,8 @@ class IsaacGymArm:
         tau = tau.to(self.device)
         self._write_pending_states()
         for _ in range(substeps):
-            self._arm_target.copy_(lag_filter_update(self._arm_target, command, tau, self.sim_dt))
+            self._arm_target.copy_(lag_step(self._arm_target, command, tau.unsqueeze(-1),
+                                            self.sim_dt)[0])
             self.gym.set_dof_velocity_target_tensor(self.sim, gymtorch.unwrap_tensor(self._vel_targets))
             self.gym.simulate(self.sim)
             self.gym.fetch_results(self.sim, True)
