@@ -58,16 +58,13 @@ from reach_rl_core.ros_params import declare_read_only
 from reach_rl_core.ros_qos import reliable, wait_acknowledged
 from reach_rl_core.safety_filter import LIBFRANKA, ROS2_CONTROL, FilterLimits, filter_step
 from reach_rl_deploy.tick_pacer import TickPacer
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.loop_stats import LoopStats
 
 SENSOR_QOS = reliable(1)
 # Depth 10: a slow reader gets every command rather than a jump over the ones it missed.
 COMMAND_QOS = reliable(10)
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
-# Timing figures kept over the whole run (logged when the node stops).
-RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference",
-              "publish period")
 GIL_SWITCH_S = 2e-4  # s, libfranka interface (see __init__)
 PUBLISH_BLOCKED_S = 0.02  # a publish() longer than this is reported
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
@@ -127,8 +124,7 @@ class DeployNode(Node):
         self._finished = threading.Event()
         self.failed = False  # the control loop raised; it ramped to zero and ended
         self._pacer = TickPacer(self.period, time.monotonic())
-        self._stats = self._fresh_stats(time.monotonic())
-        self._run_timing = {name: TimingHistogram() for name in RUN_TIMING}  # whole run
+        self._stats = LoopStats(time.monotonic())
         self._last_sent = None  # type: Optional[float]
         self._last_state_error = ""
         self._last_status = dc.NO_STATE
@@ -297,12 +293,12 @@ class DeployNode(Node):
                 now, deadline = time.monotonic(), pacer.deadline()
             locked = pacer.locked and pacer.pending_state
             if now - deadline > 0.1 * self.period and not locked:  # a clock tick, late
-                self._stats["late"] += 1
-            self._stats["locked"] += locked
+                self._stats.late += 1
+            self._stats.locked += locked
             yield now
             sent = time.monotonic()
             if self._last_sent is not None:
-                self._record("publish period", sent - self._last_sent)
+                self._stats.record("publish period", sent - self._last_sent)
             self._last_sent = sent
             pacer.ticked(now, sent)
 
@@ -351,7 +347,8 @@ class DeployNode(Node):
                 throttle_duration_sec=1.0)
 
     def _account(self) -> None:
-        self._stats["ticks"] += 1
+        stats = self._stats
+        stats.ticks += 1
         controller = self.controller
         sample = self._sample
         if sample is not None and controller.status == dc.OK:
@@ -360,15 +357,13 @@ class DeployNode(Node):
             # send times and time.time() share the system clock on one machine.
             now = time.time()
             if sample.stamp > 0.0:
-                self._record("joint_state->command latency", now - sample.stamp)
+                stats.record("joint_state->command latency", now - sample.stamp)
             if sample.sent > 0.0:
-                self._record("joint_state sent->command latency", now - sample.sent)
+                stats.record("joint_state sent->command latency", now - sample.sent)
         if controller.last_inference_s:
-            self._record("inference", controller.last_inference_s)
+            stats.record("inference", controller.last_inference_s)
             controller.last_inference_s = 0.0
-        activity = self._stats["activity"]
-        for name in controller.last_activity.active():
-            activity[name] = activity.get(name, 0) + 1
+        stats.count_activity(controller.last_activity.active())
         if controller.status != self._last_status:
             # rclpy refuses one call site logging at two severities: one call per severity.
             if controller.status in HEALTHY:
@@ -377,28 +372,11 @@ class DeployNode(Node):
                 self.get_logger().error("watchdog: %s" % controller.status)
         self._last_status = controller.status
 
-    def _record(self, name: str, seconds: float) -> None:
-        """One sample of timing figure ``name`` (of RUN_TIMING), for this second and the whole run."""
-        self._stats[name].append(seconds)
-        self._run_timing[name].add(seconds)
-
     def _publish_diagnostics(self) -> None:
-        stats, now = self._stats, time.monotonic()
-        elapsed = max(now - stats["since"], 1e-9)
         status = self.controller.status
-        values = [("loop rate [Hz]", "%.1f" % (stats["ticks"] / elapsed)),
-                  ("ticks on joint states [%]",
-                   "%.0f" % (100.0 * stats["locked"] / max(stats["ticks"], 1))),
-                  ("late clock ticks", str(stats["late"]))]
-        for name in RUN_TIMING:
-            us = 1e6 * np.asarray(stats[name])
-            for q in (50, 99):
-                values.append(("%s p%d [us]" % (name, q),
-                               "%.0f" % np.percentile(us, q) if len(us) else "-"))
-        values.append(("watchdog", status))
+        values = self._stats.window_values(time.monotonic()) + [("watchdog", status)]
         if self._libfranka is not None:
-            values += self._libfranka_values()
-        values += [("filter %s [ticks]" % k, str(v)) for k, v in sorted(stats["activity"].items())]
+            values += self._libfranka.stats.window_values()
         level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
         if status in HEALTHY and self._libfranka is not None and self._libfranka.reflex:
             status, level = "reflex: " + self._libfranka.reflex, DiagnosticStatus.ERROR
@@ -408,18 +386,6 @@ class DeployNode(Node):
                                        hardware_id=self.command_topic,
                                        values=[KeyValue(key=k, value=v) for k, v in values])]
         self._diag_pub.publish(msg)
-        self._stats = self._fresh_stats(now)
-
-    def _libfranka_values(self):
-        """Diagnostics of the libfranka loop's window since the last report."""
-        times, lost, rates = self._libfranka.stats.take_window()
-        us = 1e6 * np.asarray(times)
-        values = [("cycle time p%d [us]" % q, "%.0f" % np.percentile(us, q) if len(us) else "-")
-                  for q in (50, 99)]
-        values += [("lost cycles", str(lost)),
-                   ("control_command_success_rate",
-                    "%.4f" % float(np.mean(rates)) if rates else "-")]
-        return values
 
     def destroy(self) -> None:
         """Destroy this node and the one that holds the joint-state subscription."""
@@ -429,17 +395,10 @@ class DeployNode(Node):
 
     def timing_report(self) -> str:
         """Percentiles of the whole run's timing figures, one line each."""
-        lines = ["  %s: %s" % (name, self._run_timing[name].summary()) for name in RUN_TIMING]
+        lines = self._stats.run_report()
         if self._libfranka is not None:
             lines.append("  libfranka: " + self._libfranka.stats.summary())
         return "\n".join(lines)
-
-    @staticmethod
-    def _fresh_stats(now: float) -> dict:
-        """Counters of one diagnostics window starting at monotonic ``now`` [s]."""
-        stats = {"ticks": 0, "late": 0, "locked": 0, "activity": {}, "since": now}  # type: dict
-        stats.update((name, []) for name in RUN_TIMING)
-        return stats
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -97,11 +97,17 @@ class CycleStats:
         self._last = None
         self._motion_cycles = 0
 
-    def take_window(self):
-        """(cycle times [s], lost cycles, success rates) of the window since the last call."""
-        window = (self.window_cycle_times, self.window_lost, self.success_rates)
+    def window_values(self):
+        """Diagnostics key/value pairs of the window since the last call: cycle time p50 and
+        p99 [us], lost cycles, mean control_command_success_rate; starts the next window."""
+        times, lost, rates = self.window_cycle_times, self.window_lost, self.success_rates
         self.window_cycle_times, self.window_lost, self.success_rates = [], 0, []
-        return window
+        us = 1e6 * np.asarray(times)
+        values = [("cycle time p%d [us]" % q, "%.0f" % np.percentile(us, q) if len(us) else "-")
+                  for q in (50, 99)]
+        return values + [("lost cycles", str(lost)),
+                         ("control_command_success_rate",
+                          "%.4f" % float(np.mean(rates)) if rates else "-")]
 
     def summary(self) -> str:
         mean = self.success_sum / self.success_count if self.success_count else float("nan")

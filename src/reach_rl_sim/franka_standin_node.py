@@ -205,12 +205,7 @@ class FrankaStandinNode(Node):
         return response
 
     def _publish_diagnostics(self) -> None:
-        times, lost, rates = self.loop.stats.take_window()
-        us = 1e6 * np.asarray(times)
-        values = [("cycle time p%d [us]" % q, "%.0f" % np.percentile(us, q) if len(us) else "-")
-                  for q in (50, 99)]
-        values += [("lost cycles", str(lost)), ("ignored commands", str(self.ignored)),
-                   ("control_command_success_rate", "%.4f" % np.mean(rates) if rates else "-")]
+        values = self.loop.stats.window_values() + [("ignored commands", str(self.ignored))]
         reflex = self.loop.reflex
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
