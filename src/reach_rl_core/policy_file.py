@@ -101,7 +101,7 @@ class PolicyInfo:
     inputs: Tuple[str, ...]
     version: str
     train_config: Dict
-    command_limits: Optional[CommandLimits] = None  # None: an older file, without the key
+    command_limits: CommandLimits
 
     def target_in_box(self, target: Sequence[float], margin: float = 0.0) -> bool:
         """Whether ``target`` [m, base frame] lies in the trained target box grown by ``margin`` [m]."""
@@ -135,8 +135,7 @@ def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -
         target_min = tuple(float(v) for v in box["min"])
         target_max = tuple(float(v) for v in box["max"])
         train_config = json.loads(metadata.get(KEY_TRAIN_CONFIG, "{}"))
-        command_limits = (CommandLimits.from_json(metadata[KEY_COMMAND_LIMITS])
-                          if KEY_COMMAND_LIMITS in metadata else None)
+        command_limits = CommandLimits.from_json(metadata[KEY_COMMAND_LIMITS])
     except (ValueError, KeyError, TypeError) as exc:
         raise PolicyFileError("%s: malformed metadata (%s)" % (path, exc)) from None
     if not (math.isfinite(policy_dt) and 0.0 < policy_dt <= 1.0):
@@ -160,10 +159,6 @@ def check_command_limits(info: PolicyInfo, limits) -> None:
     fix = "retrain with reach-rl-train --interface %s (and the deploy's fractions and " \
           "max_stop_time)" % limits.interface
     trained = info.command_limits
-    if trained is None:
-        raise PolicyFileError("%s has no %s metadata (exported by an older reach_rl), so the limits "
-                              "it was trained under are unknown: %s" % (info.path, KEY_COMMAND_LIMITS,
-                                                                         fix))
     if trained.interface != limits.interface:
         raise PolicyFileError("%s was trained for the %s interface, the deploy runs %s: %s"
                               % (info.path, trained.interface, limits.interface, fix))
