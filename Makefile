@@ -21,7 +21,7 @@ TORCH_VERSION := 2.13.0
 # pytest<8.4: launch_pytest (ROS 2 Jazzy) reads fixture internals that pytest 8.4 changed, and the
 # launch_testing pytest plugin uses a hook argument that pytest 9 removed;
 # (without these bounds every pytest run fails at collection).
-PY_DEPS := numpy onnx onnxruntime pyyaml tensorboard matplotlib "pytest>=8,<8.4" \
+PY_DEPS := numpy onnx onnxruntime pyyaml omegaconf tensorboard matplotlib "pytest>=8,<8.4" \
   pylibfranka==$(PYLIBFRANKA_VERSION)
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
   ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \

@@ -80,7 +80,7 @@ setup(
     extras_require={
         # Install torch pinned BEFORE this extra (see Makefile: torch==2.13.0), or pip may
         # resolve a multi-GB CUDA build.
-        "train": ["torch", "onnx", "tensorboard", "matplotlib"],
+        "train": ["torch", "onnx", "omegaconf", "tensorboard", "matplotlib"],
         "test": ["pytest>=8,<8.4"],  # launch_pytest (Jazzy) breaks on pytest 8.4
     },
     entry_points={

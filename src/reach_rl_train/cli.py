@@ -157,16 +157,14 @@ def export_main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from reach_rl_train.actor_critic import ActorCritic
-    from reach_rl_train.config import ConfigError, TrainConfig, apply_dict, validate
+    from reach_rl_train.config import ConfigError, config_from
     from reach_rl_train.export import export_policy
 
     try:
         if not os.path.isfile(args.checkpoint):
             raise ValueError("checkpoint %s does not exist" % args.checkpoint)
         state = torch.load(args.checkpoint, map_location="cpu")
-        cfg = TrainConfig()
-        apply_dict(cfg, state["config"], args.checkpoint)
-        validate(cfg)
+        cfg = config_from([(state["config"], args.checkpoint)])
         model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
         model.load_state_dict(state["model"])
     except (ConfigError, ValueError, KeyError, RuntimeError) as exc:

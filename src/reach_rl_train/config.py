@@ -1,14 +1,18 @@
-"""Training configuration: typed sections, YAML loading, ``key=value`` overrides, validation.
+"""Training configuration: typed sections (OmegaConf structured configs, as IsaacGymEnvs and
+Isaac Lab use through Hydra), YAML loading, ``section.key=value`` overrides, validation.
 
 Defaults live in ``config/train.yaml``; every key there must exist here, so a typo in a
-YAML file or an override is an error, not a silently ignored setting.
+YAML file or an override is an error, not a silently ignored setting. OmegaConf checks keys
+and types; :func:`validate` checks ranges, each message naming the key.
 """
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
@@ -136,10 +140,7 @@ class RunConfig:
     # Stop at the goal (section goal) or at max_iterations, and export the best policy seen.
     until_goal: bool = False
     dist_timeout_s: float = 120.0  # torchrun jobs: a collective waiting longer ends the job
-    # torch CPU threads; 0 = all cores. 1 by default: at 512 envs the tensors are small, and
-    # on a shared 2-core CPU with one other busy process, 2 threads fell to ~640 env-steps/s
-    # (threads waiting on each other) where 1 thread kept ~13000.
-    threads: int = 1
+    threads: int = 1  # torch CPU threads, 0: all cores (512 arms' tensors are small: one is best)
 
 
 @dataclass
@@ -158,51 +159,29 @@ class TrainConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def _coerce(section: str, key: str, current: Any, value: Any) -> Any:
-    """``value`` converted to the type of the default ``current``; ConfigError if it can't be."""
-    name = "%s.%s" % (section, key)
-    if isinstance(current, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        if isinstance(value, bool):
-            return value
-        raise ConfigError("%s must be true or false, got %r" % (name, value))
-    if isinstance(current, list):
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError("%s must be a list, got %r" % (name, value))
-        inner = type(current[0]) if current else float
-        return [_coerce(section, key, inner(0), v) for v in value]
+def _merge(cfg: DictConfig, data: Any, source: str) -> DictConfig:
+    """``cfg`` with ``data`` (a mapping of sections) merged in by OmegaConf, which checks every
+    key against the dataclasses and converts every value to its field's type; ConfigError
+    naming ``source`` and the key otherwise."""
+    if not isinstance(data, (dict, DictConfig)):
+        raise ConfigError("%s must be a mapping of sections" % source)
+    data = {section: values for section, values in data.items() if values is not None}
     try:
-        if isinstance(current, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError("%s must be a %s, got %r" % (name, type(current).__name__, value)) from None
-
-
-def apply_dict(cfg: TrainConfig, data: Dict[str, Any], source: str) -> None:
-    sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    for section, values in data.items():
-        if section not in sections:
-            raise ConfigError("%s: unknown section %r (known: %s)"
-                              % (source, section, ", ".join(sorted(sections))))
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError("%s: section %r must be a mapping" % (source, section))
-        target = sections[section]
-        known = {f.name for f in dataclasses.fields(target)}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError("%s: unknown key %s.%s (known: %s)"
-                                  % (source, section, key, ", ".join(sorted(known))))
-            setattr(target, key, _coerce(section, key, getattr(target, key), value))
+        return OmegaConf.merge(cfg, data)
+    except ConfigKeyError as exc:
+        section, _, key = str(exc.full_key).partition(".")
+        if not key:
+            raise ConfigError("%s: unknown section %r (known: %s)" % (
+                source, section, ", ".join(f.name for f in dataclasses.fields(TrainConfig)))) from None
+        raise ConfigError("%s: unknown key %s (known: %s)" % (
+            source, exc.full_key, ", ".join(sorted(OmegaConf.select(cfg, section).keys())))) from None
+    except ValidationError as exc:
+        section, _, key = str(exc.full_key).partition(".")
+        default = OmegaConf.select(cfg, str(exc.full_key)) if key else None
+        kind = ("mapping" if default is None else "list" if isinstance(default, ListConfig)
+                else type(default).__name__)
+        raise ConfigError("%s: %s must be a %s, got %r" % (source, exc.full_key, kind,
+                                                          exc.value)) from None
 
 
 def parse_override(text: str) -> Dict[str, Any]:
@@ -210,30 +189,32 @@ def parse_override(text: str) -> Dict[str, Any]:
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError("override %r must look like section.key=value, e.g. ppo.learning_rate=3e-4"
                           % text)
-    path, raw = text.split("=", 1)
-    section, key = path.strip().split(".", 1)
-    value = yaml.safe_load(raw) if raw.strip() else raw
-    return {section: {key: value}}
+    return OmegaConf.to_container(OmegaConf.from_dotlist([text]))
+
+
+def config_from(layers: Sequence[Tuple[Any, str]]) -> TrainConfig:
+    """The defaults with each ``(mapping, source)`` of ``layers`` merged in turn; validated."""
+    cfg = OmegaConf.structured(TrainConfig)
+    for data, source in layers:
+        cfg = _merge(cfg, data, source)
+    result = OmegaConf.to_object(cfg)
+    validate(result)
+    return result
 
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated."""
-    cfg = TrainConfig()
+    layers = []  # type: List[Tuple[Any, str]]
     if path:
         try:
             with open(path) as f:
-                data = yaml.safe_load(f) or {}
+                layers.append((yaml.safe_load(f) or {}, "config %s" % path))
         except OSError as exc:
             raise ConfigError("cannot read config %s: %s" % (path, exc.strerror)) from None
         except yaml.YAMLError as exc:
             raise ConfigError("config %s is not valid YAML: %s" % (path, exc)) from None
-        if not isinstance(data, dict):
-            raise ConfigError("config %s must be a mapping of sections" % path)
-        apply_dict(cfg, data, path)
-    for text in overrides:
-        apply_dict(cfg, parse_override(text), "override %r" % text)
-    validate(cfg)
-    return cfg
+    layers += [(parse_override(text), "override %r" % text) for text in overrides]
+    return config_from(layers)
 
 
 def _interface_value(value: float) -> Optional[float]:

@@ -16,7 +16,7 @@ import torch
 
 from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
-from reach_rl_train.config import RandomizationConfig, TrainConfig, apply_dict, validate
+from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from
 from reach_rl_train.reach_task import ReachTask, limit_distance, select_results
 
 DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
@@ -40,11 +40,9 @@ CONDITIONS = {
 
 def config_of(policy: Policy) -> TrainConfig:
     """The training config stored in the policy file (defaults where it says nothing)."""
-    cfg = TrainConfig()
-    stored = dict(policy.info.train_config)
-    apply_dict(cfg, {k: v for k, v in stored.items() if k in ("task", "reward")}, policy.info.path)
-    validate(cfg)
-    return cfg
+    stored = policy.info.train_config
+    return config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
+                         policy.info.path)])
 
 
 def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:
