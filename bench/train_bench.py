@@ -191,7 +191,7 @@ class Tracker:
         point["eval_s"] = t1 - t0
         self.evals.append(point)
         self.last_eval_iteration = iteration
-        if better(m, self.best):
+        if better(m, self.best, GOAL):
             self.best = point
         tags = []
         if self.milestone is None and m["success_rate"] >= MILESTONE_SUCCESS:

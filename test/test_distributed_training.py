@@ -16,10 +16,9 @@ torch = pytest.importorskip("torch")
 from reach_rl_train.config import load_config  # noqa: E402
 from reach_rl_train.distributed import Ranks, device_for_rank, ranks_from_environment  # noqa: E402
 from reach_rl_train.runner import Runner  # noqa: E402
-from test_training import SMALL, median_error  # noqa: E402
+from test_training import ITERATIONS, SMALL, median_error  # noqa: E402
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_worker.py")
-ITERATIONS = 40
 ENVS_PER_RANK = 128  # two ranks: the single-process test's 256 arms
 
 

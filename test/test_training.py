@@ -10,13 +10,16 @@ from reach_rl_train.cli import eval_main, train_main  # noqa: E402
 from reach_rl_train.config import RandomizationConfig  # noqa: E402
 from reach_rl_train.evaluate import config_of, onnx_actor, run_condition  # noqa: E402
 from reach_rl_train.export import export_policy  # noqa: E402
+from reach_rl_train.held_out import Goal, better  # noqa: E402
 from reach_rl_train.runner import Runner  # noqa: E402
 from reach_rl_train.config import load_config  # noqa: E402
 
 NOMINAL = RandomizationConfig(enabled=False)
-# uncapped, 4 targets an episode and a milder joint-limit term: 40 iterations at the 0.26 rad/s
-# ros2_control cap, or under the default limit term (weight 10 over 0.4 rad), learn too little to
-# show here (the full 200-iteration default run learns: see README, Measured)
+# Uncapped, 4 targets an episode and a milder joint-limit term: a few dozen iterations at the
+# ros2_control speed cap, or under the default limit term (weight 10 over 0.4 rad), learn too
+# little to show here. ITERATIONS: at 40 the outcome hung on the seed and on float rounding
+# (median error 13-316 mm over seeds, untrained ~312 mm); at 60 four seeds gave 21-45 mm.
+ITERATIONS = 60
 SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",
          "run.until_goal=false",
          "task.targets_per_episode=4", "reward.joint_limit=2", "reward.limit_margin=0.3"]
@@ -31,7 +34,7 @@ def median_error(path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("train") / "policy.onnx")
-    assert train_main(["--device", "cpu", "--max-iterations", "40", "--out", out] + SMALL) == 0
+    assert train_main(["--device", "cpu", "--max-iterations", str(ITERATIONS), "--out", out] + SMALL) == 0
     return out
 
 
@@ -54,12 +57,12 @@ def test_training_learns_to_move_toward_targets(trained, tmp_path):
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     logs = os.path.splitext(trained)[0] + "_logs"
     out = str(tmp_path / "resumed.onnx")
-    cfg = load_config(None, SMALL + ["run.max_iterations=42", "run.out=%s" % out,
+    cfg = load_config(None, SMALL + ["run.max_iterations=%d" % (ITERATIONS + 2), "run.out=%s" % out,
                                      "run.resume=%s" % os.path.join(logs, "checkpoint.pt")])
     runner = Runner(cfg, progress=lambda _: None)
-    assert runner.iteration == 40
+    assert runner.iteration == ITERATIONS
     runner.train()
-    assert runner.iteration == 42 and os.path.isfile(out)
+    assert runner.iteration == ITERATIONS + 2 and os.path.isfile(out)
 
 
 def test_eval_cli_reports_both_conditions(trained, capsys):
@@ -114,7 +117,14 @@ def test_until_goal_runs_to_max_iterations_and_exports_the_best(tmp_path):
     assert runner.iteration == 9 and not runner.goal_reached
     judged = [h for h in runner.history if "held_out_success_rate" in h]
     assert [h["iteration"] for h in judged] == [3, 6, 9]
-    best = max(judged, key=lambda h: (h["held_out_success_rate"], -h["held_out_median_final_error_mm"]))
+    goal = Goal.of(cfg)  # success 1, 0.001 mm, no time criterion (ros2_control)
+    assert goal.median_time_s == 0.0
+
+    def rank(h):  # more criteria met, then success, then error
+        m = {k[len("held_out_"):]: v for k, v in h.items() if k.startswith("held_out_")}
+        return goal.met(m), m["success_rate"], -m["median_final_error_mm"]
+
+    best = max(judged, key=rank)
     assert runner.best["iteration"] == best["iteration"]
     assert any("not reached in 9 iterations" in line and "the best, iteration %d" % best["iteration"]
                in line for line in lines), lines
@@ -124,3 +134,14 @@ def test_until_goal_runs_to_max_iterations_and_exports_the_best(tmp_path):
     m = run_condition(onnx_actor(policy), cfg, NOMINAL, g.eval_targets, g.eval_seed,
                       in_a_row=g.eval_in_a_row)
     assert m["median_final_error_mm"] == pytest.approx(best["held_out_median_final_error_mm"], rel=1e-3)
+
+
+def test_the_best_evaluation_meets_more_of_the_goal_first():
+    goal = Goal(success=0.99, median_error_mm=2.0, median_time_s=1.0)
+    slow = {"success_rate": 1.0, "median_final_error_mm": 1.5, "median_time_to_1cm_s": 1.10}
+    fast = {"success_rate": 1.0, "median_final_error_mm": 1.6, "median_time_to_1cm_s": 0.98}
+    assert goal.met(slow) == 2 and goal.reached(fast)
+    assert better(fast, slow, goal) and not better(slow, fast, goal)
+    # Without a time criterion the lower error wins.
+    untimed = goal._replace(median_time_s=0.0)
+    assert better(slow, fast, untimed)

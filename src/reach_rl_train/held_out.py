@@ -34,9 +34,13 @@ class Goal(NamedTuple):
                   else g.median_time_s)
         return cls(g.success, g.median_error_mm, time_s)
 
+    def met(self, m: Dict[str, float]) -> int:
+        """How many of the goal's criteria the figures ``m`` meet (an unjudged time counts)."""
+        return ((m["success_rate"] >= self.success) + (m["median_final_error_mm"] <= self.median_error_mm)
+                + (self.median_time_s == 0.0 or m["median_time_to_1cm_s"] <= self.median_time_s))
+
     def reached(self, m: Dict[str, float]) -> bool:
-        return (m["success_rate"] >= self.success and m["median_final_error_mm"] <= self.median_error_mm
-                and (self.median_time_s == 0.0 or m["median_time_to_1cm_s"] <= self.median_time_s))
+        return self.met(m) == 3
 
     def __str__(self) -> str:
         time_part = ", median time to 1 cm <= %.2f s" % self.median_time_s if self.median_time_s else ""
@@ -44,12 +48,17 @@ class Goal(NamedTuple):
             100 * self.success, self.median_error_mm, time_part)
 
 
-def better(a: Dict[str, float], b: Optional[Dict[str, float]]) -> bool:
-    """Is evaluation ``a`` better than ``b`` (success first, then median final error)?"""
+def better(a: Dict[str, float], b: Optional[Dict[str, float]], goal: Goal) -> bool:
+    """Is evaluation ``a`` better than ``b``: more of ``goal``'s criteria met, then higher
+    success, then lower median final error, then (when the goal judges it) shorter time?"""
     if b is None:
         return True
-    return (a["success_rate"], -a["median_final_error_mm"]) > (b["success_rate"],
-                                                               -b["median_final_error_mm"])
+
+    def rank(m):
+        time_s = m["median_time_to_1cm_s"] if goal.median_time_s else 0.0
+        return goal.met(m), m["success_rate"], -m["median_final_error_mm"], -time_s
+
+    return rank(a) > rank(b)
 
 
 def describe(m: Dict[str, float]) -> str:

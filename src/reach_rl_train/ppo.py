@@ -1,5 +1,5 @@
-"""Proximal policy optimisation: clipped surrogate, clipped value loss, entropy bonus,
-and a learning rate adapted to keep the policy's KL step near ``desired_kl``.
+"""Proximal policy optimisation: clipped surrogate, clipped value loss, entropy bonus, and a
+fixed learning rate or (``desired_kl`` > 0) one adapted to keep the policy's KL step near it.
 
 In a torchrun job (``collectives``) gradients and the KL are averaged over ranks, so every
 rank takes the same step with the same learning rate."""

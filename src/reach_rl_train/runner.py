@@ -194,7 +194,7 @@ class Runner:
         m = self.evaluator(self.model)
         self.held_out = dict(m, iteration=self.iteration)
         stats.update({"held_out_" + k: float(v) for k, v in m.items()})
-        if better(m, self.best):
+        if better(m, self.best, self.evaluator.goal):
             self.best = self.held_out
             self.best_state = copy.deepcopy(self.model.state_dict())
         self.goal_reached = self.evaluator.goal.reached(m)
