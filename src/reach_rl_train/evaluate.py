@@ -41,8 +41,10 @@ CONDITIONS = {
 def config_of(policy: Policy) -> TrainConfig:
     """The training config stored in the policy file (defaults where it says nothing)."""
     stored = policy.info.train_config
-    return config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
-                         policy.info.path)])
+    cfg = config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
+                        policy.info.path)])
+    cfg.task.backend = "torch"  # judged in the built-in simulator, whatever trained it
+    return cfg
 
 
 def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:

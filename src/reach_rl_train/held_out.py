@@ -7,6 +7,7 @@ policy's deterministic command. Training stops once :class:`Goal` is met and exp
 best policy seen.
 """
 import time
+from dataclasses import replace
 from typing import Dict, NamedTuple, Optional
 
 import torch
@@ -69,10 +70,11 @@ def describe(m: Dict[str, float]) -> str:
 
 
 class HeldOutEvaluator:
-    """Judges an ActorCritic on the held-out targets of ``cfg.goal``, on ``device``."""
+    """Judges an ActorCritic on the held-out targets of ``cfg.goal``, on ``device``, in the
+    built-in simulator whatever arm simulator trains (as reach-rl-eval judges files)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
-        self.cfg = cfg
+        self.cfg = replace(cfg, task=replace(cfg.task, backend="torch"))
         self.device = device
         self.goal = Goal.of(cfg)
 
