@@ -9,6 +9,7 @@ franka-sim or pylibfranka.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +47,13 @@ def port_open(port: int = PORT) -> bool:
         return False
 
 
+# Each 1 kHz loop on a core of its own, as a robot computer runs Franka's loop (and as
+# bench/libfranka_bench.py --pin does): franka-sim on the first core, the node under test on the
+# last (its ``cpu`` parameter). One core: no pinning.
+CPUS = sorted(os.sched_getaffinity(0))
+SIM_CPU, LOOP_CPU = (CPUS[0], CPUS[-1]) if len(CPUS) > 1 and shutil.which("taskset") else (None, -1)
+
+
 class FrankaSim:
     """One franka-sim server with motion limits and communication constraints enforced."""
 
@@ -53,7 +61,8 @@ class FrankaSim:
         if port_open():
             pytest.fail("TCP %d is taken: another franka-sim (or a robot server) runs on this "
                         "machine; stop it first" % PORT)
-        self.process = subprocess.Popen([str(LAUNCHER)], stdout=subprocess.PIPE,
+        pin = ["taskset", "-c", str(SIM_CPU)] if SIM_CPU is not None else []
+        self.process = subprocess.Popen(pin + [str(LAUNCHER)], stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True,
                                         start_new_session=True)
         self.lines = []  # type: List[str]

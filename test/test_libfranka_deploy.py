@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from franka_sim_harness import franka_sim_fixture
+from franka_sim_harness import LOOP_CPU, franka_sim_fixture
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
@@ -85,7 +85,8 @@ def operator(ros_context, request):
 
 
 def deploy(policy, **params):
-    values = dict(policy=policy, interface="libfranka", robot_ip="127.0.0.1", autostart=True)
+    values = dict(policy=policy, interface="libfranka", robot_ip="127.0.0.1", autostart=True,
+                  cpu=LOOP_CPU)
     values.update(params)
     return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()))
 
