@@ -209,7 +209,7 @@ class DeployNode(Node):
 
     # -- control loop -------------------------------------------------------------------------
     def start(self) -> None:
-        # A full garbage collection walks every object the libraries loaded (~5 ms here); frozen
+        # A full garbage collection walks every object the libraries loaded (milliseconds); frozen
         # now, the loop's occasional collections see only what it allocates since.
         gc.collect()
         gc.freeze()
