@@ -102,7 +102,7 @@ demo: build
 	if [ -f $(DEMO_POLICY) ]; then
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
-	  echo "== demo: training on the built-in simulator for the libfranka interface (CPU, a few minutes)"
+	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, up to ~7 min)"
 	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
