@@ -119,13 +119,31 @@ def array_namespace(x):
     return torch
 
 
+_TENSOR_CONSTANTS = {}  # type: dict  # (device, dtype, shape, bytes) -> tensor, see like()
+
+
 def like(q, values):
-    """``values`` as an array of q's kind, dtype (and device), broadcastable against q."""
+    """``values`` as an array of q's kind, dtype (and device), broadcastable against q.
+
+    Host values for a torch tensor become one tensor per device and dtype, made at their first
+    use and reused after: no copy to the GPU at every call (inside a CUDA graph capture such a
+    copy is an error). Don't write into what it returns."""
     if isinstance(q, np.ndarray):
         return np.asarray(values, dtype=q.dtype)
     if hasattr(values, "to"):  # already a tensor
         return values.to(device=q.device, dtype=q.dtype)
-    return q.new_tensor(values)
+    import torch  # loaded already: q is a tensor
+
+    if torch.jit.is_tracing():  # exporting: the graph keeps its own constants
+        return q.new_tensor(values)
+    host = np.asarray(values, dtype=np.float64)
+    key = (q.device, q.dtype, host.shape, host.tobytes())
+    tensor = _TENSOR_CONSTANTS.get(key)
+    if tensor is None:
+        if len(_TENSOR_CONSTANTS) >= 1024:  # bounded, should callers vary their values
+            _TENSOR_CONSTANTS.clear()
+        tensor = _TENSOR_CONSTANTS[key] = q.new_tensor(values)
+    return tensor
 
 
 def velocity_bounds(limits: JointLimits, q):
