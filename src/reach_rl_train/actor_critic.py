@@ -6,7 +6,7 @@ error), a running normaliser scales them, and two MLPs give the action mean and 
 ``PolicyGraph`` is the deterministic part that is exported to ONNX.
 """
 import copy
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -76,12 +76,17 @@ class ActorCritic(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean),
                                           validate_args=False)
 
-    def act(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                              torch.Tensor, torch.Tensor]:
-        """Sample actions for a rollout: action, log-prob, value, mean, std (normaliser updated)."""
+    def act(self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+            ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for a rollout: action, log-prob, value, mean, std (normaliser updated).
+        ``generator``: draw the exploration noise from it (default: torch's)."""
         features = self.features(obs, update_normalizer=True)
         dist = self.distribution(features)
-        action = dist.sample()
+        if generator is None:
+            action = dist.sample()
+        else:
+            noise = torch.randn(dist.mean.shape, generator=generator, device=obs.device)
+            action = dist.mean + dist.stddev * noise
         return (action, dist.log_prob(action).sum(-1), self.critic(features).squeeze(-1),
                 dist.mean, dist.stddev)
 

@@ -18,6 +18,8 @@ from reach_rl_core.franka_model import NUM_JOINTS, JointLimits
 class TorchArmSim:
     """Batched arm state ``joint_pos``/``joint_vel`` [N, 7] on ``device``."""
 
+    STATE = ("joint_pos", "joint_vel")  # what a step replaces (see ReachTask.STATE)
+
     def __init__(self, num_envs: int, limits: JointLimits, device: torch.device):
         self.num_envs = num_envs
         self.device = torch.device(device)

@@ -142,6 +142,9 @@ class RunConfig:
     # Stop at the goal (section goal) or at max_iterations, and export the best policy seen.
     until_goal: bool = False
     dist_timeout_s: float = 120.0  # torchrun jobs: a collective waiting longer ends the job
+    # On a GPU, record the rollout once as a CUDA graph and replay it (one process, built-in
+    # simulator): thousands of kernel launches become one (reach_rl_train/cuda_graph.py).
+    cuda_graph: bool = True
     threads: int = 1  # torch CPU threads, 0: all cores (512 arms' tensors are small: one is best)
 
 

@@ -3,13 +3,14 @@ fixed learning rate or (``desired_kl`` > 0) one adapted to keep the policy's KL 
 
 In a torchrun job (``collectives``) gradients and the KL are averaged over ranks, so every
 rank takes the same step with the same learning rate."""
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
 
 from reach_rl_train.actor_critic import ActorCritic
 from reach_rl_train.config import PPOConfig
+from reach_rl_train.cuda_graph import CapturedCall
 from reach_rl_train.distributed import Collectives
 from reach_rl_train.storage import RolloutStorage
 
@@ -22,39 +23,86 @@ def gaussian_kl(mu_old, std_old, mu_new, std_new) -> torch.Tensor:
 
 
 class PPO:
+    """``update(storage)`` runs the epochs. ``cuda_graph``: on a GPU with one rank the epochs
+    run as one CUDA graph (:mod:`reach_rl_train.cuda_graph`): the optimiser then keeps its step
+    count and learning rate on the device, and the adaptive schedule runs there too."""
+
     def __init__(self, actor_critic: ActorCritic, cfg: PPOConfig, seed: int = 0,
-                 collectives: Collectives = Collectives()):
+                 collectives: Collectives = Collectives(), cuda_graph: bool = False):
         self.actor_critic = actor_critic
         self.cfg = cfg
         self.collectives = collectives
+        self.device = next(actor_critic.parameters()).device
+        # Gradients of several ranks meet in an all-reduce, which stays outside a graph.
+        self.graphed = (cuda_graph and self.device.type == "cuda"
+                        and collectives.world_size == 1)
+        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=cfg.learning_rate,
+                                          capturable=self.graphed)
         self.learning_rate = cfg.learning_rate
-        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=self.learning_rate)
-        self.generator = torch.Generator()
+        # minibatch shuffles, drawn where the rollout lives (no copy of the order from the host)
+        self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
+        self.epochs = None  # type: Optional[CapturedCall]
+        self.storage = None  # type: Optional[RolloutStorage]  # the one the epochs were built on
 
-    def _adapt_learning_rate(self, kl: float) -> None:
-        if self.cfg.desired_kl <= 0:
-            return
-        if kl > 2.0 * self.cfg.desired_kl:
-            self.learning_rate = max(1e-5, self.learning_rate / 1.5)
-        elif 0.0 < kl < 0.5 * self.cfg.desired_kl:
-            self.learning_rate = min(1e-2, self.learning_rate * 1.5)
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])  # (graphed: one read of the device)
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate
+            if not self.graphed:
+                group["lr"] = float(value)
+            elif isinstance(group["lr"], torch.Tensor) and group["lr"].device == self.device:
+                group["lr"].fill_(float(value))  # the tensor a captured update reads
+            else:
+                group["lr"] = torch.tensor(float(value), device=self.device)
+
+    def _adapt_learning_rate(self, kl) -> None:
+        """rsl_rl's schedule: the rate / 1.5 when the minibatch's ``kl`` exceeds twice
+        ``desired_kl``, * 1.5 below half of it, within [1e-5, 1e-2]. ``kl`` a float, or a
+        tensor on the device when graphed (the rate is then updated there, in place)."""
+        target = self.cfg.desired_kl
+        if not self.graphed:
+            kl = self.collectives.sum_(kl.reshape(1).clone()).item() / self.collectives.world_size
+            if kl > 2.0 * target:
+                self.learning_rate = max(1e-5, self.learning_rate / 1.5)
+            elif 0.0 < kl < 0.5 * target:
+                self.learning_rate = min(1e-2, self.learning_rate * 1.5)
+            return
+        for group in self.optimizer.param_groups:
+            lr = group["lr"]
+            lr.copy_(torch.where(kl > 2.0 * target, (lr / 1.5).clamp(min=1e-5),
+                                 torch.where((kl > 0.0) & (kl < 0.5 * target),
+                                             (lr * 1.5).clamp(max=1e-2), lr)))
 
     def update(self, storage: RolloutStorage) -> Dict[str, float]:
-        """Run the PPO epochs over ``storage``; returns mean losses, KL and learning rate."""
+        """Run the PPO epochs over ``storage`` (the same one at every call); returns mean
+        losses, KL (this rank's) and the learning rate after it."""
+        if self.epochs is None:
+            self.storage = storage
+            self.epochs = CapturedCall(self._run_epochs, self.device if self.graphed else "cpu")
+        assert storage is self.storage, "PPO.update takes the storage of its first call"
+        storage.shuffle(self.cfg.num_epochs, self.generator)
+        sums, count = self.epochs()
+        result = {k: float(v) / count for k, v in sums.items()}
+        result["learning_rate"] = self.learning_rate
+        return result
+
+    def _run_epochs(self):
+        """Every minibatch of ``self.storage``'s shuffle: the summed losses and KL, and the count."""
         cfg, model = self.cfg, self.actor_critic
         sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}  # type: Dict[str, Any]
         count = 0
-        for batch in storage.minibatches(cfg.num_minibatches, cfg.num_epochs, self.generator):
+        for batch in self.storage.minibatches(cfg.num_minibatches):
             features = model.features(batch.obs)
             dist = model.distribution(features)
             value = model.critic(features).squeeze(-1)
             with torch.no_grad():
-                kl_mean = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean()
-                kl = self.collectives.sum_(kl_mean.reshape(1)).item() / self.collectives.world_size
-            self._adapt_learning_rate(kl)
+                kl = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean()
+                if self.cfg.desired_kl > 0:
+                    self._adapt_learning_rate(kl)
 
             ratio = torch.exp(dist.log_prob(batch.action).sum(-1) - batch.log_prob)
             advantage = batch.advantage
@@ -74,8 +122,6 @@ class PPO:
             self.optimizer.step()
             for key, v in (("policy_loss", policy_loss), ("value_loss", value_loss),
                            ("entropy", entropy), ("kl", kl)):
-                sums[key] += v.detach() if isinstance(v, torch.Tensor) else v  # read once, below
+                sums[key] += v.detach()  # read once, after the epochs
             count += 1
-        result = {k: float(v) / count for k, v in sums.items()}
-        result["learning_rate"] = self.learning_rate
-        return result
+        return sums, count

@@ -72,6 +72,11 @@ def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float, weigh
 class ReachTask:
     """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
 
+    # The tensors a step reads and replaces: what a CUDA graph of steps must carry over
+    # (:class:`reach_rl_train.cuda_graph.StateCarry`).
+    STATE = ("command", "target", "reach_step", "tau", "latency", "history", "episode_step",
+             "episode_return")
+
     def __init__(self, task: TaskConfig, reward: RewardConfig, randomization: RandomizationConfig,
                  num_envs: int, device="cpu", seed: int = 0, backend=None):
         self.cfg, self.reward_cfg, self.rand_cfg = task, reward, randomization

@@ -10,7 +10,9 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from reach_rl_train.actor_critic import ActorCritic
+from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import TrainConfig
+from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.distributed import Ranks, collectives_for, device_for_rank, ranks_from_environment
 from reach_rl_train.export import export_policy
 from reach_rl_train.held_out import HeldOutEvaluator, better, describe
@@ -49,14 +51,23 @@ class Runner:
         self.device = resolve_device(device_for_rank(cfg.run.device, self.ranks))
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
+        if self.device.type == "cuda":  # TF32 tensor cores for the MLPs' float32 matmuls
+            torch.set_float32_matmul_precision("high")
         seed = cfg.run.seed + self.ranks.rank  # each rank its own arms, targets and noise
         torch.manual_seed(seed)
         self.collectives = collectives_for(self.ranks, self.device, cfg.run.dist_timeout_s)
+        # Exploration noise: torch's default generator on the CPU; on a GPU one of the runner's
+        # own, which a CUDA graph of the rollout can draw from (cuda_graph.CapturedCall).
+        self.action_generator = None  # type: Optional[torch.Generator]
+        if self.device.type == "cuda":
+            self.action_generator = torch.Generator(device=self.device)
+            self.action_generator.manual_seed(seed + 1000003)  # a stream apart from the task's
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
                               self.device, seed=seed, backend=backend)
         self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std).to(self.device)
         self.model.normalizer.collectives = self.collectives
-        self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives)
+        self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
+                       cuda_graph=cfg.run.cuda_graph)
         self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, OBS_DIM, 7, self.device)
         self.log_dir = log_dir_for(cfg)
         self.iteration = 0
@@ -68,6 +79,9 @@ class Runner:
         self.best = None  # type: Optional[Dict[str, float]]  # the best, and its weights:
         self.best_state = None  # type: Optional[Dict[str, torch.Tensor]]
         self.goal_reached = False
+        self.obs = None  # type: Optional[torch.Tensor]  # the next rollout's first observation
+        self.rollout = None  # type: Optional[CapturedCall]
+        self.carry = StateCarry([])
         if cfg.run.resume:
             self.load(cfg.run.resume)
         self.collectives.broadcast_module(self.model)
@@ -103,23 +117,48 @@ class Runner:
         self.progress("resumed from %s at iteration %d" % (path, self.iteration))
 
     # -- training ---------------------------------------------------------------------------
-    def collect(self, obs: torch.Tensor):
-        """One rollout of ``num_steps``; returns the next observation and rollout statistics."""
+    def _rollout(self):
+        """``num_steps`` policy steps of every arm from ``self.obs`` into the storage; returns
+        the steps' infos and dones and the value of the last observation. Fixed shapes and no
+        reads to the host: on a GPU it runs as one CUDA graph (``run.cuda_graph``)."""
         gamma = self.cfg.ppo.gamma
+        obs = self.obs
         infos, dones = [], []
+        for _ in range(self.cfg.ppo.num_steps):
+            action, log_prob, value, mean, std = self.model.act(obs, self.action_generator)
+            next_obs, reward, done, info = self.task.step(action)
+            done_f = done.float()
+            # Every episode end is a time limit: bootstrap instead of treating it as terminal.
+            self.storage.add(Transition(obs, action, reward + gamma * value * done_f, done_f,
+                                        value, log_prob, mean, std))
+            infos.append(info)
+            dones.append(done)
+            obs = next_obs
+        self.obs = obs
+        last_value = self.model.value(obs)
+        self.carry.store()
+        return infos, dones, last_value
+
+    def _graphed(self) -> bool:
+        """Whether rollouts run as a CUDA graph: asked for, on a GPU, the built-in simulator (Isaac
+        Gym steps outside torch's streams) and one rank (the normaliser's all-reduce would be in
+        the graph)."""
+        return (self.cfg.run.cuda_graph and self.device.type == "cuda"
+                and self.cfg.task.backend == "torch" and self.ranks.world_size == 1)
+
+    def collect(self) -> Dict[str, float]:
+        """One rollout of ``num_steps`` from ``self.obs``, returns and advantages; returns the
+        rollout's statistics."""
+        if self.rollout is None:
+            self.carry = StateCarry([(self, ("obs",)), (self.task, ReachTask.STATE),
+                                     (self.task.backend, TorchArmSim.STATE)]
+                                    if self._graphed() else [])
+            self.rollout = CapturedCall(self._rollout, self.device if self._graphed() else "cpu",
+                                        generators=[g for g in (self.task.generator,
+                                                                self.action_generator) if g is not None])
         with torch.no_grad():
-            for _ in range(self.cfg.ppo.num_steps):
-                action, log_prob, value, mean, std = self.model.act(obs)
-                next_obs, reward, done, info = self.task.step(action)
-                done_f = done.float()
-                # Every episode end is a time limit: bootstrap instead of treating it as terminal.
-                self.storage.add(Transition(obs, action, reward + gamma * value * done_f, done_f,
-                                            value, log_prob, mean, std))
-                infos.append(info)
-                dones.append(done)
-                obs = next_obs
-            last_value = self.model.value(obs)
-        self.storage.compute_returns(last_value, gamma, self.cfg.ppo.gae_lambda)
+            infos, dones, last_value = self.rollout()
+        self.storage.compute_returns(last_value, self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
         stats = {"reward": self.storage.rewards.sum(0).mean().item() / self.cfg.ppo.num_steps}
         cat = select_results(infos, dones)
         if len(cat["success"]):
@@ -127,7 +166,7 @@ class Runner:
             stats["final_error_mm"] = 1000.0 * cat["final_error"].median().item()
         if len(cat["episode_return"]):
             stats["episode_return"] = cat["episode_return"].mean().item()
-        return obs, stats
+        return stats
 
     def train(self, on_iteration: Optional[Callable[["Runner", Dict[str, float]], bool]] = None
               ) -> Dict[str, float]:
@@ -150,14 +189,15 @@ class Runner:
                 json.dump(cfg.to_dict(), f, indent=2)
         # env-steps of the whole job: every rank steps its own arms
         steps_per_iter = cfg.run.num_envs * cfg.ppo.num_steps * self.ranks.world_size
-        obs = self.task.reset(stagger=True)
+        self.obs = self.task.reset(stagger=True)
+        self.rollout = None  # built at the first collect, from the state reset left
         start = time.perf_counter()
         first_iteration = self.iteration
         stats = {}  # type: Dict[str, float]
         try:
             while self.iteration < cfg.run.max_iterations:
                 t0 = time.perf_counter()
-                obs, stats = self.collect(obs)
+                stats = self.collect()
                 t1 = time.perf_counter()
                 stats.update(self.ppo.update(self.storage))
                 t2 = time.perf_counter()

@@ -1,5 +1,5 @@
 """Rollout storage on the training device, with generalised advantage estimation."""
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 
@@ -50,6 +50,7 @@ class RolloutStorage:
         self.stds = zeros(num_actions)
         self.returns = zeros()
         self.advantages = zeros()
+        self.order = None  # type: Optional[torch.Tensor]  # [epochs, steps * envs]: shuffle()'s
         self.step = 0
 
     def add(self, transition: Transition) -> None:
@@ -68,19 +69,28 @@ class RolloutStorage:
             delta = self.rewards[t] + gamma * next_value * not_done - self.values[t]
             advantage = delta + gamma * lam * not_done * advantage
             self.advantages[t] = advantage
-        self.returns = self.advantages + self.values
-        self.advantages = (self.advantages - self.advantages.mean()) / (self.advantages.std() + 1e-8)
+        # in place: a CUDA graph of the PPO update reads these very tensors
+        torch.add(self.advantages, self.values, out=self.returns)
+        mean, std = self.advantages.mean(), self.advantages.std()
+        self.advantages.sub_(mean).div_(std + 1e-8)
         self.step = 0
 
-    def minibatches(self, num_minibatches: int, num_epochs: int,
-                    generator: torch.Generator) -> Iterator[Minibatch]:
-        """Shuffled minibatches, ``num_minibatches`` per epoch."""
+    def shuffle(self, num_epochs: int, generator: torch.Generator) -> None:
+        """Draw each epoch's order of the transitions (``generator`` on the storage's device)."""
         total = self.num_steps * self.num_envs
-        size = total // num_minibatches
+        if self.order is None or self.order.shape[0] != num_epochs:
+            self.order = torch.empty(num_epochs, total, dtype=torch.long, device=self.obs.device)
+        for epoch in range(num_epochs):
+            self.order[epoch].copy_(torch.randperm(total, generator=generator,
+                                                   device=generator.device))
+
+    def minibatches(self, num_minibatches: int) -> Iterator[Minibatch]:
+        """``num_minibatches`` per epoch of the last ``shuffle()``, in its order."""
+        assert self.order is not None, "shuffle() first"
+        size = self.num_steps * self.num_envs // num_minibatches
         flat = [x.flatten(0, 1) for x in (self.obs, self.actions, self.log_probs, self.values,
                                           self.returns, self.advantages, self.means, self.stds)]
-        for _ in range(num_epochs):
-            order = torch.randperm(total, generator=generator, device="cpu").to(self.obs.device)
+        for order in self.order:
             for i in range(num_minibatches):
                 idx = order[i * size:(i + 1) * size]
                 yield Minibatch(*(x[idx] for x in flat))
