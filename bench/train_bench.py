@@ -38,6 +38,7 @@ from reach_rl_core import franka_model  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import TrainConfig, load_config  # noqa: E402
+from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
 from reach_rl_train.evaluate import CONDITIONS, evaluate_file, run_condition  # noqa: E402
 from reach_rl_train.held_out import Goal, better  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
@@ -45,6 +46,7 @@ from reach_rl_train.reach_task import ReachTask  # noqa: E402
 GOAL = Goal(success=0.99, median_error_mm=2.0, median_time_s=1.0)  # issue 14's, for both trainers
 GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S = GOAL
 MILESTONE_SUCCESS = 0.95
+GRAPH_STEPS = 24  # ReachTask.step calls per CUDA graph in the simulator figures (a rollout's)
 EVAL_TARGETS = 1000
 EVAL_SEED = 12345
 
@@ -121,8 +123,23 @@ def bench_simulator(cfg: TrainConfig, device: torch.device, sizes: List[int],
         with torch.no_grad():
             t = time_steps(task_step, device, warmup=20, min_seconds=seconds)
         row["reach_task_steps_per_s"] = n * t["steps"] / t["seconds"]
-        log("simulator %6d envs: TorchArmSim.step %12.0f env-steps/s | ReachTask.step %12.0f "
-            "env-steps/s" % (n, row["arm_sim_steps_per_s"], row["reach_task_steps_per_s"]))
+        line = ("simulator %6d envs: TorchArmSim.step %12.0f env-steps/s | ReachTask.step "
+                "%12.0f env-steps/s" % (n, row["arm_sim_steps_per_s"], row["reach_task_steps_per_s"]))
+        if device.type == "cuda":
+            # ... as training runs it on a GPU (run.cuda_graph): steps recorded, then replayed.
+            carry = StateCarry([(task, ReachTask.STATE), (task.backend, TorchArmSim.STATE)])
+
+            def steps():
+                for i in range(GRAPH_STEPS):
+                    task.step(actions[i % pool])
+                carry.store()
+
+            graphed = CapturedCall(steps, device, [task.generator])
+            with torch.no_grad():
+                t = time_steps(lambda i: graphed(), device, warmup=3, min_seconds=seconds)
+            row["reach_task_graph_steps_per_s"] = n * GRAPH_STEPS * t["steps"] / t["seconds"]
+            line += " | in a CUDA graph %12.0f" % row["reach_task_graph_steps_per_s"]
+        log(line)
         results.append(row)
         del sim, task, commands, actions
         if device.type == "cuda":
@@ -252,7 +269,9 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
         if it % args.eval_every == 0:
             if last_line[0]:
                 log("[ours] " + last_line[0])
-            tracker.evaluate(act, it, it * steps_per_iter)
+            tracker.evaluate(act, it, it * steps_per_iter,
+                             note="this iteration: rollout %.3g, rollout + update %.3g env-steps/s"
+                             % (stats["collect_steps_per_s"], stats["steps_per_s"]))
             if tracker.goal is not None:
                 tracker.stop()
                 return True
@@ -444,9 +463,16 @@ def main(argv=None) -> int:
         log("error: --device %s but CUDA is not available (torch %s)"
             % (args.device, torch.__version__))
         return 2
+    cuda_init_s = 0.0
     if device.type == "cuda":
         device = torch.device("cuda", device.index or 0)
+        # The CUDA context first, for both trainers alike: its start-up is reported apart
+        # (rsl_rl's imports would otherwise start it before one trainer's clock but not the other's).
+        t0 = time.perf_counter()
         torch.cuda.set_device(device)
+        torch.zeros(1, device=device)
+        sync(device)
+        cuda_init_s = time.perf_counter() - t0
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     os.makedirs(args.out, exist_ok=True)
     # The goal's time to 1 cm is for an arm without the topic path's speed cap: the libfranka
@@ -464,6 +490,7 @@ def main(argv=None) -> int:
         "device": str(device),
         "gpu": gpu,
         "cpu_threads": torch.get_num_threads(),
+        "cuda_init_s": cuda_init_s,  # not in the trainers' "from start" times
         "args": vars(args),
         "overrides": overrides,
         "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
@@ -480,8 +507,9 @@ def main(argv=None) -> int:
             os.replace(args.json + ".tmp", args.json)
 
     log("command: %s" % command)
-    log("python %s | torch %s (CUDA %s) | device %s | GPU %s"
-        % (report["python"], torch.__version__, torch.version.cuda, device, gpu))
+    log("python %s | torch %s (CUDA %s) | device %s | GPU %s | CUDA context %.2f s (not in the "
+        "times from start)" % (report["python"], torch.__version__, torch.version.cuda, device,
+                               gpu, cuda_init_s))
     try:
         cfg = load_config(args.config or default_config_path(), overrides)
     except Exception as exc:
@@ -538,9 +566,11 @@ def main(argv=None) -> int:
     sim = report.get("simulator")
     if isinstance(sim, list):
         for row in sim:
-            log("%-8s %6d envs: TorchArmSim.step %.3g env-steps/s | ReachTask.step %.3g env-steps/s"
+            log("%-8s %6d envs: TorchArmSim.step %.3g env-steps/s | ReachTask.step %.3g env-steps/s%s"
                 % ("sim", row["num_envs"], row["arm_sim_steps_per_s"],
-                   row["reach_task_steps_per_s"]))
+                   row["reach_task_steps_per_s"],
+                   " (%.3g in a CUDA graph)" % row["reach_task_graph_steps_per_s"]
+                   if "reach_task_graph_steps_per_s" in row else ""))
     elif isinstance(sim, dict):
         log("%-8s %s" % ("sim", sim["error"]))
     for name in ("ours", "rsl_rl"):
