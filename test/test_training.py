@@ -145,3 +145,12 @@ def test_the_best_evaluation_meets_more_of_the_goal_first():
     # Without a time criterion the lower error wins.
     untimed = goal._replace(median_time_s=0.0)
     assert better(slow, fast, untimed)
+
+
+def test_the_held_out_judge_runs_in_the_built_in_simulator_whatever_trained():
+    # Isaac Gym is not installed here: a judge that built the training's own simulator would
+    # raise instead of judging.
+    cfg = load_config(None, ["task.backend=isaacgym"])
+    still = run_condition(lambda obs: torch.zeros(obs.shape[0], 7), cfg, NOMINAL, 8, seed=1,
+                          in_a_row=4)
+    assert still["targets"] == 8 and still["success_rate"] < 0.5

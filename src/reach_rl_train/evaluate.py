@@ -41,10 +41,8 @@ CONDITIONS = {
 def config_of(policy: Policy) -> TrainConfig:
     """The training config stored in the policy file (defaults where it says nothing)."""
     stored = policy.info.train_config
-    cfg = config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
-                        policy.info.path)])
-    cfg.task.backend = "torch"  # judged in the built-in simulator, whatever trained it
-    return cfg
+    return config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
+                         policy.info.path)])
 
 
 def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -65,13 +63,14 @@ def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
     ``act`` maps observations to joint velocity commands [N, 7] rad/s (the policy file's
     output), so the same held-out targets can judge an ONNX file or a policy in training.
     ``in_a_row`` > 0: that many targets per arm (``ceil(num_targets / in_a_row)`` arms), else
-    ``num_envs`` arms share the targets.
+    ``num_envs`` arms share the targets. Always in the built-in simulator, whichever arm
+    simulator ``cfg`` trained on: every policy meets the same judge.
     """
     if in_a_row > 0:
         num_envs = int(math.ceil(num_targets / in_a_row))
     num_envs = min(num_envs, num_targets)
     per_env = in_a_row if in_a_row > 0 else int(math.ceil(num_targets / num_envs))
-    task_cfg = replace(cfg.task, targets_per_episode=per_env)
+    task_cfg = replace(cfg.task, targets_per_episode=per_env, backend="torch")
     task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device, seed=seed)
     obs = task.reset()
     separation = _link_separation()

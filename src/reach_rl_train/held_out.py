@@ -7,7 +7,6 @@ policy's deterministic command. Training stops once :class:`Goal` is met and exp
 best policy seen.
 """
 import time
-from dataclasses import replace
 from typing import Dict, NamedTuple, Optional
 
 import torch
@@ -74,7 +73,7 @@ class HeldOutEvaluator:
     built-in simulator whatever arm simulator trains (as reach-rl-eval judges files)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
-        self.cfg = replace(cfg, task=replace(cfg.task, backend="torch"))
+        self.cfg = cfg
         self.device = device
         self.goal = Goal.of(cfg)
 
