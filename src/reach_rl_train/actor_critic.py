@@ -53,10 +53,13 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 class ActorCritic(nn.Module):
     """Gaussian policy with a state-independent std, and a value function, on shared features."""
 
-    def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7):
+    def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7,
+                 collectives=None):
+        """``collectives``: a torchrun job's (:mod:`reach_rl_train.distributed`), with which the
+        normaliser merges every rank's statistics; None for one process."""
         super().__init__()
         self.encoder = ObservationEncoder()
-        self.normalizer = RunningNormalizer(ObservationEncoder.dim)
+        self.normalizer = RunningNormalizer(ObservationEncoder.dim, collectives=collectives)
         self.actor = mlp([ObservationEncoder.dim] + list(hidden) + [num_actions])
         self.critic = mlp([ObservationEncoder.dim] + list(hidden) + [1])
         self.log_std = nn.Parameter(torch.full((num_actions,), float(torch.tensor(init_std).log())))

@@ -12,10 +12,10 @@ class RunningNormalizer(nn.Module):
     statistics stay equal on all ranks.
     """
 
-    def __init__(self, size: int, eps: float = 1e-4, clip: float = 10.0):
+    def __init__(self, size: int, eps: float = 1e-4, clip: float = 10.0, collectives=None):
         super().__init__()
         self.eps, self.clip = eps, clip
-        self.collectives = None  # distributed.Collectives of a torchrun job, or None
+        self.collectives = collectives  # distributed.Collectives of a torchrun job, or None
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("var", torch.ones(size))
         self.register_buffer("count", torch.tensor(0.0))

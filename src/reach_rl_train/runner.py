@@ -64,8 +64,8 @@ class Runner:
             self.action_generator.manual_seed(seed + 1000003)  # a stream apart from the task's
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
                               self.device, seed=seed, backend=backend)
-        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std).to(self.device)
-        self.model.normalizer.collectives = self.collectives
+        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std,
+                                 collectives=self.collectives).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
                        cuda_graph=cfg.run.cuda_graph)
         self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, OBS_DIM, 7, self.device)
