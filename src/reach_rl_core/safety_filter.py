@@ -32,10 +32,13 @@ Bounds, per joint (rad/s^2, rad/s^3):
     real-time kernel is late by one or two cycles now and then (measured against franka-sim
     on a 2-core machine, even under SCHED_FIFO), so ``2 A / dt + J <= 0.9 jerk_max``: late
     factor 0.4 with ``J = 0.1 jerk_max``, FR3 at 1 kHz 2.0 rad/s^2 and 500 rad/s^3, as on the
-    topic path. What differs is the dead process: after 20 lost commands in a row the robot
-    stops itself (``communication_constraints_violation``), so no stop-time speed cap is
-    needed (``max_stop_time`` 0) and the arm may move at ``velocity_fraction`` of Franka's
-    bounds.
+    topic path. (Franka drops a late command; franka-sim applies it late, over the
+    extrapolation it already reported in ``dq_d``. Where a state does not confirm the last
+    command, the loop continues from that command instead:
+    :mod:`reach_rl_deploy.command_continuity`.) What differs is the dead process: after 20
+    lost commands in a row the robot stops itself (``communication_constraints_violation``),
+    so no stop-time speed cap is needed (``max_stop_time`` 0) and the arm may move at
+    ``velocity_fraction`` of Franka's bounds.
 * jerk ``J = jerk_fraction * jerk_max`` between consecutive messages.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)``. Following that curve needs only half

@@ -150,7 +150,7 @@ class DeployNode(Node):
             self._libfranka = LibfrankaLoop(
                 p.robot_ip, ControllerMotion(self.controller, self._loop_inputs),
                 self._publish_robot_state, self._account, self._on_reflex,
-                self.get_logger().info, realtime=p.realtime)
+                self.get_logger().info, realtime=p.realtime, withhold_late=True)
             run = self._run_libfranka
         self._rt_priority = p.rt_priority
         self._thread = threading.Thread(target=run, name="deploy_loop", daemon=True)
