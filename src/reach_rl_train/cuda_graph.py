@@ -26,8 +26,9 @@ class StateCarry:
     tensor and binds that tensor back."""
 
     def __init__(self, holders: Iterable[Tuple[Any, Sequence[str]]]):
-        self.slots = [(holder, name, getattr(holder, name))
-                      for holder, names in holders for name in names]  # type: List[Tuple[Any, str, torch.Tensor]]
+        # (holder, attribute name, the tensor it holds now: its home)
+        self.slots = [(holder, name, getattr(holder, name)) for holder, names in holders
+                      for name in names]  # type: List[Tuple[Any, str, torch.Tensor]]
 
     def store(self) -> None:
         for holder, name, home in self.slots:

@@ -150,12 +150,12 @@ class Runner:
         """One rollout of ``num_steps`` from ``self.obs``, returns and advantages; returns the
         rollout's statistics."""
         if self.rollout is None:
+            graphed = self._graphed()
             self.carry = StateCarry([(self, ("obs",)), (self.task, ReachTask.STATE),
-                                     (self.task.backend, TorchArmSim.STATE)]
-                                    if self._graphed() else [])
-            self.rollout = CapturedCall(self._rollout, self.device if self._graphed() else "cpu",
-                                        generators=[g for g in (self.task.generator,
-                                                                self.action_generator) if g is not None])
+                                     (self.task.backend, TorchArmSim.STATE)] if graphed else [])
+            generators = [self.task.generator] + ([self.action_generator] if graphed else [])
+            self.rollout = CapturedCall(self._rollout, self.device if graphed else "cpu",
+                                        generators)
         with torch.no_grad():
             infos, dones, last_value = self.rollout()
         self.storage.compute_returns(last_value, self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
