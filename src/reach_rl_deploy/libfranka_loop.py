@@ -154,7 +154,6 @@ class ControllerMotion:
         self.window = reference_window(limits.joint_limits.jerk_max, limits.dt)  # rad/s
         self.sent = None  # type: Optional[SentCommand]  # the last command sent in this motion
         self.unconfirmed = 0  # states in a row that did not confirm the last command sent
-        self.reading = APPLIED  # how this cycle's state reads against the last command sent
         self._pending = None  # type: Optional[SentCommand]  # this cycle's, until it is sent
 
     def stopping(self) -> bool:
@@ -168,20 +167,19 @@ class ControllerMotion:
 
     def start(self) -> None:
         self.controller.restart()
-        self.sent, self.unconfirmed, self.reading, self._pending = None, 0, APPLIED, None
+        self.sent, self.unconfirmed, self._pending = None, 0, None
 
     def command(self, state, now: float):
         """``(command [rad/s], finished)`` for this cycle's RobotState."""
         controller, inputs = self.controller, self.inputs()
         dq_d, ddq_d, dt = np.array(state.dq_d), np.array(state.ddq_d), controller.limits.dt
         message_id = state_message_id(state)
-        base, self.reading = continuation_base(dq_d, ddq_d, message_id, self.sent,
-                                               self.unconfirmed, dt)
-        self.unconfirmed = 0 if self.reading == APPLIED else self.unconfirmed + 1
+        base, reading = continuation_base(dq_d, ddq_d, message_id, self.sent, self.unconfirmed, dt)
+        self.unconfirmed = 0 if reading == APPLIED else self.unconfirmed + 1
         controller.filter = base
         sample = JointSample(np.array(state.q), np.array(state.dq), now)
         command = controller.tick(sample, inputs.target, inputs.enabled and not inputs.stopping, now)
-        if self.reading == DROPPED:
+        if reading == DROPPED:
             command = clamp_to_reference(command, dq_d, ddq_d, self.window, dt)
             controller.filter = FilterState(command, (command - base.command) / dt)
         self._pending = SentCommand(message_id, command, controller.filter.accel,
