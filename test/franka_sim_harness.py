@@ -13,12 +13,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import List
 
 import pytest
+
+from captured_process import CapturedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "scripts" / "reach_rl_sim" / "franka_sim"  # ros2 run reach_rl_sim franka_sim
@@ -54,7 +55,7 @@ CPUS = sorted(os.sched_getaffinity(0))
 SIM_CPU, LOOP_CPU = (CPUS[0], CPUS[-1]) if len(CPUS) > 1 and shutil.which("taskset") else (None, -1)
 
 
-class FrankaSim:
+class FrankaSim(CapturedProcess):
     """One franka-sim server with motion limits and communication constraints enforced."""
 
     def __init__(self, start_timeout: float = 60.0):
@@ -62,26 +63,13 @@ class FrankaSim:
             pytest.fail("TCP %d is taken: another franka-sim (or a robot server) runs on this "
                         "machine; stop it first" % PORT)
         pin = ["taskset", "-c", str(SIM_CPU)] if SIM_CPU is not None else []
-        self.process = subprocess.Popen(pin + [str(LAUNCHER)], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True,
-                                        start_new_session=True)
-        self.lines = []  # type: List[str]
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(pin + [str(LAUNCHER)], start_new_session=True)
         deadline = time.monotonic() + start_timeout
         while not port_open():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail("franka-sim did not start:\n" + self.output)
             time.sleep(0.2)
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
 
     def violations(self) -> List[str]:
         """franka-sim's lines that report a violation or an aborted motion."""
@@ -97,7 +85,7 @@ class FrankaSim:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        self._reader.join(timeout=2.0)
+        self.join_reader()
 
 
 def franka_sim_fixture():

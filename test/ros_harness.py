@@ -12,9 +12,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import pytest
+
+from captured_process import CapturedProcess
 
 # One random domain per test session, shared by every module that imports this, so parallel
 # sessions and any robot on the default domain never hear these tests.
@@ -40,7 +42,7 @@ def node_env() -> dict:
     return env
 
 
-class NodeProcess:
+class NodeProcess(CapturedProcess):
     """``python -m <module> --ros-args -p name:=value ...`` as a child process, output captured."""
 
     def __init__(self, module: str, params: Sequence[Tuple[str, object]] = ()):
@@ -48,19 +50,7 @@ class NodeProcess:
         for name, value in params:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["-p", "%s:=%s" % (name, text)]
-        self.process = subprocess.Popen(args, env=node_env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
-        self.lines = []  # type: List[str]
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
+        super().__init__(args, env=node_env())
 
     def wait_for_line(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -78,7 +68,7 @@ class NodeProcess:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail("process did not exit within %g s; output:\n%s" % (timeout, self.output))
-        self._reader.join(timeout=2.0)
+        self.join_reader()
         return code
 
     def interrupt(self, timeout: float = 10.0) -> int:
@@ -95,7 +85,7 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._reader.join(timeout=2.0)
+        self.join_reader()
         print(self.output)
 
 
