@@ -346,3 +346,15 @@ def test_folding_onto_itself_stops_before_the_self_collision_reflex(interface):
         state, activity = filter_step(flimits, state, -fold, q)
         q = q + state.command * DT
     assert link_separation(q) > min(separations) + 0.02
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_for_interface_reads_minus_one_as_the_interfaces_setting(interface):
+    # The deploy node's parameters and the training config pass -1 for "the interface's".
+    default = FilterLimits.for_interface(FR3, interface)
+    minus_one = FilterLimits.for_interface(FR3, interface, accel_fraction=-1.0, jerk_fraction=-1.0,
+                                           max_stop_time=-1.0)
+    for name in ("accel", "jerk", "speed_cap"):
+        np.testing.assert_array_equal(getattr(minus_one, name), getattr(default, name))
+    slower = FilterLimits.for_interface(FR3, interface, accel_fraction=0.1, max_stop_time=-1.0)
+    np.testing.assert_allclose(slower.accel, 1.0)  # 0.1 of the FR3's 10 rad/s^2

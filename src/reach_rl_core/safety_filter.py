@@ -234,13 +234,17 @@ class FilterLimits:
                       max_stop_time: Optional[float] = None,
                       detect_time: float = 0.0) -> "FilterLimits":
         """:meth:`from_joint_limits` with ``interface``'s defaults (:data:`INTERFACE_DEFAULTS`)
-        for every setting left None."""
+        for every setting left None or negative (-1 is how the deploy node's parameters and the
+        training config say "the interface's")."""
         d = interface_defaults(interface)
+
+        def given(value: Optional[float], default: float) -> float:
+            return default if value is None or value < 0.0 else value
+
         return cls.from_joint_limits(
-            limits, control_rate, velocity_fraction,
-            d.accel_fraction if accel_fraction is None else accel_fraction,
-            d.jerk_fraction if jerk_fraction is None else jerk_fraction,
-            max_stop_time=d.max_stop_time if max_stop_time is None else max_stop_time,
+            limits, control_rate, velocity_fraction, given(accel_fraction, d.accel_fraction),
+            given(jerk_fraction, d.jerk_fraction),
+            max_stop_time=given(max_stop_time, d.max_stop_time),
             detect_time=detect_time, interface=interface)
 
 

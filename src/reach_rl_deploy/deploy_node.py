@@ -106,10 +106,9 @@ class DeployNode(Node):
                              " (127.0.0.1 for franka-sim)")
         policy = Policy(p.policy)
         policy.check_matches(p.robot, self.joint_names)
-        unset = lambda value: None if value < 0.0 else value  # noqa: E731 (-1: interface default)
-        limits = FilterLimits.for_interface(
+        limits = FilterLimits.for_interface(  # -1: the interface's setting
             joint_limits(p.robot), p.interface, p.control_rate, p.velocity_fraction,
-            unset(p.acceleration_fraction), unset(p.jerk_fraction), unset(p.max_stop_time),
+            p.acceleration_fraction, p.jerk_fraction, p.max_stop_time,
             detect_time=dc.detection_time(p.state_timeout, p.control_rate))
         check_command_limits(policy.info, limits)
         start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)

@@ -222,18 +222,13 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Tr
     return config_from(layers)
 
 
-def _interface_value(value: float) -> Optional[float]:
-    return None if value == INTERFACE_DEFAULT else value
-
-
 def task_filter_limits(t: TaskConfig) -> FilterLimits:
     """The deploy filter's limits that ``t`` trains under: ``t.interface``'s defaults
     (``FilterLimits.for_interface``) with the task's overrides, the default watchdog's
     detection time, at ``t.control_rate``. ValueError when they cannot be built."""
     return FilterLimits.for_interface(
         franka_model.joint_limits(t.robot), t.interface, t.control_rate, t.velocity_fraction,
-        _interface_value(t.accel_fraction), _interface_value(t.jerk_fraction),
-        _interface_value(t.max_stop_time), detect_time=DEFAULT_DETECT_TIME)
+        t.accel_fraction, t.jerk_fraction, t.max_stop_time, detect_time=DEFAULT_DETECT_TIME)
 
 
 def _require(ok: bool, message: str) -> None:
