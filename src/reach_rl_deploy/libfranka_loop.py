@@ -155,6 +155,7 @@ class ControllerMotion:
         self.sent = None  # type: Optional[SentCommand]  # the last command sent in this motion
         self.unconfirmed = 0  # states in a row that did not confirm the last command sent
         self._pending = None  # type: Optional[SentCommand]  # this cycle's, until it is sent
+        self._sample = None  # type: Optional[JointSample]  # this cycle's state, for after_write
 
     def stopping(self) -> bool:
         return self.inputs().stopping
@@ -177,7 +178,7 @@ class ControllerMotion:
         base, reading = continuation_base(dq_d, ddq_d, message_id, self.sent, self.unconfirmed, dt)
         self.unconfirmed = 0 if reading == APPLIED else self.unconfirmed + 1
         controller.filter = base
-        sample = JointSample(np.array(state.q), np.array(state.dq), now)
+        sample = self._sample = JointSample(np.array(state.q), np.array(state.dq), now)
         command = controller.tick(sample, inputs.target, inputs.enabled and not inputs.stopping, now)
         if reading == DROPPED:
             command = clamp_to_reference(command, dq_d, ddq_d, self.window, dt)
@@ -193,12 +194,11 @@ class ControllerMotion:
         self._pending = None
 
     def after_write(self, state, now: float) -> None:
-        """Work that can wait until the command is out: the next policy step's inference."""
+        """Work that can wait until the command is out: the next policy step's inference (from
+        the joint sample ``command`` made of this same ``state``)."""
         if self._pending is not None:
             self.sent, self._pending = self._pending, None
-        inputs = self.inputs()
-        self.controller.prepare(JointSample(np.array(state.q), np.array(state.dq), now),
-                                inputs.target)
+        self.controller.prepare(self._sample, self.inputs().target)
 
     def describe(self) -> str:
         return self.controller.status
