@@ -26,6 +26,18 @@ def test_numpy_and_torch_agree_in_batch():
                                atol=1e-12)
 
 
+def test_the_gpus_elementwise_link_product_is_the_matrix_product():
+    # tcp_position carries the TCP point through the links with it on CUDA tensors.
+    gen = torch.Generator().manual_seed(0)
+    links = torch.randn(64, 1, 4, 4, generator=gen, dtype=torch.float64)
+    for point in (torch.randn(64, 1, 4, 1, generator=gen, dtype=torch.float64),
+                  torch.tensor(fm._TCP_IN_LINK7)):  # the first link's constant (4, 1) column
+        expected = links @ point
+        got = fm._elementwise_matvec(links, point)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+
+
 def test_fr3_velocity_bounds_vanish_at_position_limits_and_are_full_in_the_middle():
     lower, upper = fm.velocity_bounds(fm.FR3, np.array(fm.FR3.pos_max))
     assert np.all(upper < 0.01)  # cannot move further out at the upper limit

@@ -28,7 +28,8 @@ from typing import Tuple
 
 import numpy as np
 
-from reach_rl_core.franka_model import NUM_JOINTS, _LINK_CONST, _LINK_COS, _LINK_SIN, array_namespace, like
+from reach_rl_core.franka_model import (NUM_JOINTS, _LINK_CONST, _LINK_COS, _LINK_SIN,
+                                        array_namespace, indices, like)
 
 #: Distance [m] (surface separation) at which the reflex engages: franka-sim's
 #: ``SELF_COLLISION_MARGIN`` (``franka_sim/mujoco_franka_sim.py``), applied there as
@@ -93,7 +94,7 @@ def capsule_segments(q):
 
 
 def _segments(q, frames):
-    ends = frames[..., _CAP_LINK, :3, :] @ like(q, _CAP_ENDS)  # (..., C, 3, 2)
+    ends = frames[..., indices(q, _CAP_LINK), :3, :] @ like(q, _CAP_ENDS)  # (..., C, 3, 2)
     return ends[..., 0], ends[..., 1]
 
 
@@ -115,8 +116,9 @@ def _closest_points(p1, q1, p2, q2):
 def _pair_geometry(q, frames):
     """Closest points on every monitored capsule pair (..., P, 3) x 2 and their separations (..., P)."""
     start, end = _segments(q, frames)
-    on_a, on_b = _closest_points(start[..., _PAIR_A, :], end[..., _PAIR_A, :],
-                                 start[..., _PAIR_B, :], end[..., _PAIR_B, :])
+    pair_a, pair_b = indices(q, _PAIR_A), indices(q, _PAIR_B)
+    on_a, on_b = _closest_points(start[..., pair_a, :], end[..., pair_a, :],
+                                 start[..., pair_b, :], end[..., pair_b, :])
     gap = on_a - on_b
     return on_a, on_b, ((gap * gap).sum(-1) + 1e-18) ** 0.5 - like(q, _PAIR_RADII)
 
