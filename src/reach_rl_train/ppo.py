@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from reach_rl_train.actor_critic import ActorCritic
+from reach_rl_train.adam import Adam
 from reach_rl_train.config import PPOConfig
 from reach_rl_train.cuda_graph import CapturedCall
 from reach_rl_train.distributed import Collectives
@@ -24,7 +25,7 @@ def gaussian_kl(mu_old, std_old, mu_new, std_new) -> torch.Tensor:
 
 class PPO:
     """``update(storage)`` runs the epochs. ``cuda_graph``: on a GPU with one rank the epochs
-    run as one CUDA graph (:mod:`reach_rl_train.cuda_graph`): the optimiser then keeps its step
+    run as one CUDA graph (:mod:`reach_rl_train.cuda_graph`). The optimiser keeps its step
     count and learning rate on the device, and the adaptive schedule runs there too."""
 
     def __init__(self, actor_critic: ActorCritic, cfg: PPOConfig, seed: int = 0,
@@ -36,9 +37,7 @@ class PPO:
         # Gradients of several ranks meet in an all-reduce, which stays outside a graph.
         self.graphed = (cuda_graph and self.device.type == "cuda"
                         and collectives.world_size == 1)
-        self.optimizer = torch.optim.Adam(actor_critic.parameters(), lr=cfg.learning_rate,
-                                          capturable=self.graphed)
-        self.learning_rate = cfg.learning_rate
+        self.optimizer = Adam(actor_critic.parameters(), lr=cfg.learning_rate)
         # minibatch shuffles, drawn where the rollout lives (no copy of the order from the host)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
@@ -47,35 +46,23 @@ class PPO:
 
     @property
     def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])  # (graphed: one read of the device)
+        return float(self.optimizer.lr)  # (on a GPU: one wait for the device)
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
-        for group in self.optimizer.param_groups:
-            if not self.graphed:
-                group["lr"] = float(value)
-            elif isinstance(group["lr"], torch.Tensor) and group["lr"].device == self.device:
-                group["lr"].fill_(float(value))  # the tensor a captured update reads
-            else:
-                group["lr"] = torch.tensor(float(value), device=self.device)
+        self.optimizer.lr.fill_(float(value))  # in place: the tensor a captured update reads
 
-    def _adapt_learning_rate(self, kl) -> None:
-        """rsl_rl's schedule: the rate / 1.5 when the minibatch's ``kl`` exceeds twice
-        ``desired_kl``, * 1.5 below half of it, within [1e-5, 1e-2]. ``kl`` a float, or a
-        tensor on the device when graphed (the rate is then updated there, in place)."""
+    def _adapt_learning_rate(self, kl: torch.Tensor) -> None:
+        """rsl_rl's schedule: the rate / 1.5 when the minibatch's ``kl`` (averaged over ranks)
+        exceeds twice ``desired_kl``, * 1.5 below half of it, within [1e-5, 1e-2]; on the
+        device, no wait for it."""
         target = self.cfg.desired_kl
-        if not self.graphed:
-            kl = self.collectives.sum_(kl.reshape(1).clone()).item() / self.collectives.world_size
-            if kl > 2.0 * target:
-                self.learning_rate = max(1e-5, self.learning_rate / 1.5)
-            elif 0.0 < kl < 0.5 * target:
-                self.learning_rate = min(1e-2, self.learning_rate * 1.5)
-            return
-        for group in self.optimizer.param_groups:
-            lr = group["lr"]
-            lr.copy_(torch.where(kl > 2.0 * target, (lr / 1.5).clamp(min=1e-5),
-                                 torch.where((kl > 0.0) & (kl < 0.5 * target),
-                                             (lr * 1.5).clamp(max=1e-2), lr)))
+        if self.collectives.world_size > 1:
+            kl = self.collectives.sum_(kl.reshape(1).clone())[0] / self.collectives.world_size
+        lr = self.optimizer.lr
+        lr.copy_(torch.where(kl > 2.0 * target, (lr / 1.5).clamp(min=1e-5),
+                             torch.where((kl > 0.0) & (kl < 0.5 * target),
+                                         (lr * 1.5).clamp(max=1e-2), lr)))
 
     def update(self, storage: RolloutStorage) -> Dict[str, float]:
         """Run the PPO epochs over ``storage`` (the same one at every call); returns mean
