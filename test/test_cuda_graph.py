@@ -147,3 +147,49 @@ def test_graphed_rollouts_and_updates_train_as_the_eager_ones(tmp_path, desired_
     for name in ReachTask.STATE:
         a, b = getattr(eager.task, name).double(), getattr(graphed.task, name).double()
         assert (a - b).abs().max() < 0.1, name
+
+
+def judged(device, cuda_graph, runs=2):
+    """A fresh ActorCritic (seeded) judged ``runs`` times by one HeldOutRun (40 targets, 4 in a
+    row, 0.5 s periods); the figures of each run."""
+    from reach_rl_train.actor_critic import ActorCritic
+    from reach_rl_train.evaluate import CONDITIONS, HeldOutRun
+
+    cfg = TrainConfig()
+    cfg.task.target_period_s = 0.5
+    torch.manual_seed(0)
+    model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std).to(device)
+    with torch.no_grad():
+        model.actor[-1].weight.mul_(100.0)  # a policy that moves the arm
+
+    def act(obs):
+        return model.act_deterministic(obs).clamp(-1.0, 1.0) * cfg.task.action_scale
+
+    run = HeldOutRun(cfg, CONDITIONS["nominal"], 40, seed=7, device=device, in_a_row=4,
+                     cuda_graph=cuda_graph)
+    return run, [run(act) for _ in range(runs)]
+
+
+def test_a_held_out_run_judges_the_same_targets_every_time():
+    from reach_rl_train.evaluate import CONDITIONS, run_condition
+
+    run, (first, second) = judged("cpu", cuda_graph=False)
+    assert first == second
+    cfg = run.cfg
+    fresh = run_condition(run.act, cfg, CONDITIONS["nominal"], 40, seed=7, in_a_row=4)
+    assert fresh == first
+    assert first["targets"] == 40 and first["median_final_error_mm"] > 0.0
+    assert first["min_limit_distance_rad"] < 1e9  # the run saw the arm, not the reset poses
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the device tool)")
+def test_a_graphed_held_out_run_judges_as_the_eager_one():
+    graphed_run, graphed = judged("cuda", cuda_graph=True, runs=3)
+    _, eager = judged("cuda", cuda_graph=False, runs=1)
+    assert graphed_run.period.graph is not None
+    assert graphed[1] == graphed[2]  # replays: the same targets, the same figures
+    for key in ("success_rate", "median_final_error_mm", "median_time_to_1cm_s",
+                "min_limit_distance_rad", "min_link_separation_m"):
+        print("%s: eager %.6g, graphed %.6g, %.6g" % (key, eager[0][key], graphed[0][key],
+                                                      graphed[1][key]))
+        assert graphed[1][key] == pytest.approx(eager[0][key], rel=1e-3, abs=1e-4), key

@@ -9,7 +9,7 @@ smallest link separation.
 """
 import math
 from dataclasses import replace
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ import torch
 from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from
+from reach_rl_train.arm_sim import TorchArmSim
+from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.reach_task import ReachTask, limit_distance, select_results
 
 DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
@@ -58,53 +60,102 @@ def run_condition(act: Callable[[torch.Tensor], torch.Tensor], cfg: TrainConfig,
                   randomization: RandomizationConfig, num_targets: int, seed: int,
                   device="cpu", num_envs: int = 250, in_a_row: int = 0) -> Dict[str, float]:
     """Success rate, final-error and time-to-reach statistics over ``num_targets`` targets,
-    and the smallest joint-limit distance [rad] (and link separation [m]) over the run.
+    and the smallest joint-limit distance [rad] (and link separation [m]) over the run: one
+    :class:`HeldOutRun` of ``act``."""
+    return HeldOutRun(cfg, randomization, num_targets, seed, device, num_envs, in_a_row)(act)
 
-    ``act`` maps observations to joint velocity commands [N, 7] rad/s (the policy file's
-    output), so the same held-out targets can judge an ONNX file or a policy in training.
-    ``in_a_row`` > 0: that many targets per arm (``ceil(num_targets / in_a_row)`` arms), else
-    ``num_envs`` arms share the targets. Always in the built-in simulator, whichever arm
-    simulator ``cfg`` trained on: every policy meets the same judge.
+
+class HeldOutRun:
+    """The held-out targets of one condition, to judge policies on again and again.
+
+    Called with ``act``, it returns :func:`run_condition`'s figures. ``act`` maps observations
+    to joint velocity commands [N, 7] rad/s (the policy file's output), so the same held-out
+    targets can judge an ONNX file or a policy in training. ``in_a_row`` > 0: that many targets
+    per arm (``ceil(num_targets / in_a_row)`` arms), else ``num_envs`` arms share the targets.
+    Always in the built-in simulator, whichever arm simulator ``cfg`` trained on: every policy
+    meets the same judge. Every run starts from the same seed: the same targets and start poses.
+
+    ``cuda_graph`` on a CUDA device: each target period (policy and task steps) runs as one CUDA
+    graph, recorded in the first run and replayed after (:mod:`reach_rl_train.cuda_graph`): a few
+    hundred arms give kernels too small to keep a GPU busy, their launches set the time. ``act``
+    must then be the same torch function at every run, on tensors that stay put (a model's
+    weights, changed in place by training).
     """
-    if in_a_row > 0:
-        num_envs = int(math.ceil(num_targets / in_a_row))
-    num_envs = min(num_envs, num_targets)
-    per_env = in_a_row if in_a_row > 0 else int(math.ceil(num_targets / num_envs))
-    task_cfg = replace(cfg.task, targets_per_episode=per_env, backend="torch")
-    task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device, seed=seed)
-    obs = task.reset()
-    separation = _link_separation()
-    infos, dones = [], []  # type: List[Dict[str, torch.Tensor]], List[torch.Tensor]
-    limit_min = torch.full((7,), math.inf, device=task.device)
-    sep_min = torch.tensor(math.inf, device=task.device)  # (no host sync inside the loop)
-    with torch.no_grad():
-        for step in range(task.max_episode_steps):
-            obs, _, done, info = task.step(act(obs) / cfg.task.action_scale)
+
+    def __init__(self, cfg: TrainConfig, randomization: RandomizationConfig, num_targets: int,
+                 seed: int, device="cpu", num_envs: int = 250, in_a_row: int = 0,
+                 cuda_graph: bool = False):
+        if in_a_row > 0:
+            num_envs = int(math.ceil(num_targets / in_a_row))
+        num_envs = min(num_envs, num_targets)
+        self.per_env = in_a_row if in_a_row > 0 else int(math.ceil(num_targets / num_envs))
+        self.cfg, self.num_targets, self.seed = cfg, num_targets, seed
+        task_cfg = replace(cfg.task, targets_per_episode=self.per_env, backend="torch")
+        self.task = task = ReachTask(task_cfg, cfg.reward, randomization, num_envs, device,
+                                     seed=seed)
+        self.separation = _link_separation()
+        # (minima kept on the device: no wait for it inside the run)
+        self.limit_min = torch.full((7,), math.inf, device=task.device)
+        self.sep_min = torch.tensor(math.inf, device=task.device)
+        self.obs = task.reset()
+        self.graphed = cuda_graph and task.device.type == "cuda"
+        self.carry = StateCarry([(self, ("obs",)), (task, ReachTask.STATE),
+                                 (task.backend, TorchArmSim.STATE)] if self.graphed else [])
+        self.period = CapturedCall(self._period, task.device if self.graphed else "cpu",
+                                   [task.generator])
+        self.act = None  # type: Optional[Callable[[torch.Tensor], torch.Tensor]]
+
+    def _period(self) -> Tuple[List[Dict[str, torch.Tensor]], List[torch.Tensor]]:
+        """One target period of every arm from ``self.obs``: the steps' infos and dones."""
+        task, scale, inf = self.task, self.cfg.task.action_scale, math.inf
+        infos, dones = [], []  # type: List[Dict[str, torch.Tensor]], List[torch.Tensor]
+        for _ in range(task.steps_per_target):
+            self.obs, _, done, info = task.step(self.act(self.obs) / scale)
             infos.append(info)
             dones.append(done)
-            if step + 1 < task.max_episode_steps:  # the last step ends in a reset
-                q = task.backend.joint_pos
-                limit_min = torch.min(limit_min, limit_distance(q, task.pos_min, task.pos_max)
-                                      .min(0).values)
-                if separation is not None:
-                    sep_min = torch.min(sep_min, separation(q).min())
-    results = select_results(infos, dones)
-    error = results["final_error"].cpu().numpy()[:num_targets]
-    time_to_reach = results["time_to_reach"].cpu().numpy()[:num_targets]
-    reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
-    result = {
-        "targets": int(len(error)),
-        "in_a_row": per_env,
-        "success_rate": float(np.mean(error < cfg.task.success_radius)),
-        "median_final_error_mm": float(1000 * np.median(error)),
-        "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
-        "median_time_to_1cm_s": float(np.median(reached)),
-        "min_limit_distance_rad": float(limit_min.min()),
-        "min_limit_distance_joint": int(limit_min.argmin()) + 1,
-    }
-    if separation is not None:
-        result["min_link_separation_m"] = float(sep_min)
-    return result
+            # The run's last step resets the arms: their new poses are not the run's.
+            q = task.backend.joint_pos
+            limit = torch.where(done.unsqueeze(-1), inf,
+                                limit_distance(q, task.pos_min, task.pos_max))
+            self.limit_min.copy_(torch.min(self.limit_min, limit.min(0).values))
+            if self.separation is not None:
+                separation = torch.where(done, inf, self.separation(q))
+                self.sep_min.copy_(torch.min(self.sep_min, separation.min()))
+        self.carry.store()
+        return infos, dones
+
+    def __call__(self, act: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
+        if self.graphed and self.act is not None and act != self.act:  # (!=: bound methods)
+            raise ValueError("a graphed HeldOutRun replays the policy it recorded: "
+                             "pass the same act")
+        self.act = act
+        task = self.task
+        task.generator.manual_seed(self.seed)
+        self.obs = task.reset()
+        self.carry.store()
+        self.limit_min.fill_(math.inf)
+        self.sep_min.fill_(math.inf)
+        periods = []
+        with torch.no_grad():
+            for _ in range(self.per_env):
+                periods.append(select_results(*self.period()))  # (before the next replay)
+        error = torch.cat([p["final_error"] for p in periods]).cpu().numpy()[:self.num_targets]
+        time_to_reach = torch.cat([p["time_to_reach"] for p in periods]).cpu().numpy()
+        reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)[:self.num_targets]
+        limit_min = self.limit_min.cpu()
+        result = {
+            "targets": int(len(error)),
+            "in_a_row": self.per_env,
+            "success_rate": float(np.mean(error < self.cfg.task.success_radius)),
+            "median_final_error_mm": float(1000 * np.median(error)),
+            "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
+            "median_time_to_1cm_s": float(np.median(reached)),
+            "min_limit_distance_rad": float(limit_min.min()),
+            "min_limit_distance_joint": int(limit_min.argmin()) + 1,
+        }
+        if self.separation is not None:
+            result["min_link_separation_m"] = float(self.sep_min)
+        return result
 
 
 def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345,

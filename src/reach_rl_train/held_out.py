@@ -12,7 +12,7 @@ from typing import Dict, NamedTuple, Optional
 import torch
 
 from reach_rl_train.config import INTERFACE_DEFAULT, RandomizationConfig, TrainConfig
-from reach_rl_train.evaluate import run_condition
+from reach_rl_train.evaluate import HeldOutRun
 
 NOMINAL = RandomizationConfig(enabled=False)
 # s, the median time to 1 cm a goal asks for by default (0: none). On ros2_control the deploy
@@ -70,25 +70,31 @@ def describe(m: Dict[str, float]) -> str:
 
 class HeldOutEvaluator:
     """Judges an ActorCritic on the held-out targets of ``cfg.goal``, on ``device``, in the
-    built-in simulator whatever arm simulator trains (as reach-rl-eval judges files)."""
+    built-in simulator whatever arm simulator trains (as reach-rl-eval judges files).
+
+    It keeps one :class:`reach_rl_train.evaluate.HeldOutRun` for the model it judges: on a GPU
+    (``run.cuda_graph``) that run replays CUDA graphs, so held-out figures are cheap to have
+    often."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg
         self.device = device
         self.goal = Goal.of(cfg)
+        self.model = None  # type: Optional[torch.nn.Module]
+        self.run = None  # type: Optional[HeldOutRun]
 
     def __call__(self, model) -> Dict[str, float]:
         """Held-out figures of ``model`` (``run_condition``'s keys) and ``eval_s``, the seconds
         the evaluation took."""
         start = time.perf_counter()
-        scale = self.cfg.task.action_scale
-        g = self.cfg.goal
-
-        def act(obs: torch.Tensor) -> torch.Tensor:
-            return model.act_deterministic(obs).clamp(-1.0, 1.0) * scale
-
-        with torch.no_grad():
-            m = run_condition(act, self.cfg, NOMINAL, g.eval_targets, g.eval_seed,
-                              device=self.device, in_a_row=g.eval_in_a_row)
+        if model is not self.model:
+            g = self.cfg.goal
+            self.model = model
+            self.run = HeldOutRun(self.cfg, NOMINAL, g.eval_targets, g.eval_seed, self.device,
+                                  in_a_row=g.eval_in_a_row, cuda_graph=self.cfg.run.cuda_graph)
+        m = self.run(self._act)
         m["eval_s"] = time.perf_counter() - start
         return m
+
+    def _act(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.model.act_deterministic(obs).clamp(-1.0, 1.0) * self.cfg.task.action_scale
