@@ -26,16 +26,14 @@ def test_numpy_and_torch_agree_in_batch():
                                atol=1e-12)
 
 
-def test_the_gpus_elementwise_link_product_is_the_matrix_product():
-    # tcp_position carries the TCP point through the links with it on CUDA tensors.
-    gen = torch.Generator().manual_seed(0)
-    links = torch.randn(64, 1, 4, 4, generator=gen, dtype=torch.float64)
-    for point in (torch.randn(64, 1, 4, 1, generator=gen, dtype=torch.float64),
-                  torch.tensor(fm._TCP_IN_LINK7)):  # the first link's constant (4, 1) column
-        expected = links @ point
-        got = fm._elementwise_matvec(links, point)
-        assert got.shape == expected.shape
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+def test_the_gpus_kinematics_by_rows_agree_with_the_link_matrices():
+    # tcp_position takes this form for CUDA tensors; it is plain torch, so it runs here too.
+    rng = np.random.default_rng(1)
+    q = rng.uniform(fm.FR3.pos_min, fm.FR3.pos_max, size=(64, 7))
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        got = fm._tcp_position_by_rows(torch.tensor(q, dtype=dtype))
+        assert got.dtype == dtype and got.shape == (64, 3)
+        np.testing.assert_allclose(got.double().numpy(), fm.tcp_position(q), atol=tolerance)
 
 
 def test_fr3_velocity_bounds_vanish_at_position_limits_and_are_full_in_the_middle():
