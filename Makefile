@@ -114,7 +114,11 @@ demo: build
 	ros2 launch reach_rl_deploy franka.launch.py interface:=libfranka sim:=true \
 	  policy:=$(abspath $(DEMO_POLICY)) > log/demo_launch.log 2>&1 &
 	launch=$$!
-	trap 'kill -INT -- -$$launch 2>/dev/null; wait $$launch || true; echo "== demo: launch log in log/demo_launch.log"' EXIT
+	# At the end SIGINT (the deploy node ramps to zero and ends its motion, launch stops
+	# franka-sim), then SIGTERM to what is left after 15 s: a make demo started from a script's
+	# background job inherits SIGINT ignored, which no shell can undo, and launch and franka-sim
+	# would wait forever.
+	trap 'kill -INT -- -$$launch 2>/dev/null || true; for i in $$(seq 75); do kill -0 -- -$$launch 2>/dev/null || break; sleep 0.2; done; kill -TERM -- -$$launch 2>/dev/null || true; wait $$launch || true; echo "== demo: launch log in log/demo_launch.log"' EXIT
 	reach-rl-targets --hold 3 --wait 60 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
 
 clean:
