@@ -73,8 +73,8 @@ class HeldOutEvaluator:
     built-in simulator whatever arm simulator trains (as reach-rl-eval judges files).
 
     It keeps one :class:`reach_rl_train.evaluate.HeldOutRun` for the model it judges: on a GPU
-    (``run.cuda_graph``) that run replays CUDA graphs, so held-out figures are cheap to have
-    often."""
+    (``run.cuda_graph``, the built-in simulator training) that run replays CUDA graphs, so
+    held-out figures are cheap to have often."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg = cfg
@@ -90,8 +90,10 @@ class HeldOutEvaluator:
         if model is not self.model:
             g = self.cfg.goal
             self.model = model
+            # (no capture beside Isaac Gym, whose simulation shares the device outside torch)
+            graphed = self.cfg.run.cuda_graph and self.cfg.task.backend == "torch"
             self.run = HeldOutRun(self.cfg, NOMINAL, g.eval_targets, g.eval_seed, self.device,
-                                  in_a_row=g.eval_in_a_row, cuda_graph=self.cfg.run.cuda_graph)
+                                  in_a_row=g.eval_in_a_row, cuda_graph=graphed)
         m = self.run(self._act)
         m["eval_s"] = time.perf_counter() - start
         return m
