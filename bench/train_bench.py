@@ -127,7 +127,7 @@ def bench_simulator(cfg: TrainConfig, device: torch.device, sizes: List[int],
                 "%12.0f env-steps/s" % (n, row["arm_sim_steps_per_s"], row["reach_task_steps_per_s"]))
         if device.type == "cuda":
             # ... as training runs it on a GPU (run.cuda_graph): steps recorded, then replayed.
-            carry = StateCarry([(task, ReachTask.STATE), (task.backend, TorchArmSim.STATE)])
+            carry = StateCarry(task.state_holders())
 
             def steps():
                 for i in range(GRAPH_STEPS):

@@ -42,7 +42,7 @@ def test_state_carry_keeps_addresses_and_the_step_results():
     carried, plain = make_task(seed=3), make_task(seed=3)
     carried.reset(stagger=True)
     plain.reset(stagger=True)
-    carry = StateCarry([(carried, ReachTask.STATE), (carried.backend, TorchArmSim.STATE)])
+    carry = StateCarry(carried.state_holders())
     homes = {name: getattr(carried, name) for name in ReachTask.STATE}
     actions = torch.linspace(-1, 1, carried.num_envs * 7).reshape(-1, 7)
     for _ in range(60):

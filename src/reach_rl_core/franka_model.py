@@ -132,8 +132,6 @@ def like(q, values):
         return np.asarray(values, dtype=q.dtype)
     if hasattr(values, "to"):  # already a tensor
         return values.to(device=q.device, dtype=q.dtype)
-    import torch  # loaded already: q is a tensor
-
     return _constant(q, values, q.dtype)
 
 

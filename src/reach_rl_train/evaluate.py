@@ -17,7 +17,6 @@ import torch
 from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from
-from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.reach_task import ReachTask, limit_distance, select_results
 
@@ -99,8 +98,7 @@ class HeldOutRun:
         self.sep_min = torch.tensor(math.inf, device=task.device)
         self.obs = task.reset()
         self.graphed = cuda_graph and task.device.type == "cuda"
-        self.carry = StateCarry([(self, ("obs",)), (task, ReachTask.STATE),
-                                 (task.backend, TorchArmSim.STATE)] if self.graphed else [])
+        self.carry = StateCarry([(self, ("obs",))] + task.state_holders() if self.graphed else [])
         self.period = CapturedCall(self._period, task.device if self.graphed else "cpu",
                                    [task.generator])
         self.act = None  # type: Optional[Callable[[torch.Tensor], torch.Tensor]]

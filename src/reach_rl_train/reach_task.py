@@ -116,6 +116,12 @@ class ReachTask:
         self.history = torch.zeros(randomization.latency_steps_max + 1, n, 2 * NUM_JOINTS, device=dev)
         self.episode_return = torch.zeros(n, device=dev)
 
+    def state_holders(self):
+        """``(holder, STATE)`` of the task and its backend: what a StateCarry of a CUDA graph of
+        steps declares (:class:`reach_rl_train.cuda_graph.StateCarry`; the built-in simulator's
+        backend, whose STATE it has)."""
+        return [(self, self.STATE), (self.backend, self.backend.STATE)]
+
     def _tensor(self, values) -> torch.Tensor:
         return torch.tensor(values, device=self.device, dtype=torch.float32)
 

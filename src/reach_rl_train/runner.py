@@ -10,7 +10,6 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from reach_rl_train.actor_critic import ActorCritic
-from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import TrainConfig
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.distributed import Ranks, collectives_for, device_for_rank, ranks_from_environment
@@ -151,8 +150,8 @@ class Runner:
         rollout's statistics."""
         if self.rollout is None:
             graphed = self._graphed()
-            self.carry = StateCarry([(self, ("obs",)), (self.task, ReachTask.STATE),
-                                     (self.task.backend, TorchArmSim.STATE)] if graphed else [])
+            self.carry = StateCarry([(self, ("obs",))] + self.task.state_holders()
+                                    if graphed else [])
             generators = [self.task.generator] + ([self.action_generator] if graphed else [])
             self.rollout = CapturedCall(self._rollout, self.device if graphed else "cpu",
                                         generators)
