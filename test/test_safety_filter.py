@@ -11,9 +11,10 @@ import pytest
 
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_core.self_collision import REFLEX_DISTANCE, link_separation
-from reach_rl_core.safety_filter import (INTERFACES, STREAM_SLOWDOWN, FilterLimits, FilterState,
-                                           acceleration_bound, braking_velocity_bounds, filter_step,
-                                           stop_time_speed_cap, track_step, velocity_goal_bounds)
+from reach_rl_core.safety_filter import (INTERFACES, LIBFRANKA, ROS2_CONTROL, STREAM_SLOWDOWN,
+                                           FilterLimits, FilterState, acceleration_bound,
+                                           braking_velocity_bounds, filter_step, stop_time_speed_cap,
+                                           track_step, velocity_goal_bounds)
 
 ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
 DT = 1e-3
@@ -151,6 +152,19 @@ def test_acceleration_bound_covers_one_late_message():
     # At a slower stream the fraction of acc_max binds.
     np.testing.assert_allclose(acceleration_bound(FR3.acc_max, FR3.jerk_max, 1e-2), 2.0)
     np.testing.assert_allclose(acceleration_bound(FR3.acc_max, FR3.jerk_max, 1e-4), 0.2)
+
+
+@pytest.mark.parametrize("robot", ["fr3", "panda"])
+def test_libfranka_acceleration_covers_a_command_one_cycle_late(robot):
+    # libfranka: a command lands at most one cycle late (later ones are withheld), stepping the
+    # acceleration by A on top of the filter's own jerk J: A / dt + J within 0.9 jerk_max.
+    limits = ROBOT_LIMITS[robot]
+    libfranka = FilterLimits.for_interface(limits, LIBFRANKA)
+    assert np.all(libfranka.accel / DT + libfranka.jerk <= 0.9 * np.array(limits.jerk_max) + 1e-9)
+    assert np.all(libfranka.accel <= np.array(limits.acc_max))
+    # Twice the topic path's acceleration (FR3: 4 rad/s^2 against 2).
+    topic_path = FilterLimits.for_interface(limits, ROS2_CONTROL)
+    np.testing.assert_allclose(libfranka.accel, 2 * topic_path.accel)
 
 
 @pytest.mark.parametrize("robot", ["fr3", "panda"])

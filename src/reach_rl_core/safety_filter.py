@@ -29,10 +29,14 @@ Bounds, per joint (rad/s^2, rad/s^3):
     ``limitRate``), so a command that lands ``m`` cycles late (computed for cycle k, applied
     at k+1+m over m extrapolated cycles) steps the acceleration by ``m A``: a jerk of
     ``m A / dt`` on top of the filter's own ``J``. A loop in Python on a computer without a
-    real-time kernel is late by one or two cycles now and then (measured against franka-sim
-    on a 2-core machine, even under SCHED_FIFO), so ``2 A / dt + J <= 0.9 jerk_max``: late
-    factor 0.4 with ``J = 0.1 jerk_max``, FR3 at 1 kHz 2.0 rad/s^2 and 500 rad/s^3, as on the
-    topic path. (Franka drops a late command; franka-sim applies it late, over the
+    real-time kernel is late now and then (measured against franka-sim on a 2-core machine,
+    even under SCHED_FIFO), but the loop never sends a command that was ready a whole robot
+    cycle or more after ``readOnce`` returned its state (:class:`reach_rl_deploy.libfranka_loop.LibfrankaLoop`,
+    ``withhold_late``: such a command missed its cycle for certain, and the robot drops it).
+    So a command that lands at all lands at most one cycle late, ``m <= 1``: ``A / dt + J <=
+    0.9 jerk_max`` gives late factor 0.8 with ``J = 0.1 jerk_max``; with ``accel_fraction``
+    0.4 the FR3 at 1 kHz gets 4.0 rad/s^2 and 500 rad/s^3, twice the topic path's
+    acceleration. (Franka drops a late command; franka-sim applies it late, over the
     extrapolation it already reported in ``dq_d``. Where a state does not confirm the last
     command, the loop continues from that command instead:
     :mod:`reach_rl_deploy.command_continuity`.) What differs is the dead process: after 20
@@ -74,6 +78,7 @@ from reach_rl_core.self_collision import limit_closing_velocity, separation_and_
 DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's controller rate
 DEFAULT_VELOCITY_FRACTION = 0.9
 DEFAULT_ACCEL_FRACTION = 0.2
+LIBFRANKA_ACCEL_FRACTION = 0.4  # the libfranka interface's (module docstring)
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_MAX_STOP_TIME = 0.0  # s; 0: no stop-time speed cap
@@ -102,7 +107,7 @@ class InterfaceDefaults(NamedTuple):
 
 INTERFACE_DEFAULTS = {
     ROS2_CONTROL: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.2),
-    LIBFRANKA: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.0),
+    LIBFRANKA: InterfaceDefaults(0.8, LIBFRANKA_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.0),
 }
 
 
@@ -123,7 +128,7 @@ def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEF
     ``acc_max`` [rad/s^2] and ``jerk_max`` [rad/s^3] (sequences or arrays, per joint). The
     second term keeps a stream whose commands change by at most ``A * dt`` per message
     inside the acceleration and jerk limits even when one message is late (module
-    docstring: 0.4 on either interface, for different reasons). Numpy in, numpy out.
+    docstring: 0.4 on the topic path, 0.8 on libfranka). Numpy in, numpy out.
     """
     acc_max = np.asarray(acc_max, dtype=float)
     jerk_max = np.asarray(jerk_max, dtype=float)

@@ -36,11 +36,11 @@ def random_targets(count: int, seed: int, box=TRAINING_BOX) -> List[Tuple[float,
     return [tuple(float(v) for v in low + (high - low) * rng.random(3)) for _ in range(count)]
 
 
-def limit_distance(q: Sequence[float], robot: str) -> float:
-    """Smallest distance [rad] of any joint at ``q`` [rad] to its position limits."""
+def limit_distance(q: Sequence[float], robot: str) -> np.ndarray:
+    """Distance [rad] of each joint at ``q`` [rad] to the nearer of its position limits, (7,)."""
     limits = joint_limits(robot)
     q = np.asarray(q, float)
-    return float(min(np.min(q - np.asarray(limits.pos_min)), np.min(np.asarray(limits.pos_max) - q)))
+    return np.minimum(q - np.asarray(limits.pos_min), np.asarray(limits.pos_max) - q)
 
 
 def parse_target(text: str) -> Tuple[float, float, float]:
@@ -97,7 +97,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rclpy.init()
     node = rclpy.create_node("reach_rl_targets")
     names = joint_names(args.robot)
-    latest = {"limit": np.inf, "deploy": ""}  # q [rad], smallest limit distance [rad], status
+    latest = {"limit": np.full(7, np.inf), "deploy": ""}  # q [rad], each joint's smallest limit
+    # distance so far [rad], the deploy node's status
     reflexes = []  # type: List[str]
 
     def on_state(msg):
@@ -106,7 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                               [0.0] * len(msg.name), names)[0]
         except ValueError:
             return
-        latest["limit"] = min(latest["limit"], limit_distance(latest["q"], args.robot))
+        latest["limit"] = np.minimum(latest["limit"], limit_distance(latest["q"], args.robot))
 
     def on_diagnostics(msg):
         for status in msg.status:
@@ -159,10 +160,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ok = within >= args.min_success * len(errors) and not reflexes
     reached_times = [t for t in times if np.isfinite(t)]
     print("%d/%d targets within %.0f mm | median final error %.1f mm | median time to 1 cm %s | "
-          "closest joint to its limits %.3f rad | reflexes: %s"
+          "closest joint to its limits %.3f rad (joint %d) | reflexes: %s"
           % (within, len(errors), 1000 * args.tolerance, 1000 * float(np.median(errors)),
              "%.2f s" % float(np.median(reached_times)) if reached_times else "never",
-             latest["limit"], "; ".join(reflexes) if reflexes else "none"))
+             float(np.min(latest["limit"])), int(np.argmin(latest["limit"])) + 1,
+             "; ".join(reflexes) if reflexes else "none"))
     executor.shutdown()
     spinner.join(timeout=2.0)
     node.destroy_node()

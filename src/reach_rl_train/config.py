@@ -40,7 +40,7 @@ class TaskConfig:
     start_noise: float = 0.2  # rad, uniform around the ready pose
     action_scale: float = 1.5  # rad/s per unit of policy action
     # deploy interface whose filter limits the commands: ros2_control (topic path: 2 rad/s^2,
-    # speed cap of max_stop_time 0.2 s) | libfranka (2 rad/s^2, no speed cap)
+    # speed cap of max_stop_time 0.2 s) | libfranka (4 rad/s^2, no speed cap)
     interface: str = "ros2_control"
     velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
     # The next three: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
