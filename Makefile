@@ -96,17 +96,19 @@ test: build
 # The policy is trained once and reused (delete it to train again). The demo runs the libfranka
 # interface on franka-sim: the faster arm of the two sim paths (README, "Two interfaces").
 DEMO_POLICY := runs/demo/libfranka_policy.onnx
+DEMO_TRAINING := task.accel_fraction=0.3
 demo: build
 	source ./env.sh
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
 	if [ -f $(DEMO_POLICY) ]; then
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
-	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, up to ~7 min)"
-	  # At 2 rad/s^2, half the interface's 4: on a CPU the 4 rad/s^2 policy stays at 2.1-2.8 mm in
-	  # the built-in simulator and would stop at max_iterations short of the goal (README,
-	  # "Two interfaces"). The node's 4 rad/s^2 filter runs a policy trained for less as trained.
-	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) task.accel_fraction=0.2
+	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, ~3 min, at most ~8)"
+	  # At 3 rad/s^2, not the interface's 4: on a CPU the 4 rad/s^2 policy settles at 2.1-2.8 mm in
+	  # the built-in simulator and stops at max_iterations short of the goal; 3 rad/s^2 reached it at
+	  # iterations 120-150 on seeds 1-3, 2 rad/s^2 on one seed of three (README, "Two interfaces").
+	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained.
+	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) $(DEMO_TRAINING)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
 	reach-rl-eval $(DEMO_POLICY) --targets 500 --in-a-row 50

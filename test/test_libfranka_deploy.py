@@ -122,7 +122,7 @@ def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
 
 
 def test_refuses_a_policy_trained_for_looser_limits(libfranka_policy):
-    # This policy's commands change at 4 rad/s^2 (libfranka's default); a node told to hold the
+    # This policy's commands change at 3 rad/s^2 (make demo's training); a node told to hold the
     # arm to 0.1 of Franka's acceleration limits (1 rad/s^2) must not run it.
     node = deploy(libfranka_policy, acceleration_fraction=0.1)
     try:
