@@ -133,6 +133,12 @@ def test_interface_flag_sets_task_interface(monkeypatch, capsys):
     monkeypatch.setattr(cli, "load_config", stop_after_config)
     assert cli.train_main(["--interface", "libfranka"]) == 2
     assert seen["cfg"].task.interface == "libfranka"
+    # Overrides between options, as a user appends a flag to a command line.
+    assert cli.train_main(["run.seed=2", "--interface", "libfranka", "task.accel_fraction=0.3",
+                           "--num-envs", "64", "ppo.num_epochs=3"]) == 2
+    cfg = seen["cfg"]
+    assert (cfg.run.seed, cfg.task.interface, cfg.task.accel_fraction, cfg.run.num_envs,
+            cfg.ppo.num_epochs) == (2, "libfranka", 0.3, 64, 3)
     with pytest.raises(SystemExit):
         cli.train_main(["--interface", "ethercat"])
     assert "invalid choice: 'ethercat'" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def train_main(argv: Optional[List[str]] = None) -> int:
                              "done; see reach_rl_train.progress_protocol)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
                         help="config overrides, e.g. ppo.learning_rate=3e-4 task.robot=panda")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come before, between or after options
     overrides = list(args.overrides)
     for flag, key in (("device", "run.device"), ("num_envs", "run.num_envs"),
                       ("max_iterations", "run.max_iterations"), ("out", "run.out"),
