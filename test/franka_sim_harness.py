@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Mapping, Optional
 
 import pytest
 
@@ -58,12 +58,14 @@ SIM_CPU, LOOP_CPU = (CPUS[0], CPUS[-1]) if len(CPUS) > 1 and shutil.which("tasks
 class FrankaSim(CapturedProcess):
     """One franka-sim server with motion limits and communication constraints enforced."""
 
-    def __init__(self, start_timeout: float = 60.0):
+    def __init__(self, start_timeout: float = 60.0, env: Optional[Mapping[str, str]] = None):
+        """``env``: variables added to this process's environment for the server."""
         if port_open():
             pytest.fail("TCP %d is taken: another franka-sim (or a robot server) runs on this "
                         "machine; stop it first" % PORT)
         pin = ["taskset", "-c", str(SIM_CPU)] if SIM_CPU is not None else []
-        super().__init__(pin + [str(LAUNCHER)], start_new_session=True)
+        super().__init__(pin + [str(LAUNCHER)], start_new_session=True,
+                         env=dict(os.environ, **(env or {})))
         deadline = time.monotonic() + start_timeout
         while not port_open():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -1,12 +1,14 @@
 """franka.launch.py: its plan (pure) for every mode, the franka_ros2 branch's description built
 without starting it, and the sim branch started for real with launch_pytest, reaching a target."""
 import os
+import signal
 import time
 
 import numpy as np
 import pytest
 import yaml
 
+import franka_sim_harness
 from reach_rl_deploy import franka_launch
 from reach_rl_deploy.franka_launch import plan
 
@@ -155,8 +157,34 @@ def test_libfranka_sim_description_starts_franka_sim_and_the_node(policy_file):
     assert isinstance(sim, Node) and isinstance(deploy, Node)
     assert sim.node_executable == "franka_sim"
     assert deploy.node_executable == "deploy_node"
+    env = {"".join(t.text for t in key): "".join(t.text for t in value)
+           for key, value in sim.additional_env}
+    assert env == {franka_launch.OUTLIVE_SIGINT: "1"}  # the robot outlives the launch's SIGINT
     p = plan({"policy": policy_file, "interface": "libfranka", "robot_ip": "172.16.0.2"})
     assert len(franka_launch.launch_actions(p, "/share/reach_rl_deploy")) == 1
+
+
+def test_launched_franka_sim_outlives_sigint_then_stops_cleanly():
+    """With OUTLIVE_SIGINT (as franka.launch.py starts it) the franka_sim launcher keeps the robot
+    up for a while after the SIGINT that stops the nodes, so they end their motions against a live
+    robot, then stops it and exits 0 within launch's 5 s before SIGTERM; SIGTERM stops it at once."""
+    reason = franka_sim_harness.missing()
+    if reason:
+        pytest.skip(reason)
+    env = {franka_launch.OUTLIVE_SIGINT: "1", "REACH_RL_FRANKA_SIM_STOP_DELAY": "1.5"}
+    for stop_signal, alive_for in ((signal.SIGINT, 1.0), (signal.SIGTERM, 0.0)):
+        sim = franka_sim_harness.FrankaSim(env=env)
+        try:
+            os.killpg(sim.process.pid, stop_signal)  # as Ctrl-C reaches the whole group
+            time.sleep(alive_for)
+            if alive_for:
+                assert sim.process.poll() is None and franka_sim_harness.port_open(), sim.output
+            assert sim.process.wait(4.0) == 0, sim.output[-2000:]
+            assert not franka_sim_harness.port_open()
+        finally:
+            if sim.process.poll() is None:
+                os.killpg(sim.process.pid, signal.SIGKILL)
+            sim.stop()
 
 
 # -- the sim branch, started for real ---------------------------------------------------------

@@ -138,6 +138,10 @@ def controller_parameters(arm_id: str) -> Dict[str, Dict]:
                                                    "joints": list(joint_names(arm_id))}}}
 
 
+# Environment variable that makes the franka_sim launcher ignore SIGINT (until SIGTERM).
+OUTLIVE_SIGINT = "REACH_RL_FRANKA_SIM_OUTLIVE_SIGINT"
+
+
 def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     """Launch actions for ``launch_plan``; ``share`` is reach_rl_deploy's share directory."""
     from launch.actions import IncludeLaunchDescription
@@ -152,9 +156,11 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     if launch_plan.mode == "libfranka":
         return [deploy]
     if launch_plan.mode in ("libfranka_sim", "sim"):
-        # franka-sim has no ROS interface: a plain process, stopped with the launch.
+        # franka-sim has no ROS interface: a plain process, stopped with the launch. It outlives
+        # the launch's SIGINT (scripts/reach_rl_sim/franka_sim) so that the nodes end their
+        # motions against it, as against a robot; the SIGTERM that follows stops it.
         franka_sim = Node(package="reach_rl_sim", executable="franka_sim", name="franka_sim",
-                          output="screen")
+                          output="screen", additional_env={OUTLIVE_SIGINT: "1"})
         if launch_plan.mode == "libfranka_sim":
             return [franka_sim, deploy]
         standin = Node(package="reach_rl_sim", executable="franka_standin_node",
