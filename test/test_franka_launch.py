@@ -173,7 +173,13 @@ def test_launched_franka_sim_outlives_sigint_then_stops_cleanly():
         pytest.skip(reason)
     env = {franka_launch.OUTLIVE_SIGINT: "1", "REACH_RL_FRANKA_SIM_STOP_DELAY": "1.5"}
     for stop_signal, alive_for in ((signal.SIGINT, 1.0), (signal.SIGTERM, 0.0)):
-        sim = franka_sim_harness.FrankaSim(env=env)
+        # Started as launch starts it, with SIGINT not ignored (a shell cannot trap a signal
+        # ignored when it started, and a test run from a background job inherits that).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            sim = franka_sim_harness.FrankaSim(env=env)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         try:
             os.killpg(sim.process.pid, stop_signal)  # as Ctrl-C reaches the whole group
             time.sleep(alive_for)
