@@ -138,7 +138,8 @@ def controller_parameters(arm_id: str) -> Dict[str, Dict]:
                                                    "joints": list(joint_names(arm_id))}}}
 
 
-# Environment variable that makes the franka_sim launcher ignore SIGINT (until SIGTERM).
+# Environment variable that keeps franka-sim up a few seconds after SIGINT, then stops it
+# (scripts/reach_rl_sim/franka_sim).
 OUTLIVE_SIGINT = "REACH_RL_FRANKA_SIM_OUTLIVE_SIGINT"
 
 
@@ -156,9 +157,9 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     if launch_plan.mode == "libfranka":
         return [deploy]
     if launch_plan.mode in ("libfranka_sim", "sim"):
-        # franka-sim has no ROS interface: a plain process, stopped with the launch. It outlives
-        # the launch's SIGINT (scripts/reach_rl_sim/franka_sim) so that the nodes end their
-        # motions against it, as against a robot; the SIGTERM that follows stops it.
+        # franka-sim has no ROS interface: a plain process, stopped with the launch. It stays up
+        # 3 s after the launch's SIGINT, so that the nodes end their motions against it as against
+        # a robot, then stops by itself, inside launch's 5 s before SIGTERM.
         franka_sim = Node(package="reach_rl_sim", executable="franka_sim", name="franka_sim",
                           output="screen", additional_env={OUTLIVE_SIGINT: "1"})
         if launch_plan.mode == "libfranka_sim":
