@@ -74,3 +74,15 @@ def test_tcp_position_matches_the_chain_of_dh_link_transforms():
         transform = link if transform is None else transform @ link
     reference = transform[..., :3, 3] + (fm.FLANGE_D + fm.TCP_OFFSET) * transform[..., :3, 2]
     np.testing.assert_allclose(fm.tcp_position(q), reference, atol=1e-12)
+
+
+def test_limit_distance_is_the_nearer_limit_per_joint_in_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    limits = fm.FR3
+    q = np.array([fm.READY_POSE, np.asarray(limits.pos_max) - 0.1])
+    d = fm.limit_distance(q, limits.pos_min, limits.pos_max)
+    np.testing.assert_allclose(d[1], 0.1)  # 0.1 rad below every upper limit
+    np.testing.assert_allclose(d[0], np.minimum(q[0] - np.asarray(limits.pos_min),
+                                                np.asarray(limits.pos_max) - q[0]))
+    t = fm.limit_distance(torch.tensor(q), limits.pos_min, limits.pos_max)
+    np.testing.assert_allclose(t.numpy(), d)

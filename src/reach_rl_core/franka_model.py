@@ -119,6 +119,12 @@ def array_namespace(x):
     return torch
 
 
+def limit_distance(q, pos_min, pos_max):
+    """Distance [rad] of each joint of ``q`` (..., 7) [rad] to the nearer of its position limits
+    ``pos_min``/``pos_max`` [rad]. numpy in -> numpy out, torch in -> torch out."""
+    return array_namespace(q).minimum(q - like(q, pos_min), like(q, pos_max) - q)
+
+
 _TENSOR_CONSTANTS = {}  # type: dict  # (device, dtype, host dtype, shape, bytes) -> tensor
 
 

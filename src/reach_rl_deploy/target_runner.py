@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from reach_rl_core.franka_model import ROBOTS, joint_limits, tcp_position
+from reach_rl_core.franka_model import ROBOTS, joint_limits, limit_distance, tcp_position
 
 DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
 TRAINING_BOX = ((0.30, -0.35, 0.15), (0.60, 0.35, 0.60))  # m, config/train.yaml's target box
@@ -34,13 +34,6 @@ def random_targets(count: int, seed: int, box=TRAINING_BOX) -> List[Tuple[float,
     rng = np.random.default_rng(seed)
     low, high = np.asarray(box[0]), np.asarray(box[1])
     return [tuple(float(v) for v in low + (high - low) * rng.random(3)) for _ in range(count)]
-
-
-def limit_distance(q: Sequence[float], robot: str) -> np.ndarray:
-    """Distance [rad] of each joint at ``q`` [rad] to the nearer of its position limits, (7,)."""
-    limits = joint_limits(robot)
-    q = np.asarray(q, float)
-    return np.minimum(q - np.asarray(limits.pos_min), np.asarray(limits.pos_max) - q)
 
 
 def parse_target(text: str) -> Tuple[float, float, float]:
@@ -97,6 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rclpy.init()
     node = rclpy.create_node("reach_rl_targets")
     names = joint_names(args.robot)
+    limits = joint_limits(args.robot)
     latest = {"limit": np.full(7, np.inf), "deploy": ""}  # q [rad], each joint's smallest limit
     # distance so far [rad], the deploy node's status
     reflexes = []  # type: List[str]
@@ -107,7 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                               [0.0] * len(msg.name), names)[0]
         except ValueError:
             return
-        latest["limit"] = np.minimum(latest["limit"], limit_distance(latest["q"], args.robot))
+        latest["limit"] = np.minimum(latest["limit"], limit_distance(
+            np.asarray(latest["q"], float), limits.pos_min, limits.pos_max))
 
     def on_diagnostics(msg):
         for status in msg.status:

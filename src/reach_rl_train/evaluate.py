@@ -14,11 +14,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from reach_rl_core.franka_model import limit_distance
 from reach_rl_core.policy_file import INPUT_SHAPES, Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
-from reach_rl_train.reach_task import ReachTask, limit_distance, select_results
+from reach_rl_train.reach_task import ReachTask, select_results
 
 DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
 

@@ -19,7 +19,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from reach_rl_core import franka_model
-from reach_rl_core.franka_model import NUM_JOINTS
+from reach_rl_core.franka_model import NUM_JOINTS, limit_distance
 from reach_rl_core.safety_filter import policy_command
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
@@ -50,11 +50,6 @@ def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardCon
               - w.acceleration * accel.square().sum(-1)
               - w.settle * near * joint_vel.square().sum(-1))
     return reward * dt
-
-
-def limit_distance(q, pos_min, pos_max):
-    """Distance [rad] of each joint of ``q`` [..., 7] to its nearer position limit."""
-    return torch.min(q - pos_min, pos_max - q)
 
 
 def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float, weights=None):
