@@ -108,7 +108,7 @@ demo: build
 	  # the built-in simulator and stops at max_iterations short of the goal; 3 rad/s^2 reached it at
 	  # iterations 120-150 on seeds 1-3, 2 rad/s^2 on one seed of three (README, "Two interfaces").
 	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained. test/conftest.py's
-	  # libfranka_policy trains the same way.
+	  # libfranka_policy reads DEMO_TRAINING and trains the same way.
 	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) $(DEMO_TRAINING)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
