@@ -11,8 +11,12 @@ VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 ROS2_TOOLS ?= ../shared/ros2-tools
 STAMP := $(VENV)/.reach_rl-setup-stamp
-# Franka's official libfranka bindings (libfranka >= 0.18: robot server protocol 10, FR3 system >= 5.9).
+# Franka's official libfranka bindings (libfranka >= 0.18: robot server protocol 10, FR3 system >= 5.9),
+# used by the franka_ros2 stand-in (reach_rl_sim).
 PYLIBFRANKA_VERSION := 0.21.3
+# The deploy node's libfranka interface: franky-control bundles libfranka 0.21.2 and Ruckig and runs
+# Franka's 1 kHz loop on a C++ thread without the GIL.
+FRANKY_VERSION := 2.0.0
 # franka-sim, the libfranka-protocol robot the deploy node is judged against, in a venv of its own.
 SIM_VENV := .venv-sim
 
@@ -22,7 +26,7 @@ TORCH_VERSION := 2.13.0
 # launch_testing pytest plugin uses a hook argument that pytest 9 removed;
 # (without these bounds every pytest run fails at collection).
 PY_DEPS := numpy onnx onnxruntime pyyaml omegaconf tensorboard matplotlib "pytest>=8,<8.4" \
-  pylibfranka==$(PYLIBFRANKA_VERSION)
+  pylibfranka==$(PYLIBFRANKA_VERSION) franky-control==$(FRANKY_VERSION)
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
   ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
   ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg

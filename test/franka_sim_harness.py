@@ -7,6 +7,7 @@ teardown. Its output is kept, so a test can assert that it judged nothing a viol
 :func:`franka_sim_fixture` skips the test, saying why, where ``make setup`` did not install
 franka-sim or pylibfranka.
 """
+import importlib.util
 import os
 import re
 import shutil
@@ -29,14 +30,14 @@ VIOLATION = re.compile(r"violat|reflex|abort", re.IGNORECASE)
 
 
 
-def missing() -> str:
-    """Why franka-sim cannot run here, or ''."""
+def missing(client: str = "pylibfranka") -> str:
+    """Why franka-sim cannot run here with ``client`` (the module a test's robot side imports:
+    pylibfranka for the franka_ros2 stand-in, franky for the deploy node), or ''. Only looked
+    up, not imported: the two bundle libfranka's bindings and cannot share a process."""
     if not (VENV / "bin" / "run-franka-sim-server").exists():
         return "franka-sim is not installed in %s (make setup installs it)" % VENV
-    try:
-        import pylibfranka  # noqa: F401
-    except ImportError as exc:
-        return "pylibfranka is not installed (%s; make setup installs it)" % exc
+    if importlib.util.find_spec(client) is None:
+        return "%s is not installed (make setup installs it)" % client
     return ""
 
 
@@ -90,9 +91,9 @@ class FrankaSim(CapturedProcess):
         self.join_reader()
 
 
-def franka_sim_fixture():
+def franka_sim_fixture(client: str = "pylibfranka"):
     """Body of a module-scoped fixture: one franka-sim for the module, always stopped."""
-    reason = missing()
+    reason = missing(client)
     if reason:
         pytest.skip(reason)
     sim = FrankaSim()

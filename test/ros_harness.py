@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
@@ -45,12 +45,14 @@ def node_env() -> dict:
 class NodeProcess(CapturedProcess):
     """``python -m <module> --ros-args -p name:=value ...`` as a child process, output captured."""
 
-    def __init__(self, module: str, params: Sequence[Tuple[str, object]] = ()):
+    def __init__(self, module: str, params: Sequence[Tuple[str, object]] = (),
+                 env: Optional[Mapping[str, str]] = None):
+        """``env``: variables added to the node's environment."""
         args = [sys.executable, "-m", module, "--ros-args"]
         for name, value in params:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["-p", "%s:=%s" % (name, text)]
-        super().__init__(args, env=node_env())
+        super().__init__(args, env=dict(node_env(), **(env or {})))
 
     def wait_for_line(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

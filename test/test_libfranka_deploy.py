@@ -1,8 +1,11 @@
 """deploy_node's libfranka interface against franka-sim, the independent FCI emulator.
 
 Real processes only: franka-sim (MuJoCo FR3, motion limits and communication constraints
-enforced, judging every command), the deploy node running Franka's 1 kHz loop through
-pylibfranka, and this test as a ROS node reading ``/joint_states`` and ``/diagnostics``.
+enforced, judging every command), the deploy node (the policy in Python at 50 Hz, Franka's
+1 kHz loop in franky's C++ thread), and this test as a ROS node reading ``/joint_states`` and
+``/diagnostics``. Stalls of the node's Python side are injected on purpose (holding the GIL:
+``REACH_RL_TEST_GIL_STALLS``; ``SIGSTOP``; ``SIGKILL``); nothing here asserts a rate or a
+period, only what the robot did.
 The judge of limits is franka-sim: a test passes only if it logged no violation. The policy
 is the session's ``reach-rl-train --interface libfranka`` file (conftest.libfranka_policy).
 
@@ -10,6 +13,7 @@ franka-sim owns TCP 1337 (libfranka's fixed port): the module starts one server,
 run one after another, and the server is stopped at the end whatever happened.
 """
 import os
+import re
 import signal
 import time
 
@@ -33,7 +37,9 @@ FRANKA_SIM_START = (0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785)  # rad, its own star
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 
 
-franka_sim = pytest.fixture(scope="module")(franka_sim_fixture)
+@pytest.fixture(scope="module")
+def franka_sim():
+    yield from franka_sim_fixture("franky")
 
 
 class Operator(TestNode):
@@ -84,11 +90,12 @@ def operator(ros_context, request):
     op.close()
 
 
-def deploy(policy, **params):
+def deploy(policy, env=None, **params):
+    """The deploy node on franka-sim; ``env``: variables added to its environment."""
     values = dict(policy=policy, interface="libfranka", robot_ip="127.0.0.1", autostart=True,
                   cpu=LOOP_CPU)
     values.update(params)
-    return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()))
+    return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()), env=env)
 
 
 def wait_homed(operator, timeout=20.0):
@@ -115,10 +122,51 @@ def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
         assert node.interrupt(15.0) == 0, node.output
     finally:
         node.stop()
-    assert "motion finished" in node.output
     assert "robot reflex" not in node.output
     assert franka_sim.violations() == []
     assert "control_command_success_rate mean" in node.output  # the run's packet figures
+    assert franka_sim.output.count("Motion finished") >= 1  # the motion ended at rest
+
+
+def test_stalls_of_the_python_side_holding_the_gil_cost_no_reflex(
+        franka_sim, operator, libfranka_policy):
+    # A 100 ms stall every 2 s and once 250 ms, the node's Python side frozen with the GIL held
+    # (gil_stall.py), while it drives the arm to one target after another.
+    node = deploy(libfranka_policy, env={"REACH_RL_TEST_GIL_STALLS": "0.1/2,0.25@5.1"})
+    try:
+        wait_homed(operator)
+        errors = [operator.hold(target, 3.0) for target in TARGETS]
+        assert node.interrupt(15.0) == 0, node.output
+    finally:
+        node.stop()
+    assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s\nfranka-sim:\n%s" % (
+        np.round(errors, 4), node.output[-3000:], "\n".join(franka_sim.violations()))
+    assert "robot reflex" not in node.output
+    assert franka_sim.violations() == []
+    # The stalls happened: the longest tick lasted the 250 ms stall at least.
+    longest = float(re.search(r"tick period .*?max ([0-9.]+) ms", node.output).group(1))
+    assert longest >= 250.0, node.output[-2000:]
+
+
+def test_arm_comes_to_rest_when_commands_stop_and_moves_on_when_they_resume(
+        franka_sim, operator, libfranka_policy):
+    # A 1 s stall every 4 s: longer than command_hold (0.1 s) and the stop that follows it, so
+    # at each stall the arm comes to rest (franka-sim: "Motion finished", which it accepts
+    # only at zero velocity), and after it a new motion goes on to the target.
+    finished_before = franka_sim.output.count("Motion finished")
+    node = deploy(libfranka_policy, env={"REACH_RL_TEST_GIL_STALLS": "1.0/4"})
+    try:
+        wait_homed(operator)
+        errors = [operator.hold(target, 5.0) for target in (TARGETS[1], TARGETS[2], TARGETS[0])]
+        assert node.interrupt(15.0) == 0, node.output
+    finally:
+        node.stop()
+    assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s" % (np.round(errors, 4),
+                                                                     node.output[-3000:])
+    finished = franka_sim.output.count("Motion finished") - finished_before
+    assert finished >= 4, "%d motions finished over 3 stalls or more and the stop" % finished
+    assert "robot reflex" not in node.output
+    assert franka_sim.violations() == []
 
 
 def test_refuses_a_policy_trained_for_looser_limits(libfranka_policy):

@@ -8,8 +8,9 @@ the last command when a message is late, so every limit here is per *message* wi
 2. clamps the goal to the velocity bounds: ``velocity_fraction`` times Franka's
    (for the FR3 position-dependent) bounds, the stop-time speed cap, and the braking
    bounds that stop a joint ``brake_margin`` inside its position limits;
-3. moves the previous command toward the clamped goal with bounded acceleration and
-   jerk, without overshooting the goal (jerk-limited velocity tracking).
+3. where the filter tracks (``ros2_control``), moves the previous command toward the clamped
+   goal with bounded acceleration and jerk, without overshooting the goal (jerk-limited
+   velocity tracking); on ``libfranka`` Ruckig does this step in the 1 kHz loop.
 
 Bounds, per joint (rad/s^2, rad/s^3):
 
@@ -23,29 +24,20 @@ Bounds, per joint (rad/s^2, rad/s^3):
     ``jerk_max`` and the acceleration at ``2A``; late factor 0.4, FR3 at 1 kHz 2.0 rad/s^2.
     The controller also holds a command for ever when the node dies, so the node caps
     the speed (``max_stop_time``) to stop in time on its own watchdog.
-  - ``libfranka`` (the node runs Franka's 1 kHz loop): the FCI extrapolates a missing
-    motion-generator command at constant acceleration, and every command continues from
-    what the robot executed (``RobotState.dq_d`` and ``ddq_d``, as libfranka's
-    ``limitRate``), so a command that lands ``m`` cycles late (computed for cycle k, applied
-    at k+1+m over m extrapolated cycles) steps the acceleration by ``m A``: a jerk of
-    ``m A / dt`` on top of the filter's own ``J``. A loop in Python on a computer without a
-    real-time kernel is late now and then (measured against franka-sim on a 2-core machine,
-    even under SCHED_FIFO), but the loop never sends a command that was ready a whole robot
-    cycle or more after ``readOnce`` returned its state (:class:`reach_rl_deploy.libfranka_loop.LibfrankaLoop`,
-    ``withhold_late``: such a command missed its cycle for certain, and the robot drops it).
-    So a command that lands at all lands at most one cycle late, ``m <= 1``: ``A / dt + J <=
-    0.9 jerk_max`` gives late factor 0.8 with ``J = 0.1 jerk_max``; with ``accel_fraction``
-    0.4 the FR3 at 1 kHz gets 4.0 rad/s^2 and 500 rad/s^3, twice the topic path's
-    acceleration. (Franka drops a late command; franka-sim applies it late, over the
-    extrapolation it already reported in ``dq_d``. Where a state does not confirm the last
-    command, the loop continues from that command instead:
-    :mod:`reach_rl_deploy.command_continuity`.) What differs is the dead process: after 20
-    lost commands in a row the robot stops itself (``communication_constraints_violation``),
-    so no stop-time speed cap is needed (``max_stop_time`` 0) and the arm may move at
-    ``velocity_fraction`` of Franka's bounds.
+  - ``libfranka``: the 1 kHz loop runs in compiled code (franky-control: libfranka and
+    Ruckig on a C++ thread without the GIL, :mod:`reach_rl_deploy.franky_loop`), and the
+    filter runs once per policy step (50 Hz) in Python. It only clamps the goal (velocity,
+    braking, self-collision); the acceleration and jerk bounds are handed to Ruckig, which
+    meets them every 1 ms cycle whenever Python is late (:attr:`FilterLimits.tracking`
+    False), so no late-message term applies (late factor inf). Each command is held for at
+    most ``hold_time`` before the C++ side brings the arm to rest on its own; the braking
+    curves below allow for that hold. A dead process stops the robot itself
+    (``communication_constraints_violation``, or the FCI's end of session), so no stop-time
+    speed cap is needed (``max_stop_time`` 0).
 * jerk ``J = jerk_fraction * jerk_max`` between consecutive messages.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
-  joint may move at most ``sqrt(2 * (A / 2) * s)``. Following that curve needs only half
+  joint may move at most ``sqrt(2 * (A / 2) * s)`` (with a ``hold_time`` the curve of
+  :mod:`reach_rl_core.braking`, which also covers that much travel at the commanded speed). Following that curve needs only half
   the acceleration bound, which leaves the other half for the jerk-limited tracker to
   catch up with the falling bound; and from a speed ``v`` on the curve a full jerk-limited
   stop (decelerate at ``A``, jerk ``J``) needs ``v^2/(2A) + v A/(2J)`` = ``s/2 + v A/(2J)``
@@ -72,6 +64,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from reach_rl_core.braking import braking_speed
 from reach_rl_core.franka_model import NUM_JOINTS, JointLimits, array_namespace, like, velocity_bounds
 from reach_rl_core.self_collision import limit_closing_velocity, separation_and_gradient
 
@@ -103,11 +96,13 @@ class InterfaceDefaults(NamedTuple):
     accel_fraction: float  # of Franka's acceleration limits
     jerk_fraction: float  # of Franka's jerk limits
     max_stop_time: float  # s; 0: no stop-time speed cap
+    tracking: bool  # the filter tracks the goal jerk-limited (else the robot side does)
 
 
 INTERFACE_DEFAULTS = {
-    ROS2_CONTROL: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.2),
-    LIBFRANKA: InterfaceDefaults(0.8, LIBFRANKA_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.0),
+    ROS2_CONTROL: InterfaceDefaults(0.4, DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.2, True),
+    LIBFRANKA: InterfaceDefaults(np.inf, LIBFRANKA_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.0,
+                                 False),
 }
 
 
@@ -128,7 +123,7 @@ def acceleration_bound(acc_max, jerk_max, dt: float, accel_fraction: float = DEF
     ``acc_max`` [rad/s^2] and ``jerk_max`` [rad/s^3] (sequences or arrays, per joint). The
     second term keeps a stream whose commands change by at most ``A * dt`` per message
     inside the acceleration and jerk limits even when one message is late (module
-    docstring: 0.4 on the topic path, 0.8 on libfranka). Numpy in, numpy out.
+    docstring: 0.4 on the topic path, inf on libfranka). Numpy in, numpy out.
     """
     acc_max = np.asarray(acc_max, dtype=float)
     jerk_max = np.asarray(jerk_max, dtype=float)
@@ -158,19 +153,20 @@ def stop_time_speed_cap(accel, jerk, dt: float, max_stop_time: float, detect_tim
     return accel * budget
 
 
-def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DEFAULT_BRAKE_MARGIN):
+def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DEFAULT_BRAKE_MARGIN,
+                            hold_time: float = 0.0):
     """Lower and upper velocity bounds [rad/s] that stop a joint ``margin`` [rad] inside its limits.
 
     A joint at position ``q`` [rad] whose limit (minus ``margin``) is ``s`` rad away may move
-    toward it at most ``sqrt(2 * brake_accel * s)`` [rad/s]; at or beyond the margin it may
-    only move away (bound 0). ``brake_accel`` [rad/s^2] per joint or scalar; ``q`` (..., 7) a
+    toward it at most ``braking_speed(s, brake_accel, hold_time)`` [rad/s]
+    (:mod:`reach_rl_core.braking`; ``sqrt(2 * brake_accel * s)`` without a hold); at or beyond
+    the margin it may only move away (bound 0). ``brake_accel`` [rad/s^2] per joint or scalar; ``q`` (..., 7) a
     numpy array or a torch tensor (the training task limits its commands with this too), and
     the bounds come back of the same kind.
     """
     pos_min, pos_max, brake_accel = (like(q, v) for v in (pos_min, pos_max, brake_accel))
-    room_up = (pos_max - margin - q).clip(0.0)
-    room_down = (q - pos_min - margin).clip(0.0)
-    return -(2.0 * brake_accel * room_down) ** 0.5, (2.0 * brake_accel * room_up) ** 0.5
+    return (-braking_speed(q - pos_min - margin, brake_accel, hold_time),
+            braking_speed(pos_max - margin - q, brake_accel, hold_time))
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,6 +186,11 @@ class FilterLimits:
 
     interface: str = ROS2_CONTROL  # the deploy interface these limits were sized for
     self_collision_stop: float = DEFAULT_SELF_COLLISION_STOP  # m; 0: off
+    # s a command may stay in force before anything lowers it (braking curves allow for it)
+    hold_time: float = 0.0
+    # True: filter_step tracks the goal with bounded acceleration and jerk every message;
+    # False: it only clamps the goal, a trajectory generator downstream meets accel and jerk
+    tracking: bool = True
 
     @classmethod
     def from_joint_limits(cls, limits: JointLimits, control_rate: float = DEFAULT_CONTROL_RATE,
@@ -199,11 +200,16 @@ class FilterLimits:
                           brake_margin: float = DEFAULT_BRAKE_MARGIN,
                           max_stop_time: float = DEFAULT_MAX_STOP_TIME,
                           detect_time: float = 0.0,
-                          interface: str = ROS2_CONTROL) -> "FilterLimits":
+                          interface: str = ROS2_CONTROL,
+                          command_hold: float = 0.0) -> "FilterLimits":
         """Filter bounds from Franka's ``limits``, fractions in (0, 1] and ``control_rate`` [Hz];
         ``max_stop_time`` [s] (0: none) and the watchdog's ``detect_time`` [s] give the speed cap;
-        ``interface`` (:data:`INTERFACES`) decides how much a late message may cost."""
-        late_factor = interface_defaults(interface).late_factor
+        ``interface`` (:data:`INTERFACES`) decides how much a late message may cost and who
+        tracks the goal. ``command_hold`` [s]: how long the robot side keeps a command after
+        reaching it (libfranka: franky's motion duration); the braking curves allow for that
+        hold, the message period and the jerk ramp to the command."""
+        defaults = interface_defaults(interface)
+        late_factor = defaults.late_factor
         for name, value in (("velocity_fraction", velocity_fraction), ("accel_fraction", accel_fraction),
                             ("jerk_fraction", jerk_fraction)):
             if not 0.0 < value <= 1.0:
@@ -214,6 +220,8 @@ class FilterLimits:
             raise ValueError("brake_margin must be >= 0 rad, got %r" % (brake_margin,))
         if not max_stop_time >= 0.0:
             raise ValueError("max_stop_time must be >= 0 s (0: no cap), got %r" % (max_stop_time,))
+        if not command_hold >= 0.0:
+            raise ValueError("command_hold must be >= 0 s, got %r" % (command_hold,))
         dt = 1.0 / control_rate
         accel = acceleration_bound(limits.acc_max, limits.jerk_max, dt, accel_fraction, late_factor)
         jerk = jerk_fraction * np.asarray(limits.jerk_max, dtype=float)
@@ -229,6 +237,8 @@ class FilterLimits:
             pos_min=np.asarray(limits.pos_min, dtype=float),
             pos_max=np.asarray(limits.pos_max, dtype=float),
             interface=interface,
+            hold_time=command_hold + dt + float(np.max(accel / jerk)) if command_hold else 0.0,
+            tracking=defaults.tracking,
         )
 
     @classmethod
@@ -237,7 +247,7 @@ class FilterLimits:
                       velocity_fraction: float = DEFAULT_VELOCITY_FRACTION,
                       accel_fraction: Optional[float] = None, jerk_fraction: Optional[float] = None,
                       max_stop_time: Optional[float] = None,
-                      detect_time: float = 0.0) -> "FilterLimits":
+                      detect_time: float = 0.0, command_hold: float = 0.0) -> "FilterLimits":
         """:meth:`from_joint_limits` with ``interface``'s defaults (:data:`INTERFACE_DEFAULTS`)
         for every setting left None or negative (-1 is how the deploy node's parameters and the
         training config say "the interface's")."""
@@ -250,7 +260,7 @@ class FilterLimits:
             limits, control_rate, velocity_fraction, given(accel_fraction, d.accel_fraction),
             given(jerk_fraction, d.jerk_fraction),
             max_stop_time=given(max_stop_time, d.max_stop_time),
-            detect_time=detect_time, interface=interface)
+            detect_time=detect_time, interface=interface, command_hold=command_hold)
 
 
 class FilterState(NamedTuple):
@@ -299,7 +309,8 @@ def goal_bounds(limits: FilterLimits, q):
     lower, upper = velocity_bounds(limits.joint_limits, q)
     cap = like(q, limits.speed_cap)
     brake_lower, brake_upper = braking_velocity_bounds(q, limits.pos_min, limits.pos_max,
-                                                       limits.brake_accel, limits.brake_margin)
+                                                       limits.brake_accel, limits.brake_margin,
+                                                       limits.hold_time)
     low = xp.maximum(xp.maximum(limits.velocity_fraction * lower, -cap), brake_lower)
     high = xp.minimum(xp.minimum(limits.velocity_fraction * upper, cap), brake_upper)
     return low, high
@@ -370,8 +381,8 @@ def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, l
         return goal
     brake = BRAKE_ACCEL_SHARE * float(np.min(limits.accel)) * float(gradient @ gradient) / largest
     limited = np.clip(limit_closing_velocity(goal, separation, gradient, limits.self_collision_stop,
-                                             brake), low, high)
-    need = -np.sqrt(2.0 * brake * max(separation - limits.self_collision_stop, 0.0))
+                                             brake, limits.hold_time), low, high)
+    need = -braking_speed(separation - limits.self_collision_stop, brake, limits.hold_time)
     rate = float(gradient @ limited)
     if rate < need:  # rate < need <= 0: scaling down slows the approach in proportion
         limited = limited * (need / rate)
@@ -396,7 +407,7 @@ def filter_step(limits: FilterLimits, state: FilterState, goal, q,
     lower, upper = velocity_goal_bounds(limits, q)  # 0 where q is not finite
     brake_lower, brake_upper = braking_velocity_bounds(
         np.where(np.isfinite(q), q, 0.0), limits.pos_min, limits.pos_max, limits.brake_accel,
-        limits.brake_margin)
+        limits.brake_margin, limits.hold_time)
     low = np.maximum(lower, brake_lower)  # = goal_bounds where q is finite, 0 elsewhere
     high = np.minimum(upper, brake_upper)
     clamped = np.clip(goal, low, high)
@@ -407,8 +418,12 @@ def filter_step(limits: FilterLimits, state: FilterState, goal, q,
         clamped = limited
     velocity_clamped = (goal < lower) | (goal > upper)
     braking = ((goal < brake_lower) & (brake_lower > lower)) | ((goal > brake_upper) & (brake_upper < upper))
-    command, accel, accel_limited, jerk_limited = track_step(
-        state.command, state.accel, clamped, limits.accel, limits.jerk, limits.dt)
+    if limits.tracking:
+        command, accel, accel_limited, jerk_limited = track_step(
+            state.command, state.accel, clamped, limits.accel, limits.jerk, limits.dt)
+    else:  # a trajectory generator downstream bounds acceleration and jerk
+        command, accel = clamped, (clamped - state.command) / limits.dt
+        accel_limited = jerk_limited = np.zeros(NUM_JOINTS, dtype=bool)
     activity = FilterActivity(nonfinite, folding, velocity_clamped, braking, accel_limited,
                               jerk_limited)
     return FilterState(command, accel), activity

@@ -28,6 +28,7 @@ from typing import Tuple
 
 import numpy as np
 
+from reach_rl_core.braking import braking_speed
 from reach_rl_core.franka_model import (NUM_JOINTS, _LINK_CONST, _LINK_COS, _LINK_SIN,
                                         array_namespace, indices, like)
 
@@ -156,7 +157,7 @@ def separation_and_gradient(q) -> Tuple[float, np.ndarray]:
 
 
 def limit_closing_velocity(goal, separation: float, gradient, stop_distance: float,
-                           brake_accel: float) -> np.ndarray:
+                           brake_accel: float, hold_time: float = 0.0) -> np.ndarray:
     """Joint-velocity goal [rad/s] (7,) whose separation rate obeys the braking curve.
 
     With ``g = gradient`` [m/rad] (from :func:`separation_and_gradient`), the separation
@@ -172,7 +173,7 @@ def limit_closing_velocity(goal, separation: float, gradient, stop_distance: flo
     norm2 = float(gradient @ gradient)
     if norm2 < 1e-12:
         return goal
-    need = -np.sqrt(2.0 * brake_accel * max(separation - stop_distance, 0.0))
+    need = -braking_speed(separation - stop_distance, brake_accel, hold_time)
     shortfall = need - float(gradient @ goal)
     if shortfall <= 0.0:
         return goal

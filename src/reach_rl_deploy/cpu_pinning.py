@@ -7,6 +7,7 @@ robot computer the control loop gets a core of its own (ideally an isolated one,
 call made by one thread applies to that thread alone.
 """
 import os
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
@@ -38,3 +39,18 @@ def realtime_process(priority: int) -> None:
     other threads: were those ordinary threads, any busy process could preempt them while
     they hold it. PermissionError without the privilege (root or CAP_SYS_NICE)."""
     _each_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority)))
+
+
+@contextmanager
+def threads_started_realtime(priority: int):
+    """Threads started inside this block run under SCHED_FIFO at ``priority``; the calling
+    thread returns to the ordinary scheduler after it. Linux threads inherit their creator's
+    scheduler, so this gives a thread that a library starts (franky's 1 kHz control thread) a
+    real-time priority while the Python threads that call the library stay ordinary ones and
+    can never starve it, whatever they do while holding the interpreter lock. PermissionError
+    without the privilege (root or CAP_SYS_NICE)."""
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))

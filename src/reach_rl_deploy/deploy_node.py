@@ -10,10 +10,12 @@ Parameters: :class:`reach_rl_deploy.deploy_parameters.DeployParameters`. Two int
   (:mod:`reach_rl_deploy.tick_pacer`). The controller holds a command for ever, so
   ``max_stop_time`` (default 0.2 s) caps the joint speed to stop within that time of the last
   good joint state (:func:`reach_rl_core.safety_filter.stop_time_speed_cap`).
-* ``libfranka``: the node runs Franka's 1 kHz loop itself at ``robot_ip``
-  (:mod:`reach_rl_deploy.libfranka_loop`), publishes the measured joint states on
-  ``joint_states_topic`` at 250 Hz, reports reflexes and offers ``~/recover``
-  (std_srvs/Trigger, ``automatic_error_recovery``).
+* ``libfranka``: the node drives the arm at ``robot_ip`` through franky-control, whose C++
+  thread runs Franka's 1 kHz loop without the GIL, while the policy and the filter's goal
+  clamp run in Python at the policy's rate (:mod:`reach_rl_deploy.franky_loop`); it
+  publishes the measured joint states on ``joint_states_topic`` at that rate, sets the
+  collision thresholds and joint impedance at connection, reports reflexes and offers
+  ``~/recover`` (std_srvs/Trigger, the robot's automatic error recovery).
 
 Both: ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an
 empty frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); a target
@@ -24,7 +26,7 @@ farther from the ready pose than the training's start spread first moves there;
 figures, filter activity, watchdog state, reflex). SIGINT/SIGTERM ramp the arm to zero
 velocity before the node exits 0, logging the timing figures of the whole run.
 The node refuses to start, saying what to fix, on a missing or malformed policy file, a
-contract other than 1, a robot / joint-name mismatch, or a policy trained for looser command
+contract other than 2, a robot / joint-name mismatch, or a policy trained for looser command
 limits than the filter enforces.
 """
 import dataclasses
@@ -47,12 +49,12 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_deploy import deploy_controller as dc
-from reach_rl_deploy.cpu_pinning import pin_process, realtime_process
+from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
 from reach_rl_deploy.deploy_parameters import DeployParameters
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.libfranka_loop import ControllerMotion, LibfrankaLoop, LoopInputs
+from reach_rl_deploy.franky_loop import FrankyLoop, LoopInputs, RobotSettings
 from reach_rl_core.policy_file import Policy, PolicyFileError, check_command_limits
 from reach_rl_core.ros_params import declare_read_only
 from reach_rl_core.ros_qos import reliable, wait_acknowledged
@@ -65,7 +67,6 @@ SENSOR_QOS = reliable(1)
 COMMAND_QOS = reliable(10)
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
-GIL_SWITCH_S = 2e-4  # s, libfranka interface (see __init__)
 PUBLISH_BLOCKED_S = 0.02  # a publish() longer than this is reported
 STOP_TIMEOUT_S = 3.0  # longest ramp to zero on shutdown (from full speed at 2 rad/s^2: 1.3 s)
 
@@ -106,15 +107,18 @@ class DeployNode(Node):
                              " (127.0.0.1 for franka-sim)")
         policy = Policy(p.policy)
         policy.check_matches(p.robot, self.joint_names)
+        # libfranka: the filter runs once per policy step, franky's Ruckig at 1 kHz after it.
+        rate = p.control_rate if p.interface == ROS2_CONTROL else 1.0 / policy.info.policy_dt
         limits = FilterLimits.for_interface(  # -1: the interface's setting
-            joint_limits(p.robot), p.interface, p.control_rate, p.velocity_fraction,
+            joint_limits(p.robot), p.interface, rate, p.velocity_fraction,
             p.acceleration_fraction, p.jerk_fraction, p.max_stop_time,
-            detect_time=dc.detection_time(p.state_timeout, p.control_rate))
+            detect_time=dc.detection_time(p.state_timeout, rate),
+            command_hold=p.command_hold if p.interface == LIBFRANKA else 0.0)
         check_command_limits(policy.info, limits)
         start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
         self.controller = DeployController(policy, limits, p.state_timeout, home=READY_POSE,
                                            home_tolerance=start_spread, home_speed=p.home_speed)
-        self.period = 1.0 / p.control_rate
+        self.period = 1.0 / rate
 
         self._sample = None  # type: Optional[JointSample]
         self._target = None  # type: Optional[np.ndarray]
@@ -137,26 +141,24 @@ class DeployNode(Node):
             # Joint states are taken by the loop thread itself, no executor.
             self._states = DirectSubscription(self, "joint_states", JointState, p.joint_states_topic,
                                               SENSOR_QOS)
-            self._libfranka = None  # type: Optional[LibfrankaLoop]
+            self._libfranka = None  # type: Optional[FrankyLoop]
             run = self._run
         else:
             self._states = None
-            # Franka's loop must answer within its 1 ms cycle: another thread holding the GIL
-            # hands it over after this long (Python's default: 5 ms, five lost commands).
-            sys.setswitchinterval(GIL_SWITCH_S)
             self._state_pub = self.create_publisher(JointState, p.joint_states_topic, SENSOR_QOS)
             self.create_service(Trigger, "~/recover", self._on_recover)
-            self._libfranka = LibfrankaLoop(
-                p.robot_ip, ControllerMotion(self.controller, self._loop_inputs),
-                self._publish_robot_state, self._account, self._on_reflex,
-                self.get_logger().info, realtime=p.realtime, withhold_late=True)
+            settings = RobotSettings(p.collision_torque_thresholds, p.collision_force_thresholds,
+                                     p.joint_impedance)
+            self._libfranka = FrankyLoop(
+                p.robot_ip, self.controller, self._loop_inputs, self._on_robot_state,
+                self._on_reflex, self.get_logger().info, settings, p.command_hold,
+                realtime=p.realtime, rt_priority=p.rt_priority)
             run = self._run_libfranka
-        self._rt_priority = p.rt_priority
         self._thread = threading.Thread(target=run, name="deploy_loop", daemon=True)
         self.get_logger().info(
             "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
             % (p.policy, policy.info.robot, 1.0 / policy.info.policy_dt, self.command_topic,
-               p.control_rate, p.target_topic,
+               rate, p.target_topic,
                "enabled" if p.autostart else "disabled (call ~/enable true)"))
         self.get_logger().info(
             "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3, speed cap %s rad/s"
@@ -213,13 +215,6 @@ class DeployNode(Node):
         gc.collect()
         gc.freeze()
         self._thread.start()
-        if self._libfranka is not None and self._rt_priority > 0:
-            try:  # every thread: the loop also waits for the interpreter lock the others hold
-                realtime_process(self._rt_priority)
-                self.get_logger().info("all threads on SCHED_FIFO priority %d" % self._rt_priority)
-            except PermissionError as exc:
-                self.get_logger().warning("no SCHED_FIFO (%s): the control loop may be preempted "
-                                          "mid-cycle; run with CAP_SYS_NICE or rt_priority:=0" % exc)
 
     def request_stop(self) -> None:
         """Ramp to zero, publish zeros, then let ``wait_stopped`` return (SIGINT, SIGTERM)."""
@@ -241,21 +236,24 @@ class DeployNode(Node):
         self._finished.set()
 
     def _run_libfranka(self) -> None:
-        """The libfranka interface: Franka's loop on this thread until SIGINT/SIGTERM."""
+        """The libfranka interface: policy ticks on this thread until SIGINT/SIGTERM."""
         try:
             robot = self._libfranka.connect()
             self._libfranka.run(robot)
-        except Exception as exc:  # the robot stops itself when our commands stop coming
+        except Exception as exc:  # franky brings the arm to rest once commands stop
             self.failed = True
-            self.get_logger().fatal("libfranka loop failed (%s: %s); the robot stops itself "
-                                    "once commands stop" % (type(exc).__name__, exc))
+            self.get_logger().fatal("libfranka loop failed (%s: %s); the arm comes to rest "
+                                    "once its last command's hold ends"
+                                    % (type(exc).__name__, exc))
         self._finished.set()
 
     def _loop_inputs(self) -> LoopInputs:
         return LoopInputs(self._target, self._enabled, self._stopping.is_set())
 
-    def _publish_robot_state(self, state) -> None:
-        """A libfranka RobotState on ``joint_states_topic``: measured q [rad], dq [rad/s], tau_J [Nm]."""
+    def _on_robot_state(self, state) -> None:
+        """Each policy tick's franky RobotState: published on ``joint_states_topic`` (measured
+        q [rad], dq [rad/s], tau_J [Nm]), and the tick's figures recorded."""
+        self._account()
         msg = JointState(name=list(self.joint_names), position=list(state.q),
                          velocity=list(state.dq), effort=list(state.tau_J))
         msg.header.stamp = self.get_clock().now().to_msg()

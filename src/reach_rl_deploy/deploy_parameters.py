@@ -18,16 +18,31 @@ class DeployParameters:
     policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
     robot: str = _p("fr3", "robot model: fr3 or panda")
     interface: str = _p("ros2_control", "ros2_control: publish commands for franka_ros2's joint "
-                                        "velocity controller; libfranka: run Franka's 1 kHz loop "
-                                        "here through libfranka (needs robot_ip)")
+                                        "velocity controller; libfranka: drive the arm through "
+                                        "franky-control, whose C++ thread runs Franka's 1 kHz "
+                                        "loop (needs robot_ip)")
     robot_ip: str = _p("", "libfranka: the arm's control unit (127.0.0.1 for franka-sim)")
     realtime: bool = _p(False, "libfranka: require real-time scheduling (true on a robot PC with "
                                "a real-time kernel)")
-    rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the node's threads, the control "
-                              "loop's among them (needs root or CAP_SYS_NICE, else a warning); 0: "
-                              "the ordinary scheduler")
+    rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the 1 kHz control thread (the "
+                              "Python threads stay ordinary ones; needs root or CAP_SYS_NICE, "
+                              "else a warning); 0: the ordinary scheduler")
+    command_hold: float = _p(0.1, "libfranka: how long the arm keeps the last command when no new "
+                                  "one comes, before it is brought to rest [s]")
+    collision_torque_thresholds: tuple = _p(
+        (20.0, 20.0, 18.0, 18.0, 16.0, 14.0, 12.0),
+        "libfranka: joint torque thresholds of the contact and collision reflexes [Nm], set at "
+        "connection (Franka's examples' values)")
+    collision_force_thresholds: tuple = _p(
+        (20.0, 20.0, 20.0, 25.0, 25.0, 25.0),
+        "libfranka: end-effector force [N] (x, y, z) and torque [Nm] (roll, pitch, yaw) "
+        "thresholds of the contact and collision reflexes, set at connection")
+    joint_impedance: tuple = _p((3000.0, 3000.0, 3000.0, 2500.0, 2500.0, 2000.0, 2000.0),
+                               "libfranka: stiffness of the robot's internal joint impedance "
+                               "controller [Nm/rad], set at connection")
     joint_prefix: str = _p("", "joint name prefix, default <robot>_joint")
-    control_rate: float = _p(1000.0, "command rate [Hz] (the controller's cycle)")
+    control_rate: float = _p(1000.0, "ros2_control: command rate [Hz] (the controller's cycle); "
+                                     "libfranka commands at the policy's rate")
     command_topic: str = _p("/joint_velocity_controller/commands",
                             "ros2_control: Float64MultiArray joint velocity commands [rad/s]")
     target_topic: str = _p("/reach_target", "PointStamped TCP target [m] in the base frame")

@@ -51,7 +51,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from reach_rl_core.franka_model import NUM_JOINTS, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
-from reach_rl_deploy.libfranka_loop import LibfrankaLoop
+from reach_rl_sim.libfranka_loop import LibfrankaLoop
 from reach_rl_core.ros_qos import reliable
 from reach_rl_core.ros_params import declare_read_only
 
