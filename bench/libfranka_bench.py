@@ -1,23 +1,31 @@
-"""libfranka deploy benchmark: deploy_node running Franka's 1 kHz loop against franka-sim.
+"""libfranka deploy benchmark: deploy_node against franka-sim, loops side by side in one run.
 
-Starts franka-sim (the independent FCI emulator: MuJoCo FR3, motion limits and communication
-constraints enforced; ``ros2 run reach_rl_sim franka_sim``) and deploy_node with
-``interface:=libfranka`` (optionally pinned to a core), then sends ``--targets`` held-out
+For each configuration (``--runs``) this starts franka-sim (the independent FCI emulator:
+MuJoCo FR3, motion limits and communication constraints enforced; ``ros2 run reach_rl_sim
+franka_sim``) and deploy_node with ``interface:=libfranka``, sends ``--targets`` held-out
 targets (``reach-rl-targets --random``), ``--hold`` seconds each, each from wherever the last
-left the arm, the first from franka-sim's own start pose (the node first moves the arm to the
-ready pose). Prints:
+left the arm (the first from franka-sim's own start pose, the node first moving the arm to
+the ready pose), stops both, and records:
 
-* what ``reach-rl-targets`` measures: share within 1 cm, median final error, median time to
-  1 cm, the closest any joint came to its limits, reflexes (from the node's /diagnostics);
-* the node's libfranka loop over its whole run, as it logs it on SIGINT: cycle time p50/p99,
-  lost cycles and the most in a row, ``control_command_success_rate`` mean and min;
-* CPU of deploy_node and of franka-sim [% of one core] over the targets, from /proc;
-* every line in which franka-sim reported a violation or an aborted motion (must be none).
+* what ``reach-rl-targets`` measures: targets within 1 cm, median final error, median time to
+  1 cm, the closest any joint came to its limits, reflexes;
+* the node's loop over its run, as it logs it on SIGINT (control_command_success_rate mean and
+  min, lost cycles);
+* CPU of deploy_node and franka-sim [% of one core] over the targets, from /proc;
+* every line in which franka-sim reported a violation or an aborted motion.
+
+Configurations:
+
+* ``python``: the node before franky, Franka's 1 kHz loop in Python through pylibfranka
+  (the source tree of git ref ``--python-ref``, extracted to a temporary folder);
+* ``franky``: today's node, the policy at 50 Hz in Python, the 1 kHz loop in franky's C++;
+* ``franky-stalls``: the same, its Python side stalled with the GIL held, 100 ms every 2 s and
+  once 250 ms (``REACH_RL_TEST_GIL_STALLS``).
 
 Run from the repository root after ``make setup``, with a policy from
 ``reach-rl-train --interface libfranka``::
 
-    source env.sh && python bench/libfranka_bench.py --policy runs/libfranka/policy.onnx
+    source env.sh && python bench/libfranka_bench.py --policy runs/lf/policy.onnx --pin
 """
 import argparse
 import os
@@ -28,61 +36,60 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from deploy_bench import cpu_seconds, start  # noqa: E402
+from deploy_bench import cpu_seconds  # noqa: E402
 
 FRANKA_SIM = os.path.join(ROOT, "scripts", "reach_rl_sim", "franka_sim")
 VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
+PYTHON_LOOP_REF = "ec096b0"  # the last commit whose deploy node ran the 1 kHz loop in Python
+STALLS = "0.1/2,0.25@%.1f"  # s; the one long stall in the middle of the run
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--policy", default="runs/libfranka/policy.onnx",
-                        help="policy file from reach-rl-train --interface libfranka")
-    parser.add_argument("--targets", type=int, default=50, help="held-out targets in a row")
-    parser.add_argument("--hold", type=float, default=3.0, help="seconds per target")
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the held-out targets")
-    parser.add_argument("--rt-priority", type=int, default=80,
-                        help="SCHED_FIFO priority of deploy_node's control loop (its rt_priority; "
-                             "0: the ordinary scheduler)")
-    parser.add_argument("--sim-rt-priority", type=int, default=90,
-                        help="SCHED_FIFO priority of franka-sim (REACH_RL_FRANKA_SIM_RT_PRIORITY; "
-                             "0: the ordinary scheduler)")
-    parser.add_argument("--pin", action="store_true",
-                        help="pin franka-sim to the first CPU and deploy_node to the last")
-    args = parser.parse_args(argv)
-    if not os.path.isfile(args.policy):
-        print("libfranka_bench: no policy file %s: reach-rl-train --interface libfranka" % args.policy,
-              file=sys.stderr)
-        return 2
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    print("command: %s" % " ".join([sys.executable] + sys.argv))
-    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release), flush=True)
+def python_loop_tree(ref: str) -> str:
+    """``src`` of git ref ``ref``, extracted to a temporary folder; returns that folder's src."""
+    folder = tempfile.mkdtemp(prefix="reach_rl_%s_" % ref)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", ref, "src"], check=True,
+                             stdout=subprocess.PIPE).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    return os.path.join(folder, "src")
+
+
+def start_node(params, log, src: str, env: Dict[str, str]) -> subprocess.Popen:
+    """deploy_node from the source tree ``src``, its environment extended by ``env``."""
+    args = [sys.executable, "-m", "reach_rl_deploy.deploy_node", "--ros-args"]
+    for name, value in params:
+        args += ["-p", "%s:=%s" % (name, value)]
+    full = dict(os.environ, **env)
+    full["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return subprocess.Popen(args, env=full, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[str, object]:
+    """One run of franka-sim, deploy_node (from ``src``, its environment extended by ``env``)
+    and the targets; returns the figures by column name."""
+    print("== %s" % name, flush=True)
     cpus = sorted(os.sched_getaffinity(0))
     sim_log = tempfile.TemporaryFile(mode="w+")
-    os.environ["REACH_RL_FRANKA_SIM_RT_PRIORITY"] = str(args.sim_rt_priority)
     sim_command = [FRANKA_SIM]
     if args.pin:
         sim_command = ["taskset", "-c", str(cpus[0])] + sim_command
     sim = subprocess.Popen(sim_command, stdout=sim_log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     deploy_log = tempfile.TemporaryFile(mode="w+")
-    deploy = start("reach_rl_deploy.deploy_node",
-                   [("policy", os.path.abspath(args.policy)), ("interface", "libfranka"),
-                    ("robot_ip", "127.0.0.1"), ("autostart", "true"),
-                    ("rt_priority", args.rt_priority)]
-                   + ([("cpu", cpus[-1])] if args.pin else []), deploy_log)
-    from reach_rl_deploy import target_runner
-
+    deploy = start_node([("policy", os.path.abspath(args.policy)), ("interface", "libfranka"),
+                         ("robot_ip", "127.0.0.1"), ("autostart", "true"),
+                         ("rt_priority", args.rt_priority)]
+                        + ([("cpu", cpus[-1])] if args.pin else []), deploy_log, src, env)
     try:
         cpu0, sim0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
-        status = target_runner.main(["--random", str(args.targets), "--seed", str(args.seed),
-                                     "--hold", str(args.hold), "--min-success", "0.99"])
+        targets = subprocess.run(
+            [sys.executable, "-m", "reach_rl_deploy.target_runner", "--random", str(args.targets),
+             "--seed", str(args.seed), "--hold", str(args.hold), "--min-success", "0.99",
+             "--wait", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         elapsed = time.monotonic() - t0
         cpu = (cpu_seconds(deploy.pid) - cpu0) / elapsed
         sim_cpu = (cpu_seconds(sim.pid) - sim0) / elapsed
@@ -100,18 +107,72 @@ def main(argv=None) -> int:
     deploy_log.seek(0)
     sim_log.seek(0)
     node_text, sim_text = deploy_log.read(), sim_log.read()
-    loop = re.findall(r"libfranka: (cycles .*)", node_text)
-    print("deploy_node's libfranka loop over its run: %s" % (loop[-1] if loop else "(not logged)"))
-    print("exit status of deploy_node: %s" % deploy.returncode)
-    print("CPU over the targets: deploy_node %.0f%%, franka-sim %.0f%% of one core%s"
-          % (100 * cpu, 100 * sim_cpu, " (pinned)" if args.pin else ""))
+    summary = targets.stdout.strip().splitlines()[-1] if targets.stdout.strip() else "(none)"
+    print(summary)
+    loop = re.findall(r"libfranka: (.*)", node_text)
     violations = [line for line in sim_text.splitlines() if VIOLATION.search(line)]
-    print("franka-sim violations and aborts: %s" % ("\n  " + "\n  ".join(violations)
-                                                     if violations else "none"))
     reflexes = [line for line in node_text.splitlines() if "robot reflex" in line]
-    if "the last cycles before the reflex" in node_text:
-        print(node_text[node_text.index("the last cycles before the reflex"):][:4000])
-    return 1 if status or violations or reflexes or deploy.returncode else 0
+    for line in violations + reflexes:
+        print("  " + line)
+    figures = {"targets": summary, "loop": loop[-1] if loop else "(not logged)",
+               "exit": "targets %d, node %s" % (targets.returncode, deploy.returncode),
+               "ok": targets.returncode == 0 and deploy.returncode == 0 and not violations
+               and not reflexes,
+               "cpu": "deploy_node %.0f%%, franka-sim %.0f%%" % (100 * cpu, 100 * sim_cpu),
+               "franka-sim violations": str(len(violations)), "reflexes": str(len(reflexes))}
+    success = re.search(r"success_rate mean ([0-9.]+|nan), min ([0-9.]+)", figures["loop"])
+    lost = re.search(r"lost cycles (?:about )?(\d+)", figures["loop"])
+    figures["success rate mean / min"] = "%s / %s" % success.groups() if success else "-"
+    figures["lost cycles"] = lost.group(1) if lost else "-"
+    return figures
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="runs/libfranka/policy.onnx",
+                        help="policy file from reach-rl-train --interface libfranka")
+    parser.add_argument("--runs", default="python,franky,franky-stalls",
+                        help="comma-separated configurations (module docstring)")
+    parser.add_argument("--python-ref", default=PYTHON_LOOP_REF,
+                        help="git ref whose deploy node runs the 1 kHz loop in Python")
+    parser.add_argument("--targets", type=int, default=50, help="held-out targets in a row")
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds per target")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the held-out targets")
+    parser.add_argument("--rt-priority", type=int, default=80,
+                        help="deploy_node's rt_priority (python: all its threads; franky: the 1 kHz "
+                             "control thread; 0: the ordinary scheduler)")
+    parser.add_argument("--sim-rt-priority", type=int, default=90,
+                        help="SCHED_FIFO priority of franka-sim (0: the ordinary scheduler)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin franka-sim to the first CPU and deploy_node to the last")
+    args = parser.parse_args(argv)
+    if not os.path.isfile(args.policy):
+        print("libfranka_bench: no policy file %s: reach-rl-train --interface libfranka" % args.policy,
+              file=sys.stderr)
+        return 2
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ["REACH_RL_FRANKA_SIM_RT_PRIORITY"] = str(args.sim_rt_priority)
+    print("command: %s" % " ".join([sys.executable] + sys.argv))
+    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release), flush=True)
+    src = os.path.join(ROOT, "src")
+    configurations = {  # name: (source tree, environment)
+        "python": lambda: (python_loop_tree(args.python_ref), {}),
+        "franky": lambda: (src, {}),
+        "franky-stalls": lambda: (src, {"REACH_RL_TEST_GIL_STALLS":
+                                        STALLS % (args.targets * args.hold / 2)}),
+    }
+    names = args.runs.split(",")
+    unknown = [n for n in names if n not in configurations]
+    if unknown:
+        parser.error("unknown configuration(s) %s; known: %s" % (unknown, ", ".join(configurations)))
+    results = {name: run_configuration(name, args, *configurations[name]()) for name in names}
+    rows = ["targets", "success rate mean / min", "lost cycles", "reflexes",
+            "franka-sim violations", "cpu", "exit", "loop"]
+    print("\n| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for row in rows:
+        print("| %s | %s |" % (row, " | ".join(results[n][row] for n in names)))
+    return 0 if all(results[n]["ok"] for n in names) else 1
 
 
 if __name__ == "__main__":
