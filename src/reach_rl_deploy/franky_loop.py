@@ -221,6 +221,8 @@ class FrankyLoop:
         if in_control:
             self.stats.in_motion(state.control_command_success_rate, period)
         elif self._was_in_control or not np.any(self._sent):
+            if self._was_in_control and not self.reflex:
+                self.log("motion finished (%s): the arm is at rest" % controller.status)
             # The last motion ended (its hold ran out, or a reflex): the arm is at rest, and
             # the policy's previous command is what the arm does, zero.
             controller.filter = FilterState.at_rest()
