@@ -197,6 +197,19 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka
             "cpu": cpu, "loop_rate": np.median(rates), "reflexes": list(reflexes)}
 
 
+def bench_setup(name: str, policy: str, hint: str) -> bool:
+    """Before a deploy benchmark: False (and why, on stderr) without the ``policy`` file; else a
+    DDS domain of its own on loopback, and the command and machine printed beside the figures."""
+    if not os.path.isfile(policy):
+        print("%s: no policy file %s: %s" % (name, policy, hint), file=sys.stderr)
+        return False
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    print("command: %s" % " ".join([sys.executable] + sys.argv))
+    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release), flush=True)
+    return True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="runs/ros2_control/policy.onnx",
@@ -213,14 +226,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-pin", action="store_true",
                         help="leave the nodes unpinned (default: sim on the first CPU, deploy on the last)")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.policy):
-        print("deploy_bench: no policy file %s: run `make demo` or reach-rl-train first" % args.policy,
-              file=sys.stderr)
+    if not bench_setup("deploy_bench", args.policy, "run `make demo` or reach-rl-train first"):
         return 2
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    print("command: %s" % " ".join([sys.executable] + sys.argv))
-    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release))
     p50, p99, worst = bench_inference(args.policy, args.calls)
     print("inference (onnxruntime, 1 thread, %d calls): p50 %.1f us | p99 %.1f us | max %.0f us "
           "(goal p99 <= 50 us)" % (args.calls, p50, p99, worst))

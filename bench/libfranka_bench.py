@@ -29,7 +29,6 @@ Run from the repository root after ``make setup``, with a policy from
 """
 import argparse
 import os
-import random
 import re
 import signal
 import subprocess
@@ -41,7 +40,7 @@ from typing import Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from deploy_bench import cpu_seconds  # noqa: E402
+from deploy_bench import bench_setup, cpu_seconds  # noqa: E402
 
 FRANKA_SIM = os.path.join(ROOT, "scripts", "reach_rl_sim", "franka_sim")
 VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
@@ -146,15 +145,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pin", action="store_true",
                         help="pin franka-sim to the first CPU and deploy_node to the last")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.policy):
-        print("libfranka_bench: no policy file %s: reach-rl-train --interface libfranka" % args.policy,
-              file=sys.stderr)
+    if not bench_setup("libfranka_bench", args.policy, "reach-rl-train --interface libfranka"):
         return 2
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ["REACH_RL_FRANKA_SIM_RT_PRIORITY"] = str(args.sim_rt_priority)
-    print("command: %s" % " ".join([sys.executable] + sys.argv))
-    print("machine: %d CPUs, %s" % (os.cpu_count(), os.uname().release), flush=True)
     src = os.path.join(ROOT, "src")
     configurations = {  # name: (source tree, environment)
         "python": lambda: (python_loop_tree(args.python_ref), {}),

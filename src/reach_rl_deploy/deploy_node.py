@@ -264,10 +264,10 @@ class DeployNode(Node):
                                 "~/recover (std_srvs/Trigger)" % text)
 
     def _on_recover(self, request, response):
-        if not self._libfranka.reflex:
+        if not self._libfranka.reflex.text:
             response.success, response.message = True, "no reflex to recover from"
         else:
-            self._libfranka.request_recover()
+            self._libfranka.reflex.request_recover()
             self.controller.rehome()
             response.success, response.message = True, "error recovery requested"
         self.get_logger().info(response.message)
@@ -375,8 +375,8 @@ class DeployNode(Node):
         if self._libfranka is not None:
             values += self._libfranka.stats.window_values()
         level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
-        if status in HEALTHY and self._libfranka is not None and self._libfranka.reflex:
-            status, level = "reflex: " + self._libfranka.reflex, DiagnosticStatus.ERROR
+        if status in HEALTHY and self._libfranka is not None and self._libfranka.reflex.text:
+            status, level = "reflex: " + self._libfranka.reflex.text, DiagnosticStatus.ERROR
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(level=level, name="reach_rl_deploy", message=status,

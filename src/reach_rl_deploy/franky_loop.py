@@ -19,13 +19,13 @@ runs once per policy step (``controller.limits.dt``, 50 Hz) on a Python thread:
 Commands go out while there is motion to command: a non-zero command, or the first zero after
 one (Ruckig ramps to it, and the motion ends ``command_hold`` later). A reflex
 (``franky.ControlException``, from the motion or already latched at connection) is reported
-through ``on_reflex`` and never recovered automatically: :meth:`FrankyLoop.request_recover`
-(the node's ``~/recover``) calls ``recover_from_errors``. The C++ control thread starts under
+through ``on_reflex`` and never recovered automatically: ``FrankyLoop.reflex.request_recover()``
+(the node's ``~/recover``, through :class:`~reach_rl_deploy.reflex_latch.ReflexLatch`) calls
+``recover_from_errors``. The C++ control thread starts under
 SCHED_FIFO ``rt_priority`` where permitted; the Python threads stay ordinary ones.
 
 franky is imported when the loop connects, so the rest of the package works without it.
 """
-import threading
 import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
@@ -34,6 +34,7 @@ import numpy as np
 from reach_rl_deploy.cpu_pinning import threads_started_realtime
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
 from reach_rl_deploy.gil_stall import GilStalls, hold_gil
+from reach_rl_deploy.reflex_latch import ReflexLatch
 from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_core.safety_filter import FilterState
 
@@ -131,22 +132,16 @@ class FrankyLoop:
         self.controller = controller
         self.inputs = inputs
         self.on_state = on_state
-        self.on_reflex = on_reflex
         self.log = log
         self.settings = settings
         self.command_hold_ms = max(1, int(round(1e3 * command_hold)))
         self.realtime = realtime
         self.rt_priority = rt_priority
         self.stats = LoopStats()
-        self.reflex = ""  # the latched reflex, '' when none
-        self._recover = threading.Event()
+        self.reflex = ReflexLatch(on_reflex)  # .text: the latched reflex, '' when none
         self._franky = None
         self._sent = np.zeros(len(controller.filter.command))  # last command handed to franky
         self._was_in_control = False
-
-    def request_recover(self) -> None:
-        """Ask the loop to run the robot's error recovery (from another thread)."""
-        self._recover.set()
 
     def connect(self):
         """Connect and configure the robot; returns the franky Robot. A latched reflex is
@@ -166,7 +161,7 @@ class FrankyLoop:
                 self.log("waiting for the robot at %s (%s)" % (self.robot_ip, str(exc).strip()))
                 time.sleep(1.0)
         if robot.has_errors:
-            self._latch("robot reports a reflex at connection: %s"
+            self.reflex.latch("robot reports a reflex at connection: %s"
                         % (robot_errors(robot.state) or "no error names"))
         else:
             self.configure(robot)
@@ -202,7 +197,7 @@ class FrankyLoop:
             now = time.monotonic()
             self.stats.tick(now)
             inputs = self.inputs()
-            if self._recover.is_set():
+            if self.reflex.take_recover_request():
                 self._recover_now(robot)
             self._tick(robot, inputs, now, period)
             if inputs.stopping and not np.any(self._sent) and not robot.is_in_control:
@@ -221,7 +216,7 @@ class FrankyLoop:
         if in_control:
             self.stats.in_motion(state.control_command_success_rate, period)
         elif self._was_in_control or not np.any(self._sent):
-            if self._was_in_control and not self.reflex:
+            if self._was_in_control and not self.reflex.text:
                 self.log("motion finished (%s): the arm is at rest" % controller.status)
             # The last motion ended (its hold ran out, or a reflex): the arm is at rest, and
             # the policy's previous command is what the arm does, zero.
@@ -229,10 +224,10 @@ class FrankyLoop:
             self._sent = np.zeros_like(self._sent)
         self._was_in_control = in_control
         sample = JointSample(np.array(state.q), np.array(state.dq), now)
-        enabled = inputs.enabled and not inputs.stopping and not self.reflex
+        enabled = inputs.enabled and not inputs.stopping and not self.reflex.text
         command = controller.tick(sample, inputs.target, enabled, now)
         self.on_state(state)
-        if self.reflex or not (np.any(command) or np.any(self._sent)):
+        if self.reflex.text or not (np.any(command) or np.any(self._sent)):
             return
         motion = franky.JointVelocityMotion(command, duration=franky.Duration(self.command_hold_ms))
         try:
@@ -270,18 +265,13 @@ class FrankyLoop:
     def _reflex(self, robot, exc) -> None:
         self.stats.reflexes += 1
         self._sent = np.zeros_like(self._sent)
-        self._latch("%s; robot errors: %s" % (str(exc).strip(), robot_errors(robot.state) or "none"))
-
-    def _latch(self, text: str) -> None:
-        self.reflex = text
-        self.on_reflex(text)
+        self.reflex.latch("%s; robot errors: %s"
+                          % (str(exc).strip(), robot_errors(robot.state) or "none"))
 
     def _recover_now(self, robot) -> None:
-        self._recover.clear()
         self.log("automatic error recovery")
         robot.recover_from_errors()
         if not robot.has_errors:
-            if self.reflex:
-                self.configure(robot)
-            self.reflex = ""
+            self.configure(robot)
+            self.reflex.cleared()
             self.controller.rehome()

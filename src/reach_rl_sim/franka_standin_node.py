@@ -193,7 +193,7 @@ class FrankaStandinNode(Node):
         return response
 
     def _on_recover(self, request, response):
-        self.loop.request_recover()
+        self.loop.reflex.request_recover()
         response.success, response.message = True, "error recovery requested"
         return response
 
@@ -206,7 +206,7 @@ class FrankaStandinNode(Node):
 
     def _publish_diagnostics(self) -> None:
         values = self.loop.stats.window_values() + [("ignored commands", str(self.ignored))]
-        reflex = self.loop.reflex
+        reflex = self.loop.reflex.text
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(

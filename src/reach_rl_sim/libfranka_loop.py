@@ -10,17 +10,17 @@ franka_hardware. (The deploy node's own libfranka interface does not run its loo
 :mod:`reach_rl_deploy.franky_loop`.)
 
 A motion runs while the source wants one; a reflex (``ControlException``) is reported through
-``on_reflex`` and is never recovered automatically: :meth:`LibfrankaLoop.request_recover`
+``on_reflex`` and is never recovered automatically: ``LibfrankaLoop.reflex.request_recover()``
 calls ``automatic_error_recovery``. A reflex already latched when the loop connects is
 reported the same way. pylibfranka is imported when a loop connects.
 """
 import collections
-import threading
 import time
 from typing import Callable, Optional
 
 import numpy as np
 
+from reach_rl_deploy.reflex_latch import ReflexLatch
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
 IDLE_PERIOD = 0.004  # s between robot states read while no motion runs (250 Hz)
@@ -128,19 +128,13 @@ class LibfrankaLoop:
         self.source = source
         self.on_state = on_state
         self.on_cycle = on_cycle
-        self.on_reflex = on_reflex
         self.log = log
         self.realtime = realtime
         self.state_every = state_every
         self.stats = CycleStats()
-        self.reflex = ""  # the latched reflex, '' when none
-        self._recover = threading.Event()
+        self.reflex = ReflexLatch(on_reflex)  # .text: the latched reflex, '' when none
         self._franka = None
         self._history = collections.deque(maxlen=HISTORY)  # the last cycles, for a reflex's log
-
-    def request_recover(self) -> None:
-        """Ask the loop to run ``automatic_error_recovery`` (from another thread)."""
-        self._recover.set()
 
     def connect(self):
         """Connect to the robot; returns the pylibfranka Robot. A latched reflex is reported."""
@@ -162,18 +156,18 @@ class LibfrankaLoop:
         state = robot.read_once()
         errors = robot_errors(state)
         if errors or state.robot_mode == pylibfranka.RobotMode.Reflex:
-            self._latch("robot reports a reflex at connection: %s (mode %s)"
+            self.reflex.latch("robot reports a reflex at connection: %s (mode %s)"
                         % (errors or "no error names", state.robot_mode))
         return robot
 
     def run(self, robot) -> None:
         """Motions and idle reads until ``source.stopping()``, the arm at rest."""
         while not self.source.stopping():
-            if self._recover.is_set():
+            if self.reflex.take_recover_request():
                 self._recover_now(robot)
             state = robot.read_once()
             self.on_state(state)
-            if not self.reflex and self.source.wants_motion(state):
+            if not self.reflex.text and self.source.wants_motion(state):
                 self._motion(robot)
             else:
                 time.sleep(IDLE_PERIOD)
@@ -212,14 +206,10 @@ class LibfrankaLoop:
                          "%d | %.1f | %s | %s | %s | %s" % ((i, 1e3 * p) + tuple(
                              np.array2string(np.asarray(v), precision=6, max_line_width=250)
                              for v in values)) for i, p, *values in self._history))
-            self._latch("%s; robot errors: %s" % (str(exc).strip(), robot_errors(state) or "none"))
-
-    def _latch(self, text: str) -> None:
-        self.reflex = text
-        self.on_reflex(text)
+            self.reflex.latch("%s; robot errors: %s"
+                              % (str(exc).strip(), robot_errors(state) or "none"))
 
     def _recover_now(self, robot) -> None:
-        self._recover.clear()
         self.log("automatic error recovery")
         robot.automatic_error_recovery()
-        self.reflex = ""
+        self.reflex.cleared()
