@@ -164,7 +164,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "franka-sim violations", "cpu", "exit", "loop"]
     print("\n| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for row in rows:
-        print("| %s | %s |" % (row, " | ".join(results[n][row] for n in names)))
+        print("| %s | %s |" % (row, " | ".join(results[n][row].replace(" | ", "; ") for n in names)))
     return 0 if all(results[n]["ok"] for n in names) else 1
 
 

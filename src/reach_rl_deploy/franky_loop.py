@@ -40,6 +40,9 @@ from reach_rl_core.safety_filter import FilterState
 
 CONNECT_TIMEOUT = 30.0  # s: a robot (or franka-sim started beside the node) may still be coming up
 CYCLES_PER_SECOND = 1000.0  # Franka's control rate
+# s: the robot's control_command_success_rate is a mean over its last 100 cycles, 0 when a
+# motion starts; it is counted only from this long into a motion.
+SUCCESS_RATE_WINDOW = 0.1
 
 
 class LoopInputs(NamedTuple):
@@ -82,6 +85,7 @@ class LoopStats:
         self.motions = 0  # motions started (after a stall or a stop, a new one starts)
         self.commands = 0
         self.reflexes = 0
+        self.motion_start = 0.0  # monotonic s, the current motion's first command
         self._last = None  # type: Optional[float]
 
     def tick(self, now: float) -> None:
@@ -90,9 +94,12 @@ class LoopStats:
             self.window_periods.append(now - self._last)
         self._last = now
 
-    def in_motion(self, success_rate: float, period: float) -> None:
-        """A tick ``period`` [s] long during which a motion ran, with the robot's
-        ``control_command_success_rate`` (a mean over its last 100 cycles)."""
+    def in_motion(self, success_rate: float, period: float, since_start: float) -> None:
+        """A tick ``period`` [s] long during which a motion ran, ``since_start`` [s] after it
+        started, with the robot's ``control_command_success_rate`` (a mean over its last 100
+        cycles)."""
+        if since_start < SUCCESS_RATE_WINDOW:
+            return
         self.success_sum += success_rate
         self.success_count += 1
         self.min_success_rate = min(self.min_success_rate, success_rate)
@@ -214,7 +221,8 @@ class FrankyLoop:
         state = robot.state
         in_control = self._poll(robot)
         if in_control:
-            self.stats.in_motion(state.control_command_success_rate, period)
+            self.stats.in_motion(state.control_command_success_rate, period,
+                                 now - self.stats.motion_start)
         elif self._was_in_control or not np.any(self._sent):
             if self._was_in_control and not self.reflex.text:
                 self.log("motion finished (%s): the arm is at rest" % controller.status)
@@ -239,11 +247,13 @@ class FrankyLoop:
             self._reflex(robot, exc)
             return
         self.stats.commands += 1
+        if not in_control:
+            self.stats.motions += 1
+            self.stats.motion_start = now
         self._sent = command
 
     def _start_motion(self, robot, motion) -> None:
         """The first command of a motion: franky starts its control thread, under SCHED_FIFO."""
-        self.stats.motions += 1
         try:
             with threads_started_realtime(self.rt_priority):
                 robot.move(motion, asynchronous=True)
