@@ -98,7 +98,7 @@ test: build
 	echo "== make test: OK ($$n tests)"
 
 # The policy is trained once and reused (delete it to train again). The demo runs the libfranka
-# interface on franka-sim: the faster arm of the two sim paths (README, "Two interfaces").
+# interface on franka-sim: the faster arm of the two sim paths (docs/deploy.md, "Two interfaces").
 DEMO_POLICY := runs/demo/libfranka_policy.onnx
 DEMO_TRAINING := task.accel_fraction=0.3
 demo: build
@@ -110,7 +110,7 @@ demo: build
 	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, ~3 min, at most ~8)"
 	  # At 3 rad/s^2, not the interface's 4: on a CPU the 4 rad/s^2 policy settles at 2.1-2.8 mm in
 	  # the built-in simulator and stops at max_iterations short of the goal; 3 rad/s^2 reached it at
-	  # iterations 120-150 on seeds 1-3, 2 rad/s^2 on one seed of three (README, "Two interfaces").
+	  # iterations 120-150 on seeds 1-3, 2 rad/s^2 on one seed of three (docs/deploy.md, "Two interfaces").
 	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained. test/conftest.py's
 	  # libfranka_policy reads DEMO_TRAINING and trains the same way.
 	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) $(DEMO_TRAINING)
