@@ -171,9 +171,10 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
         PythonLaunchDescriptionSource(PathJoinSubstitution(
             [FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])),
         launch_arguments=launch_plan.franka_args.items())
+    # The type comes from the param file's ``type:``: Jazzy's spawner (ros2_control >= 4.15) has
+    # no --controller-type, and Humble's reads the file's type as well.
     spawner = Node(package="controller_manager", executable="spawner", output="screen",
-                   arguments=[CONTROLLER_NAME, "--controller-type", CONTROLLER_TYPE,
-                              "--param-file",
+                   arguments=[CONTROLLER_NAME, "--param-file",
                               os.path.join(share, "config", launch_plan.controller_file),
                               "--controller-manager-timeout", "30"])
     return [bringup, spawner, deploy]
