@@ -126,6 +126,9 @@ def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
     assert franka_sim.violations() == []
     assert "control_command_success_rate mean" in node.output  # the run's packet figures
     assert franka_sim.output.count("Motion finished") >= 1  # the motion ended at rest
+    # The node set the robot's joint impedance (and collision thresholds) itself at connection.
+    assert "Handling SetJointImpedance command" in franka_sim.output
+    assert "robot configured: collision torque [20.0, 20.0, 18.0" in node.output
 
 
 def test_stalls_of_the_python_side_holding_the_gil_cost_no_reflex(
