@@ -271,8 +271,8 @@ def test_refuses_to_start_with_a_clear_error(case, reach_policy, tmp_path, ros_c
               "other joints": {"joint_prefix": "left_fr3_joint"},
               "unknown robot": {"robot": "ur5"}}[case]
     expected = {"missing": "does not exist", "corrupt": "not a readable ONNX model",
-                "other robot": "trained for the fr3", "other joints": "expects joints",
-                "unknown robot": "unknown robot"}[case]
+                "other robot": "franka_description has no panda", "other joints": "expects joints",
+                "unknown robot": "expected one of fr3"}[case]
     (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07 definitely not protobuf" * 10)
     node = deploy(**dict({"policy": reach_policy}, **params))
     try:

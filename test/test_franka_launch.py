@@ -36,15 +36,15 @@ def test_default_is_the_simulated_franka_with_autostart(policy_file):
 
 
 def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
-    p = plan({"policy": policy_file, "robot_ip": "172.16.0.2", "arm_id": "panda"})
+    p = plan({"policy": policy_file, "robot_ip": "172.16.0.2", "arm_id": "fr3"})
     assert p.mode == "hardware"
     assert p.deploy_params["autostart"] is False
-    assert p.deploy_params["robot"] == "panda"
+    assert p.deploy_params["robot"] == "fr3"
     assert p.deploy_params["joint_states_topic"] == "/franka/joint_states"
-    assert p.franka_args == {"robot_type": "panda", "robot_ip": "172.16.0.2",
+    assert p.franka_args == {"robot_type": "fr3", "robot_ip": "172.16.0.2",
                              "use_fake_hardware": "false", "fake_sensor_commands": "false",
                              "load_gripper": "false"}
-    assert p.controller_file == "panda_joint_velocity_controller.yaml"
+    assert p.controller_file == "fr3_joint_velocity_controller.yaml"
 
 
 def test_fake_hardware_and_explicit_autostart(policy_file):
@@ -73,6 +73,7 @@ def test_libfranka_on_a_real_arm_needs_no_franka_ros2_and_waits_for_enable(polic
     ({}, "policy:= is required"),
     ({"policy": "/nonexistent/p.onnx"}, "does not exist"),
     ({"arm_id": "ur5"}, "arm_id"),
+    ({"arm_id": "panda"}, "franka_description has no panda"),  # and libfranka >= 0.18: FR3 only
     ({"sim": "false"}, "needs robot_ip"),
     ({"sim": "true", "robot_ip": "172.16.0.2"}, "leave out robot_ip"),
     ({"autostart": "maybe"}, "must be true or false"),
@@ -85,7 +86,7 @@ def test_bad_arguments_say_what_to_fix(args, message, policy_file):
         plan(args)
 
 
-@pytest.mark.parametrize("arm_id", ["fr3", "panda"])
+@pytest.mark.parametrize("arm_id", ["fr3"])
 def test_controller_config_files_name_the_arm_joints(arm_id):
     with open(os.path.join(ROOT, "config", "%s_joint_velocity_controller.yaml" % arm_id)) as f:
         assert yaml.safe_load(f) == franka_launch.controller_parameters(arm_id)

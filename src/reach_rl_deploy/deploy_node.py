@@ -51,7 +51,7 @@ from std_srvs.srv import SetBool, Trigger
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample, reorder_joint_state
-from reach_rl_deploy.deploy_parameters import DeployParameters
+from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
 from reach_rl_deploy.franky_loop import FrankyLoop, LoopInputs, RobotSettings
@@ -92,6 +92,7 @@ class DeployNode(Node):
     def __init__(self):
         super().__init__("reach_rl_deploy")
         p = self._declare_parameters()
+        check_deploy_robot(p.robot)
         if p.cpu >= 0:
             pin_process(p.cpu)  # threads started later (control loop, executor) inherit it
         self.interface = p.interface

@@ -5,6 +5,23 @@
 """
 from dataclasses import dataclass, field
 
+from reach_rl_core.franka_model import ROBOTS
+
+# The arms both deploy interfaces can drive. The Panda is not one: franka_ros2's
+# franka_description has no "panda" (its Panda is "fer"), and libfranka >= 0.18 (franky's 0.21)
+# talks only to an FR3 on system 5.9 or newer. Training keeps Panda kinematics (task.robot).
+DEPLOY_ROBOTS = ("fr3",)
+
+
+def check_deploy_robot(robot: str, name: str = "robot") -> None:
+    """ValueError saying why, unless ``robot`` is an arm the deploy side can drive."""
+    if robot in DEPLOY_ROBOTS:
+        return
+    why = ("franka_description has no panda and libfranka >= 0.18 drives only an FR3 (system "
+           ">= 5.9); a Panda needs franka_ros2's 'fer' and libfranka < 0.18, which this package "
+           "does not support" if robot in ROBOTS else "expected one of %s" % ", ".join(DEPLOY_ROBOTS))
+    raise ValueError("%s %r cannot be deployed: %s" % (name, robot, why))
+
 
 def _p(default, doc: str):
     return field(default=default, metadata={"doc": doc})
@@ -16,7 +33,7 @@ class DeployParameters:
     interface's default (:data:`reach_rl_core.safety_filter.INTERFACE_DEFAULTS`)."""
 
     policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
-    robot: str = _p("fr3", "robot model: fr3 or panda")
+    robot: str = _p("fr3", "robot model: fr3 (the only arm both interfaces drive)")
     interface: str = _p("ros2_control", "ros2_control: publish commands for franka_ros2's joint "
                                         "velocity controller; libfranka: drive the arm through "
                                         "franky-control, whose C++ thread runs Franka's 1 kHz "

@@ -29,7 +29,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping
 
-from reach_rl_core.franka_model import ROBOTS, joint_names
+from reach_rl_core.franka_model import joint_names
+from reach_rl_deploy.deploy_parameters import check_deploy_robot
 
 CONTROLLER_NAME = "joint_velocity_controller"
 CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
@@ -42,7 +43,7 @@ ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
     "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
                                   "libfranka: the deploy node runs Franka's 1 kHz loop itself"),
     "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
-    "arm_id": ("fr3", "fr3 or panda"),
+    "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
     "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm"),
     "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
                 "fake hardware"),
@@ -84,8 +85,7 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
                          % (", ".join(unknown), ", ".join(ARGUMENTS)))
     value = {name: args.get(name, default) for name, (default, _) in ARGUMENTS.items()}
     arm_id = value["arm_id"]
-    if arm_id not in ROBOTS:
-        raise ValueError("arm_id:=%r: expected one of %s" % (arm_id, ", ".join(ROBOTS)))
+    check_deploy_robot(arm_id, "arm_id:=")
     policy = value["policy"]
     if not policy:
         raise ValueError("policy:= is required: the .onnx file written by reach-rl-train "
