@@ -30,8 +30,10 @@ def test_default_is_the_simulated_franka_with_autostart(policy_file):
     # the robot (franka_standin_node's topics are franka_ros2's, fixed).
     from reach_rl_sim import franka_standin_node as standin
 
-    assert p.deploy_params["joint_states_topic"] == standin.JOINT_STATES_TOPIC
-    assert p.deploy_params["command_topic"] == standin.COMMAND_TOPIC
+    # The node's names are relative (a namespace applies); outside one they are the stand-in's.
+    assert "/" + p.deploy_params["joint_states_topic"] == standin.JOINT_STATES_TOPIC
+    assert "/" + p.deploy_params["command_topic"] == standin.COMMAND_TOPIC
+    assert not p.deploy_params["target_topic"].startswith("/")
     assert p.sim_params == {"arm_id": "fr3", "robot_ip": "127.0.0.1"} and p.franka_args == {}
 
 
@@ -40,7 +42,7 @@ def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
     assert p.mode == "hardware"
     assert p.deploy_params["autostart"] is False
     assert p.deploy_params["robot"] == "fr3"
-    assert p.deploy_params["joint_states_topic"] == "/franka/joint_states"
+    assert p.deploy_params["joint_states_topic"] == "franka/joint_states"
     assert p.franka_args == {"robot_type": "fr3", "robot_ip": "172.16.0.2",
                              "use_fake_hardware": "false", "fake_sensor_commands": "false",
                              "load_gripper": "false"}

@@ -60,10 +60,10 @@ class DeployParameters:
     joint_prefix: str = _p("", "joint name prefix, default <robot>_joint")
     control_rate: float = _p(1000.0, "ros2_control: command rate [Hz] (the controller's cycle); "
                                      "libfranka commands at the policy's rate")
-    command_topic: str = _p("/joint_velocity_controller/commands",
+    command_topic: str = _p("joint_velocity_controller/commands",
                             "ros2_control: Float64MultiArray joint velocity commands [rad/s]")
-    target_topic: str = _p("/reach_target", "PointStamped TCP target [m] in the base frame")
-    joint_states_topic: str = _p("/joint_states", "ros2_control: JointState input; libfranka: "
+    target_topic: str = _p("reach_target", "PointStamped TCP target [m] in the base frame")
+    joint_states_topic: str = _p("joint_states", "ros2_control: JointState input; libfranka: "
                                                   "where the measured joint states are published")
     autostart: bool = _p(False, "enable motion at start (false on a real robot)")
     state_timeout: float = _p(0.02, "ros2_control: joint states older than this stop the arm [s]")

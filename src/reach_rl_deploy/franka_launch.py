@@ -34,9 +34,9 @@ from reach_rl_deploy.deploy_parameters import check_deploy_robot
 
 CONTROLLER_NAME = "joint_velocity_controller"
 CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
-COMMAND_TOPIC = "/%s/commands" % CONTROLLER_NAME
-HARDWARE_JOINT_STATES = "/franka/joint_states"
-SIM_JOINT_STATES = "/joint_states"  # where the libfranka interface publishes them
+COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the node uses
+HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
+SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
 LIBFRANKA = "libfranka"
 INTERFACES = ("ros2_control", LIBFRANKA)
 ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
@@ -48,7 +48,7 @@ ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
     "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
                 "fake hardware"),
     "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
-    "target_topic": ("/reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
+    "target_topic": ("reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
     "autostart": ("", "enable motion at start; default true with sim, false otherwise "
                       "(then: ros2 service call /reach_rl_deploy/enable std_srvs/srv/SetBool "
                       "'{data: true}')"),
