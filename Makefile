@@ -100,7 +100,8 @@ test: build
 # The policy is trained once and reused (delete it to train again). The demo runs the libfranka
 # interface on franka-sim: the faster arm of the two sim paths (docs/deploy.md, "Two interfaces").
 DEMO_POLICY := runs/demo/libfranka_policy.onnx
-DEMO_TRAINING := task.accel_fraction=0.3
+# The overrides make demo trains with (test/conftest.py's libfranka_policy reads the same file).
+DEMO_TRAINING := $(shell cat config/demo_training.args)
 demo: build
 	source ./env.sh
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
@@ -111,8 +112,7 @@ demo: build
 	  # At 3 rad/s^2, not the interface's 4: on a CPU the 4 rad/s^2 policy settles at 2.1-2.8 mm in
 	  # the built-in simulator and stops at max_iterations short of the goal; 3 rad/s^2 reached it at
 	  # iterations 120-150 on seeds 1-3, 2 rad/s^2 on one seed of three (docs/deploy.md, "Two interfaces").
-	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained. test/conftest.py's
-	  # libfranka_policy reads DEMO_TRAINING and trains the same way.
+	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained.
 	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) $(DEMO_TRAINING)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"

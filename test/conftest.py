@@ -9,16 +9,14 @@ import pytest
 # own process, the trainer as its child. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a file
 # trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
 TRAIN_TIMEOUT_S = 900
-MAKEFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Makefile")
+DEMO_TRAINING = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "config", "demo_training.args")
 
 
 def demo_training_overrides():
-    """The config overrides ``make demo`` trains its policy with (the Makefile's DEMO_TRAINING)."""
-    with open(MAKEFILE) as f:
-        for line in f:
-            if line.startswith("DEMO_TRAINING :="):
-                return line.split(":=", 1)[1].split()
-    raise AssertionError("%s sets no DEMO_TRAINING" % MAKEFILE)
+    """The config overrides ``make demo`` trains its policy with (config/demo_training.args)."""
+    with open(DEMO_TRAINING) as f:
+        return f.read().split()
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +55,7 @@ def reach_policy(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def libfranka_policy(tmp_path_factory) -> str:
     """Path of an FR3 policy trained for the libfranka interface as ``make demo`` trains it:
-    ``reach-rl-train --interface libfranka`` with the Makefile's DEMO_TRAINING (3 rad/s^2: the
+    ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2: the
     interface's 4 rad/s^2 would not reach the training goal on a CPU), ~3 minutes.
     REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
     given = os.environ.get("REACH_RL_TEST_LIBFRANKA_POLICY")
