@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     for name, run in (("raw 50 Hz output, no filter", raw), ("behind the 1 kHz filter", filtered)):
         errors = []
         for arm in range(args.arms):
-            targets = [np.array(t) for t in random_targets(args.in_a_row, args.seed + arm)]
+            box = (policy.info.target_min, policy.info.target_max)
+            targets = [np.array(t) for t in random_targets(args.in_a_row, args.seed + arm, box)]
             errors += run(policy, targets, args.hold)
         errors = np.array(errors)
         results[name] = 100.0 * np.mean(errors < 0.01)

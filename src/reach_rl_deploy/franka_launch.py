@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping
 
 from reach_rl_core.franka_model import joint_names
+from reach_rl_core.safety_filter import INTERFACES, LIBFRANKA
 from reach_rl_deploy.deploy_parameters import check_deploy_robot
 
 CONTROLLER_NAME = "joint_velocity_controller"
@@ -37,8 +38,6 @@ CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
 COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the node uses
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
-LIBFRANKA = "libfranka"
-INTERFACES = ("ros2_control", LIBFRANKA)
 ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
     "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
                                   "libfranka: the deploy node runs Franka's 1 kHz loop itself"),

@@ -2,7 +2,8 @@
 the arm got to each, and whether the robot reported a reflex.
 
     reach-rl-targets --robot fr3 --hold 3.0 0.45,0.2,0.35 0.5,-0.2,0.5 0.35,0.05,0.25
-    reach-rl-targets --random 50 --seed 7         # 50 held-out targets from the training box
+    reach-rl-targets --random 50 --policy runs/demo/libfranka_policy.onnx   # 50 held-out targets
+                                                  # from the box that policy was trained on
 
 Each target (x,y,z in metres, in ``<robot>_link0``) is published on ``--target-topic``
 (geometry_msgs/PointStamped) and held for ``--hold`` seconds, each from wherever the last one
@@ -25,15 +26,19 @@ import numpy as np
 from reach_rl_core.franka_model import ROBOTS, joint_limits, limit_distance, tcp_position
 
 DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
-TRAINING_BOX = ((0.30, -0.35, 0.15), (0.60, 0.35, 0.60))  # m, config/train.yaml's target box
-HOMING = "moving to the ready pose"  # deploy_controller.HOMING, as /diagnostics reports it
-
-
-def random_targets(count: int, seed: int, box=TRAINING_BOX) -> List[Tuple[float, float, float]]:
+def random_targets(count: int, seed: int, box) -> List[Tuple[float, float, float]]:
     """``count`` targets [m] drawn uniformly from ``box`` ((min xyz), (max xyz)) with ``seed``."""
     rng = np.random.default_rng(seed)
     low, high = np.asarray(box[0]), np.asarray(box[1])
     return [tuple(float(v) for v in low + (high - low) * rng.random(3)) for _ in range(count)]
+
+
+def policy_box(path: str):
+    """The target box ((min xyz), (max xyz)) [m, base frame] a policy file was trained on."""
+    from reach_rl_core.policy_file import Policy
+
+    info = Policy(path).info
+    return info.target_min, info.target_max
 
 
 def parse_target(text: str) -> Tuple[float, float, float]:
@@ -61,7 +66,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--hold", type=float, default=3.0, help="seconds per target (default 3)")
     parser.add_argument("--tolerance", type=float, default=0.01, help="metres (default 0.01)")
     parser.add_argument("--random", type=int, default=0, metavar="N",
-                        help="N targets drawn from the training box instead of the listed ones")
+                        help="N targets drawn from the policy's target box (--policy) instead of "
+                             "the listed ones")
+    parser.add_argument("--policy", default="", metavar="FILE",
+                        help="the policy file the deploy node runs: --random draws from the box "
+                             "it was trained on (its metadata)")
     parser.add_argument("--seed", type=int, default=12345, help="seed of --random (default 12345)")
     parser.add_argument("--min-success", type=float, default=1.0,
                         help="share of targets within tolerance for exit status 0 (default 1)")
@@ -70,10 +79,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--wait", type=float, default=30.0,
                         help="seconds to wait for the first joint state (default 30)")
     args = parser.parse_args(argv)
+    if args.random and not args.policy:
+        parser.error("--random draws targets from the box the policy was trained on: "
+                     "pass --policy FILE")
     try:
-        targets = (random_targets(args.random, args.seed) if args.random
+        targets = (random_targets(args.random, args.seed, policy_box(args.policy)) if args.random
                    else [parse_target(t) for t in args.targets])
-    except ValueError as exc:
+    except ValueError as exc:  # PolicyFileError included
         parser.error(str(exc))
 
     import rclpy
@@ -83,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 
-    from reach_rl_deploy.deploy_controller import reorder_joint_state
+    from reach_rl_deploy.deploy_controller import HOMING, reorder_joint_state
     from reach_rl_core.franka_model import joint_names
     from reach_rl_core.ros_qos import reliable
 
