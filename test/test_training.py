@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 from reach_rl_core.policy_file import Policy  # noqa: E402
 from reach_rl_train.cli import eval_main, train_main  # noqa: E402
 from reach_rl_train.config import RandomizationConfig  # noqa: E402
-from reach_rl_train.evaluate import config_of, onnx_actor, run_condition  # noqa: E402
+from reach_rl_train.evaluate import (config_of, median_final_error_mm, onnx_actor,  # noqa: E402
+                                     run_condition)
 from reach_rl_train.export import export_policy  # noqa: E402
 from reach_rl_train.held_out import Goal, better  # noqa: E402
 from reach_rl_train.runner import Runner  # noqa: E402
@@ -25,10 +26,7 @@ SMALL = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.m
          "task.targets_per_episode=4", "reward.joint_limit=2", "reward.limit_margin=0.3"]
 
 
-def median_error(path):
-    policy = Policy(path)
-    result = run_condition(onnx_actor(policy), config_of(policy), NOMINAL, 250, seed=777)
-    return result["median_final_error_mm"]
+median_error = median_final_error_mm
 
 
 @pytest.fixture(scope="module")

@@ -170,6 +170,15 @@ def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345,
     return results
 
 
+def median_final_error_mm(path: str, num_targets: int = 250, seed: int = 777) -> float:
+    """The policy file's median final TCP error [mm] over ``num_targets`` held-out targets, one
+    per arm from the start pose, without randomisation: the quick measure of whether a short
+    training learned (the tests' and bench/seed_spread.py's)."""
+    policy = Policy(path)
+    return run_condition(onnx_actor(policy), config_of(policy), CONDITIONS["nominal"], num_targets,
+                         seed=seed)["median_final_error_mm"]
+
+
 def format_results(results: Dict) -> str:
     lines = ["policy %s (%s)" % (results["policy"], results["robot"])]
     for name in CONDITIONS:
