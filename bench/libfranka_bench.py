@@ -86,7 +86,8 @@ def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[st
     try:
         cpu0, sim0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
         targets = subprocess.run(
-            [sys.executable, "-m", "reach_rl_deploy.target_runner", "--random", str(args.targets), "--policy", os.path.abspath(args.policy),
+            [sys.executable, "-m", "reach_rl_deploy.target_runner", "--random", str(args.targets),
+             "--policy", os.path.abspath(args.policy),
              "--seed", str(args.seed), "--hold", str(args.hold), "--min-success", "0.99",
              "--wait", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         elapsed = time.monotonic() - t0

@@ -161,7 +161,8 @@ def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach
         # machine three 1 kHz processes share the CPU (CI saw a 1.34 ms median).
         print("command period median %.3f ms, p99 %.3f ms" % (1e3 * np.median(periods),
                                                               1e3 * np.percentile(periods, 99)))
-        with operator.lock:  # a figure, not a judge: a loaded machine's late states fall back to the clock
+        # A figure, not a judge: a loaded machine's late states fall back to the clock.
+        with operator.lock:
             locked = [float(kv.value) for d in operator.diagnostics for kv in d.status[0].values
                       if kv.key == "ticks on joint states [%]"]
         print("ticks on joint states per diagnostics window [%%]: %s" % locked)

@@ -37,8 +37,8 @@ Bounds, per joint (rad/s^2, rad/s^3):
 * jerk ``J = jerk_fraction * jerk_max`` between consecutive messages.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)`` (with a ``hold_time`` the curve of
-  :mod:`reach_rl_core.braking`, which also covers that much travel at the commanded speed). Following that curve needs only half
-  the acceleration bound, which leaves the other half for the jerk-limited tracker to
+  :mod:`reach_rl_core.braking`, which also covers that much travel at the commanded speed).
+  Following that curve needs only half the acceleration bound, which leaves the other half for the jerk-limited tracker to
   catch up with the falling bound; and from a speed ``v`` on the curve a full jerk-limited
   stop (decelerate at ``A``, jerk ``J``) needs ``v^2/(2A) + v A/(2J)`` = ``s/2 + v A/(2J)``
   which is ``<= s`` whenever ``s >= A^3/J^2`` (3.2e-5 rad for the FR3): always inside the
@@ -160,8 +160,8 @@ def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DE
     A joint at position ``q`` [rad] whose limit (minus ``margin``) is ``s`` rad away may move
     toward it at most ``braking_speed(s, brake_accel, hold_time)`` [rad/s]
     (:mod:`reach_rl_core.braking`; ``sqrt(2 * brake_accel * s)`` without a hold); at or beyond
-    the margin it may only move away (bound 0). ``brake_accel`` [rad/s^2] per joint or scalar; ``q`` (..., 7) a
-    numpy array or a torch tensor (the training task limits its commands with this too), and
+    the margin it may only move away (bound 0). ``brake_accel`` [rad/s^2] per joint or scalar;
+    ``q`` (..., 7) a numpy array or a torch tensor (the training task limits its commands with this too), and
     the bounds come back of the same kind.
     """
     pos_min, pos_max, brake_accel = (like(q, v) for v in (pos_min, pos_max, brake_accel))

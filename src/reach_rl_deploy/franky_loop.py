@@ -186,7 +186,8 @@ class FrankyLoop:
         velocity = np.minimum(limits.velocity_fraction * np.asarray(limits.joint_limits.vel_max),
                               robot.joint_velocity_limit.max)
         robot.joint_velocity_limit.set(velocity.tolist())
-        robot.joint_acceleration_limit.set(np.minimum(limits.accel, robot.joint_acceleration_limit.max).tolist())
+        robot.joint_acceleration_limit.set(
+            np.minimum(limits.accel, robot.joint_acceleration_limit.max).tolist())
         robot.joint_jerk_limit.set(np.minimum(limits.jerk, robot.joint_jerk_limit.max).tolist())
         self.log("robot configured: collision torque %s Nm, force %s N/Nm, joint impedance %s "
                  "Nm/rad; trajectory limits %s rad/s, %s rad/s^2, %s rad/s^3; commands held %d ms"

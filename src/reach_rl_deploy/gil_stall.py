@@ -38,7 +38,8 @@ def parse_stalls(text: str) -> List[Stall]:
         except ValueError:
             raise ValueError("%s item %r: expected LENGTH/PERIOD or LENGTH@TIME in seconds"
                              % (ENVIRONMENT_VARIABLE, item)) from None
-        if not (stall.length > 0.0 and stall.at >= 0.0 and (stall.period is None or stall.period > stall.length)):
+        periodic_ok = stall.period is None or stall.period > stall.length
+        if not (stall.length > 0.0 and stall.at >= 0.0 and periodic_ok):
             raise ValueError("%s item %r: lengths > 0, periods longer than the stall"
                              % (ENVIRONMENT_VARIABLE, item))
         stalls.append(stall)
