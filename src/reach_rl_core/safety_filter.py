@@ -364,7 +364,7 @@ def track_step(command, accel, goal, accel_bound, jerk_bound, dt: float):
 
 
 def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, low: np.ndarray,
-                        high: np.ndarray, collision=None) -> np.ndarray:
+                        high: np.ndarray) -> np.ndarray:
     """``goal`` [rad/s], within ``[low, high]``, with its approach of the closest link pair
     limited to the braking curve that stops it at ``limits.self_collision_stop`` [m] (module
     docstring); ``q`` [rad].
@@ -372,10 +372,9 @@ def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, l
     The smallest correction along the separation gradient ``g`` [m/rad] comes first; where the
     bounds clip it, the whole goal is scaled toward zero until the approach obeys the curve.
     Along ``g`` the joints can change the separation's rate by ``A |g|^2 / max|g_i|`` [m/s^2]
-    (no joint faster than A); the curve uses ``BRAKE_ACCEL_SHARE`` of that. ``collision``: the
-    ``(separation, gradient)`` of :func:`separation_and_gradient` at ``q``, if already known.
+    (no joint faster than A); the curve uses ``BRAKE_ACCEL_SHARE`` of that.
     """
-    separation, gradient = separation_and_gradient(q) if collision is None else collision
+    separation, gradient = separation_and_gradient(q)
     largest = float(np.max(np.abs(gradient)))
     if largest == 0.0:
         return goal
@@ -389,16 +388,13 @@ def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, l
     return limited
 
 
-def filter_step(limits: FilterLimits, state: FilterState, goal, q,
-                collision=None) -> Tuple[FilterState, FilterActivity]:
+def filter_step(limits: FilterLimits, state: FilterState, goal,
+                q) -> Tuple[FilterState, FilterActivity]:
     """Next command to publish: returns ``(state, activity)``; publish ``state.command`` [rad/s].
 
     ``goal``: desired joint velocity [rad/s], shape (7,) (non-finite entries mean stop);
     ``q``: measured joint position [rad], shape (7,). ``state`` is the previous step's
     (``FilterState.at_rest()`` when the robot stands still). A stop is ``goal = 0``.
-    ``collision``: :func:`reach_rl_core.self_collision.separation_and_gradient` of ``q`` (or of
-    a state a cycle older), computed ahead where the loop has time between cycles; None:
-    computed here.
     """
     goal = np.asarray(goal, dtype=float)
     q = np.asarray(q, dtype=float)
@@ -413,7 +409,7 @@ def filter_step(limits: FilterLimits, state: FilterState, goal, q,
     clamped = np.clip(goal, low, high)
     folding = np.zeros(NUM_JOINTS, dtype=bool)
     if limits.self_collision_stop > 0.0 and np.all(np.isfinite(q)):
-        limited = self_collision_goal(limits, clamped, q, low, high, collision)
+        limited = self_collision_goal(limits, clamped, q, low, high)
         folding = limited != clamped
         clamped = limited
     velocity_clamped = (goal < lower) | (goal > upper)

@@ -23,7 +23,6 @@ import numpy as np
 from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_core.policy_file import Policy
 from reach_rl_core.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
-from reach_rl_core.self_collision import separation_and_gradient
 from reach_rl_deploy.tick_pacer import FALLBACK
 
 DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
@@ -141,8 +140,6 @@ class DeployController:
         self.status = NO_STATE
         self.last_inference_s = 0.0
         self.last_activity = None  # type: Optional[FilterActivity]
-        self._prepared = None  # type: Optional[np.ndarray]  # policy output for the next tick
-        self._collision = None  # (separation, gradient) for the next tick, from prepare()
 
     def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
              now: float, wall_now: Optional[float] = None) -> np.ndarray:
@@ -170,12 +167,8 @@ class DeployController:
         else:
             goal = np.zeros(NUM_JOINTS)
             self.segment_goal = self.segment_start = self.filter.command
-        if not policy_step or status != OK:
-            self._prepared = None  # prepared for a tick that did not use it: stale
         q = sample.position if sample is not None else np.full(NUM_JOINTS, np.nan)
-        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q,
-                                                      self._collision)
-        self._collision = None
+        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q)
         self.status = status
         return self.filter.command
 
@@ -198,19 +191,6 @@ class DeployController:
             self.homing, self.homed = False, True
         return self.homing
 
-    def prepare(self, sample: Optional[JointSample], target: Optional[np.ndarray]) -> None:
-        """Run the policy now, after a command went out, when the next tick is a policy step:
-        that tick then only interpolates and filters, and the inference (the slowest part of a
-        tick) is off the path from state to command; the policy sees a state one tick older.
-        Optional: a tick whose output was not prepared runs the policy itself. The filter's
-        self-collision check for the next tick is computed here too, from this state."""
-        if sample is not None and self.limits.self_collision_stop > 0.0 and np.all(
-                np.isfinite(sample.position)):
-            self._collision = separation_and_gradient(sample.position)
-        if (self.tick_count % self.policy_every == 0 and self.status == OK and sample is not None
-                and target is not None):
-            self._prepared = self._infer(sample, target)
-
     def _infer(self, sample: JointSample, target: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         output = self.policy(sample.position, sample.velocity, target, self.filter.command)
@@ -218,22 +198,12 @@ class DeployController:
         return output
 
     def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
-        output, self._prepared = self._prepared, None
-        if output is None:
-            output = self._infer(sample, target)
+        output = self._infer(sample, target)
         if not np.all(np.isfinite(output)):
             return NONFINITE_POLICY
         self.segment_start = self.filter.command.copy()
         self.segment_goal = output
         return OK
-
-    def restart(self) -> None:
-        """A new motion from rest: the policy runs at the next tick."""
-        self.filter = FilterState.at_rest()
-        self.tick_count = 0
-        self.segment_start = np.zeros(NUM_JOINTS)
-        self.segment_goal = np.zeros(NUM_JOINTS)
-        self._prepared = None
 
     def stopped(self) -> bool:
         """Whether the last published command is exactly zero and no longer changing."""
