@@ -35,10 +35,10 @@ from reach_rl_deploy.cpu_pinning import threads_started_realtime
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
 from reach_rl_deploy.gil_stall import GilStalls, hold_gil
 from reach_rl_deploy.reflex_latch import ReflexLatch
+from reach_rl_deploy.robot_connection import connect_with_retry
 from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_core.safety_filter import FilterState
 
-CONNECT_TIMEOUT = 30.0  # s: a robot (or franka-sim started beside the node) may still be coming up
 CYCLES_PER_SECOND = 1000.0  # Franka's control rate
 # s: the robot's control_command_success_rate is a mean over its last 100 cycles, 0 when a
 # motion starts; it is counted only from this long into a motion.
@@ -157,16 +157,9 @@ class FrankyLoop:
 
         self._franky = franky
         config = franky.RealtimeConfig.Enforce if self.realtime else franky.RealtimeConfig.Ignore
-        deadline = time.monotonic() + CONNECT_TIMEOUT
-        while True:
-            try:
-                robot = franky.Robot(self.robot_ip, realtime_config=config)
-                break
-            except franky.NetworkException as exc:
-                if time.monotonic() > deadline or self.inputs().stopping:
-                    raise
-                self.log("waiting for the robot at %s (%s)" % (self.robot_ip, str(exc).strip()))
-                time.sleep(1.0)
+        robot = connect_with_retry(lambda: franky.Robot(self.robot_ip, realtime_config=config),
+                                   franky.NetworkException, self.robot_ip,
+                                   lambda: self.inputs().stopping, self.log)
         if robot.has_errors:
             self.reflex.latch("robot reports a reflex at connection: %s"
                         % (robot_errors(robot.state) or "no error names"))

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from reach_rl_deploy.reflex_latch import ReflexLatch
+from reach_rl_deploy.robot_connection import connect_with_retry
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
 IDLE_PERIOD = 0.004  # s between robot states read while no motion runs (250 Hz)
@@ -29,7 +30,6 @@ STATE_EVERY = 4  # cycles between robot states handed out during a motion (250 H
 # The robot's control_command_success_rate is a mean over its last 100 cycles, 0 at a motion's
 # start: the run's minimum counts only from this many cycles into a motion.
 SUCCESS_RATE_WINDOW = 100
-CONNECT_TIMEOUT = 30.0  # s: a robot (or franka-sim started beside the node) may still be coming up
 class CycleStats:
     """Cycle timing and packet figures of the libfranka loop, for one window and the whole run."""
 
@@ -143,16 +143,9 @@ class LibfrankaLoop:
         self._franka = pylibfranka
         config = pylibfranka.RealtimeConfig.kEnforce if self.realtime else \
             pylibfranka.RealtimeConfig.kIgnore
-        deadline = time.monotonic() + CONNECT_TIMEOUT
-        while True:
-            try:
-                robot = pylibfranka.Robot(self.robot_ip, config)
-                break
-            except pylibfranka.NetworkException as exc:
-                if time.monotonic() > deadline or self.source.stopping():
-                    raise
-                self.log("waiting for the robot at %s (%s)" % (self.robot_ip, str(exc).strip()))
-                time.sleep(1.0)
+        robot = connect_with_retry(lambda: pylibfranka.Robot(self.robot_ip, config),
+                                   pylibfranka.NetworkException, self.robot_ip,
+                                   self.source.stopping, self.log)
         state = robot.read_once()
         errors = robot_errors(state)
         if errors or state.robot_mode == pylibfranka.RobotMode.Reflex:

@@ -1,0 +1,22 @@
+"""Connecting to a Franka control unit (or franka-sim) that may still be coming up."""
+import time
+from typing import Callable, Type
+
+CONNECT_TIMEOUT = 30.0  # s: a robot (or franka-sim started beside the node) may still be coming up
+
+
+def connect_with_retry(open_robot: Callable[[], object], network_error: Type[Exception],
+                       robot_ip: str, stopping: Callable[[], bool], log: Callable[[str], None],
+                       timeout: float = CONNECT_TIMEOUT):
+    """``open_robot()``'s robot, retried once a second while it raises ``network_error`` (the
+    library's NetworkException), until ``timeout`` [s] has passed or ``stopping()``; then the
+    last error is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return open_robot()
+        except network_error as exc:
+            if time.monotonic() > deadline or stopping():
+                raise
+            log("waiting for the robot at %s (%s)" % (robot_ip, str(exc).strip()))
+            time.sleep(1.0)
