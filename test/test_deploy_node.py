@@ -263,6 +263,30 @@ def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
         assert not violations, violations[:5]
 
 
+def test_enable_refused_while_nobody_subscribes_to_the_commands(operator, reach_policy):
+    """No subscriber on the command topic (no controller loaded): ~/enable is refused, saying
+    why, /diagnostics reports ERROR and nothing moves; once one subscribes, enable works."""
+    topic = "/unheard/commands"
+    with deploy_on_states(operator, reach_policy, autostart=False, command_topic=topic) as (node, _):
+        node.wait_for_line("motion disabled", 20.0)
+        response = operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True),
+                                 timeout=10.0)
+        assert not response.success and "no subscriber on %s" % topic in response.message
+        operator.wait_for(lambda: any(
+            s.level == DiagnosticStatus.ERROR and "no subscriber" in s.message
+            for msg in list(operator.diagnostics) for s in msg.status), 5.0, "ERROR on /diagnostics")
+        heard = []
+        operator.record(Float64MultiArray, topic, 10000, heard)
+        operator.send_target(TARGETS[0])
+        deadline = time.monotonic() + 10.0  # until the node has discovered the subscriber
+        while not operator.call(SetBool, "/reach_rl_deploy/enable",
+                                SetBool.Request(data=True)).success:
+            assert time.monotonic() < deadline, "~/enable still refused with a subscriber"
+            time.sleep(0.2)
+        operator.wait_for(lambda: heard and np.abs(heard[-1][1].data).max() > 0.05, 10.0,
+                          "motion on %s after ~/enable" % topic)
+
+
 @pytest.mark.parametrize("case", ["missing", "corrupt", "other robot", "other joints",
                                   "unknown robot"])
 def test_refuses_to_start_with_a_clear_error(case, reach_policy, tmp_path, ros_context):

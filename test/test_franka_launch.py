@@ -43,7 +43,7 @@ def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
     assert p.deploy_params["autostart"] is False
     assert p.deploy_params["robot"] == "fr3"
     assert p.deploy_params["joint_states_topic"] == "franka/joint_states"
-    assert p.franka_args == {"robot_type": "fr3", "robot_ip": "172.16.0.2",
+    assert p.franka_args == {"robot_type": "fr3", "arm_id": "fr3", "robot_ip": "172.16.0.2",
                              "use_fake_hardware": "false", "fake_sensor_commands": "false",
                              "load_gripper": "false"}
     assert p.controller_file == "fr3_joint_velocity_controller.yaml"
@@ -52,7 +52,8 @@ def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
 def test_fake_hardware_and_explicit_autostart(policy_file):
     p = plan({"policy": policy_file, "use_fake_hardware": "true", "autostart": "true"})
     assert p.mode == "hardware" and p.deploy_params["autostart"] is True
-    assert p.franka_args["use_fake_hardware"] == "true" and "robot_ip" not in p.franka_args
+    assert p.franka_args["use_fake_hardware"] == "true"
+    assert p.franka_args["robot_ip"] == franka_launch.FAKE_HARDWARE_IP
 
 
 def test_libfranka_sim_runs_franka_sim_and_points_the_node_at_it(policy_file):
@@ -94,29 +95,42 @@ def test_controller_config_files_name_the_arm_joints(arm_id):
         assert yaml.safe_load(f) == franka_launch.controller_parameters(arm_id)
 
 
-# The arguments of franka_bringup/launch/franka.launch.py in franka_ros2 for Jazzy (3.x).
-FRANKA_BRINGUP_ARGUMENTS = ("robot_type", "arm_prefix", "namespace", "robot_ip", "load_gripper",
-                            "use_fake_hardware", "fake_sensor_commands", "joint_state_rate",
-                            "load_franka_robot_state_broadcaster", "controllers_yaml")
+# The arguments of franka_bringup/launch/franka.launch.py in the two families of franka_ros2
+# (from issue 23's read of its tags): the name under which each takes the arm, and whether
+# robot_ip has a default (launch refuses an include that leaves out an argument without one).
+FRANKA_BRINGUP_FAMILIES = {
+    ">= 3.2 (Jazzy), >= 2.2 (Humble)": (
+        "robot_type", ("robot_type", "arm_prefix", "namespace", "robot_ip", "load_gripper",
+                       "use_fake_hardware", "fake_sensor_commands", "joint_state_rate",
+                       "load_franka_robot_state_broadcaster", "controllers_yaml")),
+    "1.0 - 3.1": (
+        "arm_id", ("arm_id", "robot_ip", "load_gripper", "use_fake_hardware",
+                   "fake_sensor_commands", "use_rviz")),
+}
 
 
-@pytest.fixture
-def fake_franka_bringup(tmp_path, monkeypatch):
-    """An ament prefix with a franka_bringup whose franka.launch.py only declares the real one's
-    arguments: enough to resolve and load what franka.launch.py includes, without franka_ros2."""
+@pytest.fixture(params=sorted(FRANKA_BRINGUP_FAMILIES))
+def fake_franka_bringup(request, tmp_path, monkeypatch):
+    """An ament prefix with a franka_bringup whose franka.launch.py declares one family's
+    arguments, the arm's and robot_ip without a default: enough to resolve, load and execute
+    what franka.launch.py includes, without franka_ros2. Yields (file, arm argument name)."""
+    arm_argument, arguments = FRANKA_BRINGUP_FAMILIES[request.param]
     prefix = tmp_path / "prefix"
     (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
     (prefix / "share" / "ament_index" / "resource_index" / "packages" / "franka_bringup").touch()
     launch_dir = prefix / "share" / "franka_bringup" / "launch"
     launch_dir.mkdir(parents=True)
+    required = (arm_argument, "robot_ip")
     (launch_dir / "franka.launch.py").write_text(
         "from launch import LaunchDescription\n"
         "from launch.actions import DeclareLaunchArgument\n"
         "def generate_launch_description():\n"
-        "    return LaunchDescription([DeclareLaunchArgument(n, default_value='')\n"
-        "                              for n in %r])\n" % (FRANKA_BRINGUP_ARGUMENTS,))
+        "    return LaunchDescription(\n"
+        "        [DeclareLaunchArgument(n) for n in %r]\n"
+        "        + [DeclareLaunchArgument(n, default_value='') for n in %r])\n"
+        % (required, tuple(a for a in arguments if a not in required)))
     monkeypatch.setenv("AMENT_PREFIX_PATH", "%s:%s" % (prefix, os.environ.get("AMENT_PREFIX_PATH", "")))
-    return launch_dir / "franka.launch.py"
+    return launch_dir / "franka.launch.py", arm_argument
 
 
 def _text(value, context):
@@ -134,16 +148,17 @@ def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
     from launch.actions import IncludeLaunchDescription
     from launch_ros.actions import Node
 
-    p = plan({"policy": policy_file, "robot_ip": "172.16.0.2"})
-    include, spawner, deploy = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
-    assert isinstance(include, IncludeLaunchDescription)
-    context = LaunchContext()
-    included = include.launch_description_source.get_launch_description(context)
-    assert include.launch_description_source.location == str(fake_franka_bringup)
-    declared = {a.name for a in included.get_launch_arguments()}
-    passed = {_text(k, context): _text(v, context) for k, v in include.launch_arguments}
-    assert set(passed) <= declared, "franka_bringup takes no %s" % (set(passed) - declared)
-    assert passed == p.franka_args
+    bringup_file, arm_argument = fake_franka_bringup
+    for args in ({"robot_ip": "172.16.0.2"}, {"use_fake_hardware": "true"}):
+        p = plan(dict(args, policy=policy_file))
+        include, spawner, deploy = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
+        assert isinstance(include, IncludeLaunchDescription)
+        context = LaunchContext()
+        include.execute(context)  # raises on a declared argument without default left out
+        assert include.launch_description_source.location == str(bringup_file)
+        passed = {_text(k, context): _text(v, context) for k, v in include.launch_arguments}
+        assert passed == p.franka_args
+        assert passed[arm_argument] == "fr3"
     assert isinstance(spawner, Node) and isinstance(deploy, Node)
     spawner_args = [a[0].perform(context) for a in spawner.cmd[1:] if a]
     assert spawner_args[0] == "joint_velocity_controller"

@@ -149,6 +149,11 @@ class DeployNode(Node):
         self._target = point
 
     def _on_enable(self, request, response):
+        refusal = self.interface.fault() if request.data else ""
+        if refusal:
+            response.success, response.message = False, "refusing to enable: " + refusal
+            self.get_logger().error(response.message)
+            return response
         if request.data and not self._enabled:
             self.controller.rehome()
         self._enabled = bool(request.data)

@@ -38,12 +38,15 @@ CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
 COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the node uses
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
+FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true
 ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
     "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
                                   "libfranka: the deploy node runs Franka's 1 kHz loop itself"),
     "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
     "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
-    "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm"),
+    "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm: a bring-up "
+                                   "check (controllers load, topics connect); it may not move, "
+                                   "use sim:=true to rehearse motion"),
     "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
                 "fake hardware"),
     "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
@@ -121,11 +124,14 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
     if sim:
         return LaunchPlan(mode="sim", arm_id=arm_id, deploy_params=deploy_params,
                           sim_params={"arm_id": arm_id, "robot_ip": "127.0.0.1"})
-    franka_args = {"robot_type": arm_id, "use_fake_hardware": str(fake).lower(),
+    # Both families' names for the arm: franka_ros2 >= 3.2 (Jazzy) and >= 2.2 (Humble) read
+    # robot_type, older releases arm_id; an included launch file ignores arguments it does not
+    # declare. robot_ip has no default in some releases: fake hardware gets Franka's placeholder.
+    franka_args = {"robot_type": arm_id, "arm_id": arm_id,
+                   "robot_ip": robot_ip or FAKE_HARDWARE_IP,
+                   "use_fake_hardware": str(fake).lower(),
                    "fake_sensor_commands": str(fake).lower(),
                    "load_gripper": str(_flag("load_gripper", value["load_gripper"])).lower()}
-    if robot_ip:  # fake hardware: franka_bringup's own default address
-        franka_args["robot_ip"] = robot_ip
     return LaunchPlan(mode="hardware", arm_id=arm_id, deploy_params=deploy_params,
                       franka_args=franka_args,
                       controller_file="%s_joint_velocity_controller.yaml" % arm_id)

@@ -59,6 +59,10 @@ class TopicInterface:
             return False
 
     def fault(self) -> str:
+        """Why motion cannot work now ('' when it can): nobody subscribes to the commands."""
+        if self._command_pub.get_subscription_count() == 0:
+            return ("no subscriber on %s: is franka_ros2's velocity controller loaded and active? "
+                    "(ros2 control list_controllers)" % self._command_pub.topic_name)
         return ""
 
     def diagnostic_values(self) -> list:
