@@ -32,11 +32,12 @@ ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-ja
   ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg
 # Dev tools; rsl-rl-lib (for bench/) depends on torch, so it is installed in the same pip run as
 # the pinned torch, which keeps it at $(TORCH_VERSION).
-# mypy<1.16: the last mypy that can type-check for --python-version 3.8 (Isaac Gym side, test/).
-DEV_DEPS := vermin "mypy<1.16" isaacgym-stubs rsl-rl-lib
+# mypy<1.16: the last mypy that can type-check for --python-version 3.8 (Isaac Gym side).
+# import-linter: the packages' import contract (.importlinter, test/test_import_contract.py).
+DEV_DEPS := vermin "mypy<1.16" isaacgym-stubs rsl-rl-lib import-linter
 
 # ROS environment for colcon/pytest: see env.sh (venv, LD_LIBRARY_PATH, AMENT_PREFIX_PATH, DDS on loopback).
-COLCON_ARGS := --base-paths . --build-base build --install-base install
+COLCON_ARGS := --base-paths src --build-base build --install-base install
 # Extra pytest arguments for `make test`, e.g. make test PYTEST_ARGS="-k packaging -x"
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
@@ -52,7 +53,11 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): Makefile setup.py setup.cfg package.xml sim/setup_franka_sim.sh
+# The four colcon packages (src/<name>: package.xml, setup.cfg, <name>/, test/).
+PACKAGES := reach_rl_core reach_rl_deploy reach_rl_train reach_rl_sim
+SIM_SETUP := src/reach_rl_sim/scripts/setup_franka_sim.sh
+
+$(STAMP): Makefile $(foreach p,$(PACKAGES),src/$(p)/setup.cfg src/$(p)/package.xml) $(SIM_SETUP)
 	@echo "== setup: venv at $(VENV)"
 	[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
 	@echo "== setup: torch==$(TORCH_VERSION) first (pinned)"
@@ -67,9 +72,10 @@ $(STAMP): Makefile setup.py setup.cfg package.xml sim/setup_franka_sim.sh
 	  echo "      tests that need them will skip. Put the shared/ folder beside this repository and rerun 'make setup'."
 	fi
 	@echo "== setup: franka-sim (independent FCI emulator) in $(SIM_VENV)"
-	sim/setup_franka_sim.sh $(PYTHON) $(SIM_VENV)
-	@echo "== setup: reach_rl itself (editable)"
-	$(PIP) install -q --no-deps -e .
+	$(SIM_SETUP) $(PYTHON) $(SIM_VENV)
+	@echo "== setup: the four packages (editable: reach-rl-train and the other commands on PATH)"
+	$(PIP) uninstall -q -y reach_rl 2>/dev/null || true  # the single package of before
+	$(PIP) install -q --no-deps $(foreach p,$(PACKAGES),-e src/$(p))
 	$(VPY) -c 'import pytest; assert pytest.version_tuple[:2] < (8, 4), "pytest %s: launch_pytest needs pytest<8.4" % pytest.__version__'
 	$(VPY) -c 'import torch, sys; v = torch.__version__; print("torch", v); sys.exit(0 if v.startswith("$(TORCH_VERSION)") else "torch is not $(TORCH_VERSION): " + v)'
 	touch $(STAMP)
@@ -85,10 +91,13 @@ test: build
 	# A DDS domain of its own for this run, and discovery on loopback only (env.sh).
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
 	echo "== colcon test (ROS_DOMAIN_ID=$$ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE=$$ROS_AUTOMATIC_DISCOVERY_RANGE)"
-	rm -rf build/reach_rl/pytest.xml build/reach_rl/test_results
+	rm -rf build/*/pytest.xml build/*/test_results build/repo_checks
 	rc=0
-	colcon test $(COLCON_ARGS) --event-handlers console_direct+ --return-code-on-test-failure \
-	  $(if $(strip $(PYTEST_ARGS)),--pytest-args $(PYTEST_ARGS)) || rc=$$?
+	# One package at a time: franka-sim's port is fixed, so its tests never run side by side.
+	colcon test $(COLCON_ARGS) --executor sequential --event-handlers console_direct+ \
+	  --return-code-on-test-failure $(if $(strip $(PYTEST_ARGS)),--pytest-args $(PYTEST_ARGS)) || rc=$$?
+	echo "== repository checks (test/: install space, import contract, layout)"
+	python -m pytest test --junitxml=build/repo_checks/pytest.xml $(PYTEST_ARGS) || rc=$$?
 	echo "== colcon test-result"
 	colcon test-result --test-result-base build --verbose | tee log/test-result.txt || { [ "$$rc" -ne 0 ] || rc=1; }
 	# pytest's exit 5 (no tests collected) must not pass: require at least one test ran.
@@ -100,8 +109,8 @@ test: build
 # The policy is trained once and reused (delete it to train again). The demo runs the libfranka
 # interface on franka-sim: the faster arm of the two sim paths (docs/deploy.md, "Two interfaces").
 DEMO_POLICY := runs/demo/libfranka_policy.onnx
-# The overrides make demo trains with (test/conftest.py's libfranka_policy reads the same file).
-DEMO_TRAINING := $(shell cat config/demo_training.args)
+# The overrides make demo trains with (the deploy tests' libfranka_policy reads the same file).
+DEMO_TRAINING := $(shell cat src/reach_rl_train/config/demo_training.args)
 demo: build
 	source ./env.sh
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}

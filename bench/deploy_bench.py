@@ -38,7 +38,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from reach_rl_core.policy_file import Policy  # noqa: E402
+from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 
 TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25), (0.55, 0.25, 0.45)]
 

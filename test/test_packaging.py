@@ -1,6 +1,6 @@
-"""The colcon install space registers reach_rl, reach_rl_train and reach_rl_deploy in the ament
-index, with their package.xml, launch/, config/ and ROS executables (run by `make test`, after
-`colcon build`; skips when the ROS packaging tools or the install space are absent)."""
+"""The colcon install space registers the four packages in the ament index, with their
+package.xml, launch/, config/ and ROS executables (run by `make test`, after `colcon build`;
+skips when the ROS packaging tools or the install space are absent)."""
 import os
 
 import pytest
@@ -10,7 +10,7 @@ ament_index = pytest.importorskip(
     reason="ament_index_python is not installed (ROS 2 wheels absent: run `make setup`)",
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from source_tree import PACKAGES, REPO
 
 # package -> (share subdirectory, file that must be there), and its executables.
 SHARE = {
@@ -29,17 +29,13 @@ def _share(name):
     try:
         return ament_index.get_package_share_directory(name)
     except ament_index.PackageNotFoundError:
-        if "reach_rl" not in ament_index.get_packages_with_prefixes():
+        if "reach_rl_core" not in ament_index.get_packages_with_prefixes():
             pytest.skip("reach_rl is not in the ament index: run under `colcon test` "
                         "(make test) or source install/setup.bash after `colcon build`")
         raise
 
 
-def _files_in(root, sub):
-    return sorted(os.listdir(os.path.join(ROOT, sub))) if os.path.isdir(os.path.join(ROOT, sub)) else []
-
-
-@pytest.mark.parametrize("name", ["reach_rl", "reach_rl_train", "reach_rl_deploy", "reach_rl_sim"])
+@pytest.mark.parametrize("name", PACKAGES)
 def test_package_registered_with_package_xml(name):
     share = _share(name)
     assert os.path.isfile(os.path.join(share, "package.xml"))
@@ -55,17 +51,13 @@ def test_share_has_config_and_launch(name):
             assert os.path.isfile(os.path.join(path, required))
 
 
-def test_source_files_go_to_the_right_package():
-    """Every launch/config file of the repository is installed for exactly one ROS package."""
-    train, deploy = _share("reach_rl_train"), _share("reach_rl_deploy")
-    for sub, suffix in (("launch", ".launch.py"), ("config", ".yaml")):
-        for f in _files_in(ROOT, sub):
-            if not f.endswith(suffix):
-                continue
-            owners = [s for s in (train, deploy) if os.path.isfile(os.path.join(s, sub, f))]
-            assert len(owners) == 1, "%s/%s installed into %s" % (sub, f, owners or "no package")
-            expected = train if f.startswith("train") else deploy
-            assert owners == [expected], "%s/%s belongs to %s" % (sub, f, expected)
+@pytest.mark.parametrize("name", PACKAGES)
+def test_every_launch_and_config_file_is_installed(name):
+    """Each file in a package's launch/ and config/ lands in that package's share directory."""
+    for sub in ("launch", "config"):
+        folder = REPO / "src" / name / sub
+        for f in sorted(os.listdir(folder)) if folder.is_dir() else []:
+            assert os.path.isfile(os.path.join(_share(name), sub, f)), "%s/%s/%s" % (name, sub, f)
 
 
 @pytest.mark.parametrize("name", sorted(EXECUTABLES))

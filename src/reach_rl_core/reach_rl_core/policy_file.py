@@ -1,0 +1,180 @@
+"""The policy file, contract 2: an ONNX graph that maps raw robot signals to the joint velocity
+command the policy was trained to send.
+
+Inputs (float32, dynamic batch B; an input the policy ignores may be absent):
+  ``joint_pos``    [B, 7] rad, joint order of ``reach_rl/joint_names``
+  ``joint_vel``    [B, 7] rad/s
+  ``target_pos``   [B, 3] m, TCP target in the arm's base frame
+  ``prev_command`` [B, 7] rad/s, the command sent at the previous policy step (zeros at start)
+Output: ``joint_vel_cmd`` [B, 7] rad/s, the command for the next ``policy_dt``: the policy's
+goal already clamped to the training's velocity bounds and moved from ``prev_command`` by at
+most the training's acceleration times ``policy_dt`` (``command_limits`` below). Applied as
+it is at the policy rate, it reproduces what the policy did in training; a deploy's safety
+filter stays the independent guard on every message.
+
+Metadata (``metadata_props``): ``reach_rl/contract`` = "2", ``reach_rl/robot`` (fr3|panda),
+``reach_rl/policy_dt`` (s), ``reach_rl/joint_names`` (JSON list), ``reach_rl/target_box``
+(JSON {"min": [x, y, z], "max": [x, y, z]}, metres, base frame: where the policy was trained
+to reach), ``reach_rl/command_limits`` (JSON: {"interface": "ros2_control"|"libfranka",
+"velocity_fraction": f, "accel": [7 rad/s^2], "jerk": [7 rad/s^3], "speed_cap": [7 rad/s,
+null: none], "brake_margin": rad}), ``reach_rl/version`` and ``reach_rl/train_config`` (JSON,
+informational). :func:`check_command_limits` refuses a policy trained with looser limits than
+a deploy filter enforces. Contract-1 files (a raw goal, limits only in the training config)
+are refused with the command that re-exports them.
+
+This module reads and checks the metadata (numpy only); :mod:`reach_rl_deploy.policy_runtime`
+runs the file with onnxruntime.
+"""
+import json
+import math
+from dataclasses import dataclass
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+
+
+from reach_rl_core.franka_model import NUM_JOINTS, ROBOTS
+
+CONTRACT_VERSION = "2"
+INPUT_SHAPES = {"joint_pos": NUM_JOINTS, "joint_vel": NUM_JOINTS, "target_pos": 3,
+                "prev_command": NUM_JOINTS}
+OUTPUT_NAME = "joint_vel_cmd"
+KEY_CONTRACT = "reach_rl/contract"
+KEY_ROBOT = "reach_rl/robot"
+KEY_POLICY_DT = "reach_rl/policy_dt"
+KEY_JOINT_NAMES = "reach_rl/joint_names"
+KEY_TARGET_BOX = "reach_rl/target_box"
+KEY_VERSION = "reach_rl/version"
+KEY_TRAIN_CONFIG = "reach_rl/train_config"
+KEY_COMMAND_LIMITS = "reach_rl/command_limits"
+REQUIRED_KEYS = (KEY_CONTRACT, KEY_ROBOT, KEY_POLICY_DT, KEY_JOINT_NAMES, KEY_TARGET_BOX,
+                 KEY_COMMAND_LIMITS)
+
+
+class PolicyFileError(ValueError):
+    """The policy file is missing, malformed, or does not match the robot it is meant for."""
+
+
+class CommandLimits(NamedTuple):
+    """The safety filter limits a policy was trained under (``reach_rl/command_limits``)."""
+
+    interface: str  # deploy interface (safety_filter.INTERFACES)
+    velocity_fraction: float  # of Franka's velocity bounds
+    accel: Tuple[float, ...]  # rad/s^2 per joint
+    jerk: Tuple[float, ...]  # rad/s^3 per joint
+    speed_cap: Tuple[Optional[float], ...]  # rad/s per joint, None: no cap
+    brake_margin: float  # rad
+
+    @classmethod
+    def of(cls, limits) -> "CommandLimits":
+        """From a ``safety_filter.FilterLimits``."""
+        return cls(limits.interface, float(limits.velocity_fraction),
+                   tuple(float(a) for a in limits.accel), tuple(float(j) for j in limits.jerk),
+                   tuple(float(c) if math.isfinite(c) else None for c in limits.speed_cap),
+                   float(limits.brake_margin))
+
+    def to_json(self) -> str:
+        return json.dumps(self._asdict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "CommandLimits":
+        """ValueError, KeyError or TypeError when ``text`` is not such a record."""
+        d = json.loads(text)
+        if not isinstance(d["interface"], str) or any(
+                len(d[k]) != NUM_JOINTS for k in ("accel", "jerk", "speed_cap")):
+            raise ValueError("command_limits needs an interface and 7 values per joint list")
+        return cls(d["interface"], float(d["velocity_fraction"]),
+                   tuple(float(v) for v in d["accel"]), tuple(float(v) for v in d["jerk"]),
+                   tuple(None if v is None else float(v) for v in d["speed_cap"]),
+                   float(d["brake_margin"]))
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """What a deploy needs to know about a policy file, read from its metadata."""
+
+    path: str
+    robot: str
+    policy_dt: float  # s
+    joint_names: Tuple[str, ...]
+    target_min: Tuple[float, float, float]  # m, base frame
+    target_max: Tuple[float, float, float]  # m, base frame
+    inputs: Tuple[str, ...]
+    version: str
+    train_config: Dict
+    command_limits: CommandLimits
+
+    def target_in_box(self, target: Sequence[float], margin: float = 0.0) -> bool:
+        """Whether ``target`` [m, base frame] lies in the trained target box grown by ``margin`` [m]."""
+        return all(lo - margin <= t <= hi + margin
+                   for t, lo, hi in zip(target, self.target_min, self.target_max))
+
+
+def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -> PolicyInfo:
+    """Check contract-2 metadata and turn it into a PolicyInfo; PolicyFileError says what is wrong."""
+    if metadata.get(KEY_CONTRACT) == "1":
+        raise PolicyFileError(
+            "%s: contract 1 (the policy's raw velocity goal, its command limits only in the "
+            "training config); this deploy reads contract %s, whose output is the limited command: "
+            "re-export it from its training checkpoint, reach-rl-export <run>_logs/checkpoint.pt "
+            "--out <new>.onnx (no retraining)" % (path, CONTRACT_VERSION))
+    missing = [k for k in REQUIRED_KEYS if k not in metadata]
+    if missing:
+        raise PolicyFileError("%s: not a reach_rl policy file, metadata lacks %s (export it with "
+                              "reach-rl-train)" % (path, ", ".join(missing)))
+    if metadata[KEY_CONTRACT] != CONTRACT_VERSION:
+        raise PolicyFileError("%s: policy contract %r, this deploy reads contract %s only: re-export "
+                              "the policy with a matching reach_rl" % (path, metadata[KEY_CONTRACT],
+                                                                      CONTRACT_VERSION))
+    robot = metadata[KEY_ROBOT]
+    if robot not in ROBOTS:
+        raise PolicyFileError("%s: unknown robot %r in metadata" % (path, robot))
+    try:
+        policy_dt = float(metadata[KEY_POLICY_DT])
+        joint_names = tuple(json.loads(metadata[KEY_JOINT_NAMES]))
+        box = json.loads(metadata[KEY_TARGET_BOX])
+        target_min = tuple(float(v) for v in box["min"])
+        target_max = tuple(float(v) for v in box["max"])
+        train_config = json.loads(metadata.get(KEY_TRAIN_CONFIG, "{}"))
+        command_limits = CommandLimits.from_json(metadata[KEY_COMMAND_LIMITS])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PolicyFileError("%s: malformed metadata (%s)" % (path, exc)) from None
+    if not (math.isfinite(policy_dt) and 0.0 < policy_dt <= 1.0):
+        raise PolicyFileError("%s: policy_dt %r s is not in (0, 1]" % (path, policy_dt))
+    if len(joint_names) != NUM_JOINTS or not all(isinstance(n, str) for n in joint_names):
+        raise PolicyFileError("%s: joint_names must list %d names, got %r" % (path, NUM_JOINTS,
+                                                                              joint_names))
+    if len(target_min) != 3 or len(target_max) != 3 or any(
+            lo > hi for lo, hi in zip(target_min, target_max)):
+        raise PolicyFileError("%s: target_box %r is not a 3-D box" % (path, box))
+    return PolicyInfo(path=path, robot=robot, policy_dt=policy_dt, joint_names=joint_names,
+                      target_min=target_min, target_max=target_max, inputs=tuple(inputs),
+                      version=metadata.get(KEY_VERSION, "unknown"), train_config=train_config,
+                      command_limits=command_limits)
+
+
+def check_command_limits(info: PolicyInfo, limits) -> None:
+    """PolicyFileError unless the policy ``info`` was trained under limits no looser than the
+    ``safety_filter.FilterLimits`` ``limits`` a deploy enforces: the same interface, and no
+    larger velocity fraction, acceleration or speed cap (per joint, beyond 1e-9 relative)."""
+    fix = "retrain with reach-rl-train --interface %s (and the deploy's fractions and " \
+          "max_stop_time)" % limits.interface
+    trained = info.command_limits
+    if trained.interface != limits.interface:
+        raise PolicyFileError("%s was trained for the %s interface, the deploy runs %s: %s"
+                              % (info.path, trained.interface, limits.interface, fix))
+
+    def looser(got, enforced):
+        return got > enforced * (1.0 + 1e-9)
+
+    problems = []
+    if looser(trained.velocity_fraction, limits.velocity_fraction):
+        problems.append("velocity_fraction %g (deploy %g)" % (trained.velocity_fraction,
+                                                             limits.velocity_fraction))
+    for j in range(NUM_JOINTS):
+        cap = math.inf if trained.speed_cap[j] is None else trained.speed_cap[j]
+        for name, got, enforced, unit in (("acceleration", trained.accel[j], limits.accel[j], "rad/s^2"),
+                                          ("speed cap", cap, limits.speed_cap[j], "rad/s")):
+            if looser(got, float(enforced)):
+                problems.append("joint %d %s %.4g %s (deploy %.4g)" % (j + 1, name, got, unit, enforced))
+    if problems:
+        raise PolicyFileError("%s was trained with looser limits than the %s deploy filter enforces: "
+                              "%s: %s" % (info.path, limits.interface, ", ".join(problems), fix))

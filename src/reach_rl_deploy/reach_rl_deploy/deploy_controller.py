@@ -1,0 +1,210 @@
+"""The deploy loop without ROS: joint state + target -> one joint velocity command per tick.
+
+``DeployController.tick`` is called once per published message (``control_rate``, 1 kHz by
+default). Every ``policy_dt`` it runs the policy; between policy steps it interpolates
+linearly from the command published at the last policy step to the new policy output
+(the same constant-slope change the training simulator applies), and every message
+passes the safety filter. Anything doubtful -- no or stale joint state, NaN/inf in it, a
+non-finite policy output, motion disabled, no target -- makes the goal zero, so the
+filter ramps the arm smoothly to a stop.
+
+The policy only ever sees states like those it was trained on: when motion is enabled with
+the arm farther than ``home_tolerance`` from the home (ready) pose, the controller first
+drives it there (:func:`homing_goal`, through the same filter), then hands over.
+
+Units: rad, rad/s, s, metres in the arm's base frame.
+"""
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from reach_rl_core.franka_model import NUM_JOINTS
+from reach_rl_deploy.policy_runtime import Policy
+from reach_rl_core.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+from reach_rl_deploy.tick_pacer import FALLBACK
+
+DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
+
+
+def detection_time(state_timeout: float, control_rate: float) -> float:
+    """Longest time [s] from the last joint state to the tick that finds it stale: the
+    timeout, then at most FALLBACK periods until the next tick (tick_pacer)."""
+    return state_timeout + FALLBACK / control_rate
+
+
+# Watchdog states, in the order a status report lists them.
+OK = "ok"
+DISABLED = "disabled"
+NO_TARGET = "no target"
+NO_STATE = "no joint state"
+STALE_STATE = "stale joint state"
+NONFINITE_STATE = "non-finite joint state"
+NONFINITE_POLICY = "non-finite policy output"
+HOMING = "moving to the ready pose"
+HOME_REACHED = 0.01  # rad: homing ends when every joint is this close to home ...
+HOME_SETTLED = 0.02  # rad/s: ... and every command this slow
+
+
+def homing_goal(q, home, limits: FilterLimits, speed: float):
+    """Joint velocity goal [rad/s] that brings ``q`` [rad] to ``home`` [rad] on straight lines in
+    joint space, all joints arriving together at a peak speed of ``speed`` [rad/s].
+
+    Each joint slows along the filter's braking curve, ``sqrt(2 * brake_accel * distance)``, so
+    the jerk-limited filter following the goal lands on ``home`` without overshoot; the last
+    millimetres close in proportion to the distance, a quarter of it per command message
+    (``limits.dt``), so a goal held for a whole policy step (libfranka: 20 ms) never
+    overshoots either.
+    """
+    error = np.asarray(home, dtype=float) - np.asarray(q, dtype=float)
+    largest = float(np.max(np.abs(error)))
+    if largest == 0.0:
+        return np.zeros_like(error)
+    cruise = speed * np.abs(error) / largest
+    brake = np.sqrt(2.0 * limits.brake_accel * np.abs(error))
+    settle = np.abs(error) / (4.0 * limits.dt)
+    return np.sign(error) * np.minimum(np.minimum(cruise, brake), settle)
+
+
+@dataclass
+class JointSample:
+    """Joint positions [rad] and velocities [rad/s] in the policy's joint order, when they were
+    received (monotonic s), the message's stamp and its DDS send time (system clock s, 0 when
+    unknown)."""
+
+    position: np.ndarray
+    velocity: np.ndarray
+    received: float
+    stamp: float = 0.0
+    sent: float = 0.0
+
+
+def reorder_joint_state(names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
+                        wanted: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Pick ``wanted`` joints out of a JointState's parallel arrays (other joints, such as
+    fingers, are ignored). ValueError naming the missing joints if any is absent, or if the
+    arrays are shorter than the names."""
+    index = {name: i for i, name in enumerate(names)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
+        raise ValueError("joint_states lacks %s (has %s)" % (", ".join(missing), ", ".join(names)))
+    order = [index[n] for n in wanted]
+    if len(position) < len(names) or len(velocity) < len(names):
+        raise ValueError("joint_states has %d names but %d positions and %d velocities"
+                         % (len(names), len(position), len(velocity)))
+    return (np.array([position[i] for i in order], dtype=float),
+            np.array([velocity[i] for i in order], dtype=float))
+
+
+def watchdog(sample: Optional[JointSample], now: float, timeout: float,
+             wall_now: Optional[float] = None) -> str:
+    """OK, or why the joint state cannot be trusted at monotonic time ``now`` [s].
+
+    Stale: received more than ``timeout`` [s] ago, or, given the system-clock time
+    ``wall_now`` [s] and a stamped sample, stamped more than ``timeout`` away from it (a
+    state that waited in a queue is as old as its stamp, not as its delivery).
+    """
+    if sample is None:
+        return NO_STATE
+    if now - sample.received > timeout:
+        return STALE_STATE
+    if wall_now is not None and sample.stamp > 0.0 and abs(wall_now - sample.stamp) > timeout:
+        return STALE_STATE
+    if not (np.all(np.isfinite(sample.position)) and np.all(np.isfinite(sample.velocity))):
+        return NONFINITE_STATE
+    return OK
+
+
+class DeployController:
+    """Runs ``policy`` behind the safety filter, one ``tick`` per published command."""
+
+    def __init__(self, policy: Policy, limits: FilterLimits, state_timeout: float,
+                 home: Optional[Sequence[float]] = None, home_tolerance: float = 0.2,
+                 home_speed: float = 0.5):
+        """``home`` [rad] (None: no homing), ``home_tolerance`` [rad] (the training's start
+        spread) and ``home_speed`` [rad/s] configure the move to the ready pose."""
+        self.policy = policy
+        self.limits = limits
+        self.state_timeout = state_timeout
+        self.home = None if home is None else np.asarray(home, dtype=float)
+        self.home_tolerance = home_tolerance
+        self.home_speed = home_speed
+        self.homing = False  # moving to home before the policy takes over
+        self.homed = False  # homing was decided since the last rehome(): the policy drives
+        self.policy_every = max(1, int(round(policy.info.policy_dt / limits.dt)))
+        self.filter = FilterState.at_rest()
+        self.tick_count = 0
+        self.segment_start = np.zeros(NUM_JOINTS)  # command published at the last policy step
+        self.segment_goal = np.zeros(NUM_JOINTS)  # the policy's output at that step
+        self.status = NO_STATE
+        self.last_inference_s = 0.0
+        self.last_activity = None  # type: Optional[FilterActivity]
+
+    def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
+             now: float, wall_now: Optional[float] = None) -> np.ndarray:
+        """The next command [rad/s] to publish, given the latest joint ``sample``, ``target``
+        [m] (None: none yet) and whether motion is ``enabled``, at monotonic time ``now`` [s]
+        (and system-clock time ``wall_now`` [s] to check the sample's stamp; None: don't)."""
+        status = watchdog(sample, now, self.state_timeout, wall_now)
+        if status == OK and not enabled:
+            status = DISABLED
+        if status == OK and self.needs_homing(sample.position):
+            status = HOMING
+        if status == OK and target is None:
+            status = NO_TARGET
+        policy_step = self.tick_count % self.policy_every == 0
+        self.tick_count += 1
+        if status == OK and policy_step:
+            status = self._run_policy(sample, target)
+        if status == OK:
+            fraction = (self.tick_count - 1) % self.policy_every + 1
+            goal = self.segment_start + (self.segment_goal - self.segment_start) * (
+                fraction / self.policy_every)
+        elif status == HOMING:
+            goal = homing_goal(sample.position, self.home, self.limits, self.home_speed)
+            self.segment_goal = self.segment_start = self.filter.command
+        else:
+            goal = np.zeros(NUM_JOINTS)
+            self.segment_goal = self.segment_start = self.filter.command
+        q = sample.position if sample is not None else np.full(NUM_JOINTS, np.nan)
+        self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q)
+        self.status = status
+        return self.filter.command
+
+    def rehome(self) -> None:
+        """Check the arm's distance from home again at the next enabled tick (motion enabled
+        anew, or a reflex recovered): the policy starts near the states it was trained on."""
+        self.homed = False
+
+    def needs_homing(self, q: np.ndarray) -> bool:
+        """Whether the arm must move home first. Decided once after :meth:`rehome` (and at
+        start): homing when farther than ``home_tolerance`` from home; it ends once the arm is
+        there and nearly at rest, and the policy drives from then on, wherever it takes the arm."""
+        if self.home is None or self.homed:
+            return False
+        distance = np.max(np.abs(q - self.home))
+        if not self.homing and distance > self.home_tolerance:
+            self.homing = True
+        elif not self.homing or (distance < HOME_REACHED
+                                 and np.max(np.abs(self.filter.command)) < HOME_SETTLED):
+            self.homing, self.homed = False, True
+        return self.homing
+
+    def _infer(self, sample: JointSample, target: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        output = self.policy(sample.position, sample.velocity, target, self.filter.command)
+        self.last_inference_s = time.perf_counter() - start
+        return output
+
+    def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
+        output = self._infer(sample, target)
+        if not np.all(np.isfinite(output)):
+            return NONFINITE_POLICY
+        self.segment_start = self.filter.command.copy()
+        self.segment_goal = output
+        return OK
+
+    def stopped(self) -> bool:
+        """Whether the last published command is exactly zero and no longer changing."""
+        return not np.any(self.filter.command) and not np.any(self.filter.accel)

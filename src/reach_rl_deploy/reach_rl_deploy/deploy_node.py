@@ -1,0 +1,271 @@
+"""ROS 2 node ``deploy_node``: a reach policy file driving a Franka arm's joint velocities.
+
+Parameters: :class:`reach_rl_deploy.deploy_parameters.DeployParameters`. This node holds what
+both interfaces share — the policy and :class:`~reach_rl_deploy.deploy_controller.DeployController`,
+targets, ``~/enable``, ``/diagnostics``, the run's figures, shutdown — and one interface, which
+owns its loop (on a thread of its own) and its recovery:
+
+* ``ros2_control`` (default): 1 kHz commands for franka_ros2's joint velocity controller
+  (:mod:`reach_rl_deploy.topic_interface`);
+* ``libfranka``: the policy at its own rate over franky-control's 1 kHz C++ loop, with
+  ``~/recover`` after a reflex (:mod:`reach_rl_deploy.libfranka_interface`).
+
+``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
+frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); a target outside the
+box the policy was trained on is refused with a warning and stops the arm; ``~/enable``
+(std_srvs/SetBool) starts and stops motion, always through a smooth ramp; an arm farther from
+the ready pose than the training's start spread first moves there; ``/diagnostics`` once a
+second (loop figures, inference time, filter activity, watchdog state, reflex). SIGINT/SIGTERM
+ramp the arm to zero velocity before the node exits 0, logging the figures of the whole run.
+The node refuses to start, saying what to fix, on a missing or malformed policy file, a
+contract other than 2, a robot / joint-name mismatch, or a policy trained for looser command
+limits than the filter enforces.
+"""
+import dataclasses
+import gc
+import signal
+import sys
+import threading
+import time
+from typing import List, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from std_srvs.srv import SetBool
+
+from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
+from reach_rl_core.policy_file import PolicyFileError, check_command_limits
+from reach_rl_deploy.policy_runtime import Policy
+from reach_rl_deploy.ros_params import declare_read_only
+from reach_rl_deploy.ros_qos import reliable
+from reach_rl_core.safety_filter import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_deploy import deploy_controller as dc
+from reach_rl_deploy.cpu_pinning import pin_process
+from reach_rl_deploy.deploy_controller import DeployController, JointSample
+from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot
+from reach_rl_deploy.franky_loop import LoopInputs
+from reach_rl_deploy.libfranka_interface import LibfrankaInterface
+from reach_rl_deploy.loop_stats import LoopStats
+from reach_rl_deploy.topic_interface import TopicInterface
+
+TARGET_QOS = reliable(1)
+HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
+INTERFACE_TYPES = {ROS2_CONTROL: TopicInterface, LIBFRANKA: LibfrankaInterface}
+
+
+def target_refusal(frame_id: str, point: np.ndarray, base_frame: str, info) -> str:
+    """Why a target [m] in frame ``frame_id`` cannot be used, or '' when it can (``info``: the
+    policy's PolicyInfo, whose target box the point must lie in)."""
+    frame = frame_id.lstrip("/")
+    if frame not in ("", base_frame):
+        return "frame %r, expected %r or empty" % (frame, base_frame)
+    if not np.all(np.isfinite(point)):
+        return "non-finite coordinates %s" % point
+    if not info.target_in_box(point):
+        return ("(%.3f, %.3f, %.3f) m is outside the workspace the policy was trained for, "
+                "x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m"
+                % (tuple(point) + sum(zip(info.target_min, info.target_max), ())))
+    return ""
+
+
+def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployController:
+    """The policy file of ``p`` behind the filter limits of ``p``'s interface; PolicyFileError or
+    ValueError saying what to fix."""
+    if not p.policy:
+        raise PolicyFileError("parameter 'policy' is empty: pass policy:=/path/to/policy.onnx "
+                              "(written by reach-rl-train)")
+    policy = Policy(p.policy)
+    policy.check_matches(p.robot, joint_names_)
+    # libfranka: the filter runs once per policy step, franky's Ruckig at 1 kHz after it.
+    rate = p.control_rate if p.interface == ROS2_CONTROL else 1.0 / policy.info.policy_dt
+    limits = FilterLimits.for_interface(  # -1: the interface's setting
+        joint_limits(p.robot), p.interface, rate, p.velocity_fraction,
+        p.acceleration_fraction, p.jerk_fraction, p.max_stop_time,
+        detect_time=dc.detection_time(p.state_timeout, rate),
+        command_hold=p.command_hold if p.interface == LIBFRANKA else 0.0)
+    check_command_limits(policy.info, limits)
+    start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
+    return DeployController(policy, limits, p.state_timeout, home=READY_POSE,
+                            home_tolerance=start_spread, home_speed=p.home_speed)
+
+
+class DeployNode(Node):
+    """Thin ROS wrapper around DeployController and one interface's loop thread."""
+
+    def __init__(self):
+        super().__init__("reach_rl_deploy")
+        p = self._declare_parameters()
+        check_deploy_robot(p.robot)
+        if p.cpu >= 0:
+            pin_process(p.cpu)  # threads started later (control loop, executor) inherit it
+        self.base_frame = p.robot + "_link0"
+        self.joint_names = joint_names(p.robot, p.joint_prefix)
+        self.controller = make_controller(p, self.joint_names)
+        self.stats = LoopStats(time.monotonic())
+        self._target = None  # type: Optional[np.ndarray]
+        self._enabled = p.autostart
+        self._stopping = threading.Event()
+        self._finished = threading.Event()
+        self.failed = False  # the loop raised; it ramped to zero and ended
+        self._last_status = dc.NO_STATE
+
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(PointStamped, p.target_topic, self._on_target, TARGET_QOS)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.interface = INTERFACE_TYPES[p.interface](self, p)
+        self._thread = threading.Thread(target=self._run, name="deploy_loop", daemon=True)
+        limits, info = self.controller.limits, self.controller.policy.info
+        self.get_logger().info(
+            "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
+            % (p.policy, info.robot, 1.0 / info.policy_dt, self.interface.name, 1.0 / limits.dt,
+               p.target_topic, "enabled" if p.autostart else "disabled (call ~/enable true)"))
+        self.get_logger().info(
+            "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3, speed cap %s rad/s"
+            % (p.interface, np.round(limits.accel, 3).tolist(), np.round(limits.jerk, 1).tolist(),
+               np.round(limits.speed_cap, 3).tolist()))
+
+    def _declare_parameters(self) -> DeployParameters:
+        """Every parameter, declared up front (read-only), with its description."""
+        return DeployParameters(**{
+            f.name: declare_read_only(self, f.name, f.default, f.metadata["doc"])
+            for f in dataclasses.fields(DeployParameters)})
+
+    # -- callbacks: short, they only hand data to the loop -----------------------------------
+    def _on_target(self, msg: PointStamped) -> None:
+        point = np.array([msg.point.x, msg.point.y, msg.point.z])
+        refused = target_refusal(msg.header.frame_id, point, self.base_frame,
+                                 self.controller.policy.info)
+        if refused:
+            self.get_logger().warning("target refused: %s; stopping the arm" % refused)
+            self._target = None
+            return
+        if self._target is None or np.any(point != self._target):
+            self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
+        self._target = point
+
+    def _on_enable(self, request, response):
+        refusal = self.interface.fault() if request.data else ""
+        if refusal:
+            response.success, response.message = False, "refusing to enable: " + refusal
+            self.get_logger().error(response.message)
+            return response
+        if request.data and not self._enabled:
+            self.controller.rehome()
+        self._enabled = bool(request.data)
+        response.success = True
+        response.message = "motion enabled" if request.data else "motion disabled: ramping to zero"
+        self.get_logger().info(response.message)
+        return response
+
+    # -- what the interfaces' loops call ---------------------------------------------------------
+    def loop_inputs(self) -> LoopInputs:
+        """The target, the enable flag and whether the node is stopping, for this tick."""
+        return LoopInputs(self._target, self._enabled, self._stopping.is_set())
+
+    def account(self, sample: Optional[JointSample]) -> None:
+        """One tick's figures (``sample``: the joint state the command came from, if it has an
+        age to report), and the watchdog's changes in the log."""
+        stats, controller = self.stats, self.controller
+        stats.ticks += 1
+        if sample is not None and controller.status == dc.OK:
+            # Age of the joint state at the moment the command computed from it went out, since
+            # its stamp (the robot's cycle) and since it was sent (this node's share); stamps,
+            # send times and time.time() share the system clock on one machine.
+            now = time.time()
+            if sample.stamp > 0.0:
+                stats.record("joint_state->command latency", now - sample.stamp)
+            if sample.sent > 0.0:
+                stats.record("joint_state sent->command latency", now - sample.sent)
+        if controller.last_inference_s:
+            stats.record("inference", controller.last_inference_s)
+            controller.last_inference_s = 0.0
+        stats.count_activity(controller.last_activity.active())
+        if controller.status != self._last_status:
+            # rclpy refuses one call site logging at two severities: one call per severity.
+            if controller.status in HEALTHY:
+                self.get_logger().info("watchdog: %s" % controller.status)
+            else:
+                self.get_logger().error("watchdog: %s" % controller.status)
+        self._last_status = controller.status
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        # A full garbage collection walks every object the libraries loaded (milliseconds); frozen
+        # now, the loop's occasional collections see only what it allocates since.
+        gc.collect()
+        gc.freeze()
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ramp to zero, let the loop end, then let ``wait_stopped`` return (SIGINT, SIGTERM)."""
+        if not self._stopping.is_set():
+            self.get_logger().info("shutting down: ramping to zero velocity")
+        self._stopping.set()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        return self._finished.wait(timeout)
+
+    def _run(self) -> None:
+        self.failed = not self.interface.run()
+        self._finished.set()
+
+    def _publish_diagnostics(self) -> None:
+        status = self.controller.status
+        values = (self.stats.window_values(time.monotonic()) + [("watchdog", status)]
+                  + self.interface.diagnostic_values())
+        level = DiagnosticStatus.OK if status in HEALTHY else DiagnosticStatus.ERROR
+        fault = self.interface.fault()
+        if status in HEALTHY and fault:
+            status, level = fault, DiagnosticStatus.ERROR
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [DiagnosticStatus(level=level, name="reach_rl_deploy", message=status,
+                                       hardware_id=self.interface.name,
+                                       values=[KeyValue(key=k, value=v) for k, v in values])]
+        self._diag_pub.publish(msg)
+
+    def destroy(self) -> None:
+        """Destroy the interface's helpers and this node."""
+        self.interface.destroy()
+        self.destroy_node()
+
+    def timing_report(self) -> str:
+        """Percentiles of the whole run's timing figures, one line each."""
+        return "\n".join(self.stats.run_report() + self.interface.timing_lines())
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = DeployNode()
+    except (PolicyFileError, ValueError) as exc:
+        sys.stderr.write("deploy_node: refusing to start: %s\n" % exc)
+        rclpy.try_shutdown()
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: node.request_stop())
+    executor = SingleThreadedExecutor()  # targets, ~/enable, diagnostics; joint states: the loop
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    node.start()
+    while not node.wait_stopped(0.1):  # short waits keep the main thread free for signals
+        pass
+    node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
+                           + "; timing over the run:\n" + node.timing_report())
+    node.interface.finish()  # e.g. the final zeros acknowledged
+    executor.shutdown()
+    spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
+    node.destroy()
+    rclpy.try_shutdown()
+    return 1 if node.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""What ``ros2 launch reach_rl_deploy franka.launch.py`` starts, decided from its arguments.
+
+:func:`plan` is pure (strings in, a :class:`LaunchPlan` out, ValueError with what to fix);
+:func:`launch_actions` turns a plan into launch actions. The launch file only declares the
+arguments and calls both, so everything here is unit-tested without starting anything.
+
+Modes, by ``interface`` and ``sim``:
+
+* ``interface:=libfranka``: ``deploy_node`` runs Franka's 1 kHz loop itself through libfranka,
+  at ``robot_ip``; no franka_ros2. With ``sim:=true`` (the default without ``robot_ip``)
+  franka-sim, the independent FCI emulator (``franka_sim``: MuJoCo FR3, motion limits and
+  communication constraints enforced), runs on this machine and the node connects to
+  127.0.0.1.
+* ``interface:=ros2_control`` (default), ``sim`` (the default when neither ``robot_ip`` nor
+  ``use_fake_hardware`` is given): franka-sim, ``franka_standin_node`` (franka_ros2's joint
+  velocity data path on it through libfranka: ``/franka/joint_states`` every cycle, the
+  latest command held) and ``deploy_node`` reading ``/franka/joint_states`` as on hardware;
+  no franka_ros2 needed.
+* ``interface:=ros2_control``, ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake hardware): franka_ros2's
+  bring-up (``franka_bringup/launch/franka.launch.py``, franka_ros2 for Jazzy, 3.x), a
+  ``velocity_controllers/JointGroupVelocityController`` named ``joint_velocity_controller``
+  for the seven arm joints spawned through the controller manager with this package's
+  ``config/<arm_id>_joint_velocity_controller.yaml``, and ``deploy_node`` reading
+  ``/franka/joint_states``: franka_ros2's joint_state_broadcaster publishes there at the
+  1 kHz controller rate, while ``/joint_states`` is joint_state_publisher's 30 Hz merge,
+  too slow for the deploy node's staleness watchdog.
+"""
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping
+
+from reach_rl_core.franka_model import joint_names
+from reach_rl_core.safety_filter import INTERFACES, LIBFRANKA
+from reach_rl_deploy.deploy_parameters import check_deploy_robot
+
+CONTROLLER_NAME = "joint_velocity_controller"
+CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
+COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the node uses
+HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
+SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
+FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true
+ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
+    "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
+                                  "libfranka: the deploy node runs Franka's 1 kHz loop itself"),
+    "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
+    "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
+    "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm: a bring-up "
+                                   "check (controllers load, topics connect); it may not move, "
+                                   "use sim:=true to rehearse motion"),
+    "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
+                "fake hardware"),
+    "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
+    "target_topic": ("reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
+    "autostart": ("", "enable motion at start; default true with sim, false otherwise "
+                      "(then: ros2 service call /reach_rl_deploy/enable std_srvs/srv/SetBool "
+                      "'{data: true}')"),
+    "load_gripper": ("false", "franka_ros2: load the Franka Hand"),
+}
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """The processes to start and their parameters."""
+
+    mode: str  # "sim", "hardware", "libfranka" or "libfranka_sim"
+    arm_id: str
+    deploy_params: Dict[str, object]
+    sim_params: Dict[str, object] = field(default_factory=dict)
+    franka_args: Dict[str, str] = field(default_factory=dict)  # franka_bringup's franka.launch.py
+    controller_file: str = ""  # config file name in this package's share/config
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError("%s:=%r must be true or false" % (name, text))
+
+
+def plan(args: Mapping[str, str]) -> LaunchPlan:
+    """The launch plan for franka.launch.py's argument values (missing ones take defaults)."""
+    unknown = sorted(set(args) - set(ARGUMENTS))
+    if unknown:
+        raise ValueError("unknown argument(s) %s; franka.launch.py takes %s"
+                         % (", ".join(unknown), ", ".join(ARGUMENTS)))
+    value = {name: args.get(name, default) for name, (default, _) in ARGUMENTS.items()}
+    arm_id = value["arm_id"]
+    check_deploy_robot(arm_id, "arm_id:=")
+    policy = value["policy"]
+    if not policy:
+        raise ValueError("policy:= is required: the .onnx file written by reach-rl-train "
+                         "(e.g. policy:=$PWD/runs/demo/policy.onnx)")
+    policy = os.path.abspath(os.path.expanduser(policy))
+    if not os.path.isfile(policy):
+        raise ValueError("policy:=%s does not exist: train one with reach-rl-train" % policy)
+    robot_ip = value["robot_ip"].strip()
+    fake = _flag("use_fake_hardware", value["use_fake_hardware"])
+    sim = (not robot_ip and not fake) if value["sim"] == "" else _flag("sim", value["sim"])
+    if not sim and not robot_ip and not fake:
+        raise ValueError("sim:=false needs robot_ip:=<address of the arm> or "
+                         "use_fake_hardware:=true")
+    if sim and (robot_ip or fake):
+        raise ValueError("sim:=true starts the simulated Franka: leave out robot_ip and "
+                         "use_fake_hardware, or set sim:=false")
+    autostart = sim if value["autostart"] == "" else _flag("autostart", value["autostart"])
+    interface = value["interface"]
+    if interface not in INTERFACES:
+        raise ValueError("interface:=%r: expected one of %s" % (interface, ", ".join(INTERFACES)))
+    if interface == LIBFRANKA:
+        if fake:
+            raise ValueError("use_fake_hardware is franka_ros2's: with interface:=libfranka use "
+                             "sim:=true (franka-sim) or robot_ip:=<address>")
+        params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
+                  "autostart": autostart, "interface": LIBFRANKA,
+                  "robot_ip": "127.0.0.1" if sim else robot_ip,
+                  "joint_states_topic": SIM_JOINT_STATES}
+        return LaunchPlan(mode="libfranka_sim" if sim else "libfranka", arm_id=arm_id,
+                          deploy_params=params)
+    deploy_params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
+                     "autostart": autostart, "command_topic": COMMAND_TOPIC,
+                     "joint_states_topic": HARDWARE_JOINT_STATES}
+    if sim:
+        return LaunchPlan(mode="sim", arm_id=arm_id, deploy_params=deploy_params,
+                          sim_params={"arm_id": arm_id, "robot_ip": "127.0.0.1"})
+    # Both families' names for the arm: franka_ros2 >= 3.2 (Jazzy) and >= 2.2 (Humble) read
+    # robot_type, older releases arm_id; an included launch file ignores arguments it does not
+    # declare. robot_ip has no default in some releases: fake hardware gets Franka's placeholder.
+    franka_args = {"robot_type": arm_id, "arm_id": arm_id,
+                   "robot_ip": robot_ip or FAKE_HARDWARE_IP,
+                   "use_fake_hardware": str(fake).lower(),
+                   "fake_sensor_commands": str(fake).lower(),
+                   "load_gripper": str(_flag("load_gripper", value["load_gripper"])).lower()}
+    return LaunchPlan(mode="hardware", arm_id=arm_id, deploy_params=deploy_params,
+                      franka_args=franka_args,
+                      controller_file="%s_joint_velocity_controller.yaml" % arm_id)
+
+
+def controller_parameters(arm_id: str) -> Dict[str, Dict]:
+    """What ``config/<arm_id>_joint_velocity_controller.yaml`` holds (a test checks the file)."""
+    return {CONTROLLER_NAME: {"ros__parameters": {"type": CONTROLLER_TYPE,
+                                                   "joints": list(joint_names(arm_id))}}}
+
+
+# Environment variable that keeps franka-sim up a few seconds after SIGINT, then stops it
+# (reach_rl_sim/scripts/franka_sim).
+OUTLIVE_SIGINT = "REACH_RL_FRANKA_SIM_OUTLIVE_SIGINT"
+
+
+def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
+    """Launch actions for ``launch_plan``; ``share`` is reach_rl_deploy's share directory."""
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.actions import Node
+    from launch_ros.substitutions import FindPackageShare
+
+    config = os.path.join(share, "config", "deploy.yaml")
+    deploy = Node(package="reach_rl_deploy", executable="deploy_node", name="reach_rl_deploy",
+                  parameters=[config, launch_plan.deploy_params], output="screen")
+    if launch_plan.mode == "libfranka":
+        return [deploy]
+    if launch_plan.mode in ("libfranka_sim", "sim"):
+        # franka-sim has no ROS interface: a plain process, stopped with the launch. It stays up
+        # 3 s after the launch's SIGINT, so that the nodes end their motions against it as against
+        # a robot, then stops by itself, inside launch's 5 s before SIGTERM.
+        franka_sim = Node(package="reach_rl_sim", executable="franka_sim", name="franka_sim",
+                          output="screen", additional_env={OUTLIVE_SIGINT: "1"})
+        if launch_plan.mode == "libfranka_sim":
+            return [franka_sim, deploy]
+        standin = Node(package="reach_rl_sim", executable="franka_standin_node",
+                       name="franka_standin", parameters=[launch_plan.sim_params], output="screen")
+        return [franka_sim, standin, deploy]
+    bringup = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution(
+            [FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])),
+        launch_arguments=launch_plan.franka_args.items())
+    # The type comes from the param file's ``type:``: Jazzy's spawner (ros2_control >= 4.15) has
+    # no --controller-type, and Humble's reads the file's type as well.
+    spawner = Node(package="controller_manager", executable="spawner", output="screen",
+                   arguments=[CONTROLLER_NAME, "--param-file",
+                              os.path.join(share, "config", launch_plan.controller_file),
+                              "--controller-manager-timeout", "30"])
+    return [bringup, spawner, deploy]

@@ -1,0 +1,133 @@
+"""franka.launch.py's simulated robots, started for real: the sim plan's topics are the
+stand-in's, franka-sim outlives the launch's SIGINT, and one ros2 launch moves the arm."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import franka_sim_harness
+from reach_rl_deploy import franka_launch
+from reach_rl_deploy.franka_launch import plan
+from source_tree import REPO
+
+
+@pytest.fixture
+def policy_file(tmp_path):
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(b"plan() only checks that the file exists")
+    return str(path)
+
+
+def test_default_is_the_simulated_franka_with_autostart(policy_file):
+    p = plan({"policy": policy_file})
+    assert p.mode == "sim" and p.arm_id == "fr3"
+    assert p.deploy_params["autostart"] is True
+    # franka-sim + the franka_ros2 stand-in: the deploy node reads and writes what it would on
+    # the robot (franka_standin_node's topics are franka_ros2's, fixed).
+    from reach_rl_sim import franka_standin_node as standin
+
+    # The node's names are relative (a namespace applies); outside one they are the stand-in's.
+    assert "/" + p.deploy_params["joint_states_topic"] == standin.JOINT_STATES_TOPIC
+    assert "/" + p.deploy_params["command_topic"] == standin.COMMAND_TOPIC
+    assert not p.deploy_params["target_topic"].startswith("/")
+    assert p.sim_params == {"arm_id": "fr3", "robot_ip": "127.0.0.1"} and p.franka_args == {}
+
+
+def test_launched_franka_sim_outlives_sigint_then_stops_cleanly():
+    """With OUTLIVE_SIGINT (as franka.launch.py starts it) the franka_sim launcher keeps the robot
+    up for a while after the SIGINT that stops the nodes, so they end their motions against a live
+    robot, then stops it and exits 0 within launch's 5 s before SIGTERM; SIGTERM stops it at once."""
+    reason = franka_sim_harness.missing()
+    if reason:
+        pytest.skip(reason)
+    env = {franka_launch.OUTLIVE_SIGINT: "1", "REACH_RL_FRANKA_SIM_STOP_DELAY": "1.5"}
+    for stop_signal, alive_for in ((signal.SIGINT, 1.0), (signal.SIGTERM, 0.0)):
+        # Started as launch starts it, with SIGINT not ignored (a shell cannot trap a signal
+        # ignored when it started, and a test run from a background job inherits that).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            sim = franka_sim_harness.FrankaSim(env=env)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        try:
+            os.killpg(sim.process.pid, stop_signal)  # as Ctrl-C reaches the whole group
+            time.sleep(alive_for)
+            if alive_for:
+                assert sim.process.poll() is None and franka_sim_harness.port_open(), sim.output
+            assert sim.process.wait(4.0) == 0, sim.output[-2000:]
+            assert not franka_sim_harness.port_open()
+        finally:
+            if sim.process.poll() is None:
+                os.killpg(sim.process.pid, signal.SIGKILL)
+            sim.stop()
+
+
+# -- the sim branch, started for real ---------------------------------------------------------
+
+launch_pytest = pytest.importorskip(
+    "launch_pytest", reason="launch_pytest is not installed (../shared/ros2-tools; make setup)")
+
+from ros_harness import TestNode, ros_context_fixture, test_node_name  # noqa: E402
+
+from geometry_msgs.msg import PointStamped  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+
+from reach_rl_core.franka_model import tcp_position  # noqa: E402
+
+ros_context = pytest.fixture(scope="module")(ros_context_fixture)
+
+
+def _share():
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return get_package_share_directory("reach_rl_deploy")
+    except PackageNotFoundError:
+        pytest.skip("reach_rl_deploy is not installed: run under colcon test (make test)")
+
+
+FRANKA_SIM_VENV = os.environ.get("REACH_RL_FRANKA_SIM_VENV", str(REPO / ".venv-sim"))
+
+
+@launch_pytest.fixture
+def sim_launch(libfranka_policy):
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    path = os.path.join(_share(), "launch", "franka.launch.py")
+    return LaunchDescription([
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
+                                 launch_arguments={"interface": "libfranka", "sim": "true",
+                                                   "policy": libfranka_policy}.items()),
+        launch_pytest.actions.ReadyToTest(),
+    ])
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(FRANKA_SIM_VENV, "bin", "run-franka-sim-server")),
+                    reason="franka-sim is not installed (make setup installs it)")
+@pytest.mark.launch(fixture=sim_launch)
+def test_sim_launch_moves_the_arm_to_a_target(ros_context, request):
+    """franka-sim and the deploy node on the libfranka interface, from one ros2 launch."""
+    operator = TestNode(ros_context, test_node_name(request))
+    states = []
+    operator.record(JointState, "/joint_states", 10, states)
+    target_pub = operator.node.create_publisher(PointStamped, "/reach_target", 10)
+    target = np.array([0.45, -0.15, 0.40])
+    try:
+        operator.wait_for(lambda: states, 30.0, "joint states from the launched simulated Franka")
+        error = np.inf
+        for _ in range(500):  # republish: the nodes may still be starting, the arm homing
+            msg = PointStamped()
+            msg.point.x, msg.point.y, msg.point.z = (float(v) for v in target)
+            target_pub.publish(msg)
+            time.sleep(0.05)
+            with operator.lock:
+                error = np.linalg.norm(tcp_position(np.array(states[-1][1].position)) - target)
+            if error < 0.01:
+                break
+        assert error < 0.01, "TCP %.1f mm from the target after 25 s" % (1000 * error)
+    finally:
+        operator.close()

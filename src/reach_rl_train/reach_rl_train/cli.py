@@ -1,0 +1,180 @@
+"""Console entry points: ``reach-rl-train`` and ``reach-rl-eval``.
+
+``python -m reach_rl_train.cli ARGS`` is ``reach-rl-train ARGS`` (how ``train_node`` runs the
+trainer under any interpreter).
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from reach_rl_train.config import ConfigError, load_config
+
+
+def default_config_path() -> Optional[str]:
+    """The package's ``config/train.yaml``: source tree first, then the installed share dir."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.path.join(here, "..", "config", "train.yaml")]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(os.path.join(get_package_share_directory("reach_rl_train"), "config",
+                                       "train.yaml"))
+    except Exception:  # no ament index (plain pip install): fall back to built-in defaults
+        pass
+    for path in candidates:
+        if os.path.isfile(path):
+            return os.path.normpath(path)
+    return None
+
+
+def train_main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="reach-rl-train",
+        description="Train a Franka reach policy with PPO on the built-in simulator and export "
+                    "it as a contract-2 ONNX policy file.")
+    parser.add_argument("--config", help="training YAML (default: the package's config/train.yaml)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (overrides run.device)")
+    parser.add_argument("--num-envs", type=int, help="parallel simulated arms (run.num_envs)")
+    parser.add_argument("--max-iterations", type=int, help="PPO iterations (run.max_iterations)")
+    parser.add_argument("--out", help="policy file to write, .onnx (run.out)")
+    parser.add_argument("--resume", help="checkpoint to continue from (run.resume)")
+    parser.add_argument("--until-goal", action="store_true",
+                        help="judge the policy on held-out targets every goal.eval_every "
+                             "iterations, stop at the goal (section goal) or max_iterations, "
+                             "export the best (run.until_goal=true)")
+    parser.add_argument("--interface", choices=("ros2_control", "libfranka"),
+                        help="deploy interface whose safety filter limits the commands "
+                             "(task.interface; default ros2_control)")
+    parser.add_argument("--viewer", action="store_true",
+                        help="Isaac Gym backend: open its viewer (task.isaacgym_viewer=true)")
+    parser.add_argument("--progress-json", action="store_true",
+                        help="also print one machine-readable line per event (start, iteration, "
+                             "done; see reach_rl_train.progress_protocol)")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="config overrides, e.g. ppo.learning_rate=3e-4 task.robot=panda")
+    args = parser.parse_intermixed_args(argv)  # overrides may come before, between or after options
+    overrides = list(args.overrides)
+    for flag, key in (("device", "run.device"), ("num_envs", "run.num_envs"),
+                      ("max_iterations", "run.max_iterations"), ("out", "run.out"),
+                      ("resume", "run.resume"), ("interface", "task.interface")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append("%s=%s" % (key, value))
+    if args.viewer:
+        overrides.append("task.isaacgym_viewer=true")
+    if args.until_goal:
+        overrides.append("run.until_goal=true")
+    try:
+        cfg = load_config(args.config or default_config_path(), overrides)
+        if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch
+            from reach_rl_train.isaacgym_backend import import_isaacgym
+
+            import_isaacgym()
+        from reach_rl_train.runner import Runner  # torch import is slow: after arguments are checked
+
+        runner = Runner(cfg, progress=lambda line: print(line, flush=True))
+    except (ConfigError, ValueError, ImportError) as exc:
+        print("reach-rl-train: error: %s" % exc, file=sys.stderr)
+        return 2
+    ranks = runner.ranks
+    if ranks.is_main:
+        job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
+               if ranks.world_size > 1 else "")
+        goal = (", until %s" % (runner.evaluator.goal,)) if runner.evaluator else ""
+        print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
+              % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
+                 cfg.run.max_iterations, goal, cfg.run.out), flush=True)
+    emit = _progress_printer(args.progress_json and ranks.is_main)
+    emit("start", max_iterations=cfg.run.max_iterations, num_envs=cfg.run.num_envs,
+         num_steps=cfg.ppo.num_steps, device=str(runner.device), backend=cfg.task.backend,
+         policy=os.path.abspath(cfg.run.out))
+
+    def on_iteration(_runner, stats):
+        emit("iteration", max_iterations=cfg.run.max_iterations, **stats)
+        return False
+
+    interrupted = False
+    try:
+        runner.train(on_iteration=on_iteration)
+    except KeyboardInterrupt:
+        interrupted = True
+    emit("done", iteration=runner.iteration, policy=os.path.abspath(cfg.run.out),
+         checkpoint=os.path.abspath(runner.checkpoint_path()), interrupted=interrupted,
+         goal_reached=runner.goal_reached)
+    return 130 if interrupted else 0
+
+
+def _progress_printer(enabled: bool):
+    """``emit(event, **fields)``: prints a progress_protocol line when enabled, else nothing."""
+    if not enabled:
+        return lambda event, **fields: None
+    from reach_rl_train.progress_protocol import format_event
+
+    return lambda event, **fields: print(format_event(event, **fields), flush=True)
+
+
+def eval_main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="reach-rl-eval",
+        description="Evaluate a policy file on held-out targets in the built-in simulator, "
+                    "nominal and under actuator lag, observation latency and joint noise.")
+    parser.add_argument("policy", help="contract-2 ONNX policy file")
+    parser.add_argument("--targets", type=int, default=1000, help="held-out targets per condition")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the held-out targets")
+    parser.add_argument("--in-a-row", type=int, default=4, metavar="N",
+                        help="targets in a row per simulated arm, each from where the last left "
+                             "it, the first from the start pose (default 4)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    from reach_rl_core.policy_file import PolicyFileError
+    from reach_rl_train.evaluate import evaluate_file, format_results
+
+    try:
+        if args.in_a_row < 1:
+            raise ValueError("--in-a-row must be >= 1, got %d" % args.in_a_row)
+        results = evaluate_file(args.policy, args.targets, args.seed, args.in_a_row)
+    except (PolicyFileError, ValueError) as exc:
+        print("reach-rl-eval: error: %s" % exc, file=sys.stderr)
+        return 2
+    print(format_results(results))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+def export_main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="reach-rl-export",
+        description="Export a training checkpoint as a policy file of the current contract, "
+                    "without retraining (e.g. a contract-1 run's <out>_logs/checkpoint.pt).")
+    parser.add_argument("checkpoint", help="checkpoint.pt written by reach-rl-train")
+    parser.add_argument("--out", required=True, help="the .onnx file to write")
+    args = parser.parse_args(argv)
+    import torch
+
+    from reach_rl_train.actor_critic import ActorCritic
+    from reach_rl_train.config import ConfigError, config_from
+    from reach_rl_train.export import export_policy
+
+    try:
+        if not os.path.isfile(args.checkpoint):
+            raise ValueError("checkpoint %s does not exist" % args.checkpoint)
+        state = torch.load(args.checkpoint, map_location="cpu")
+        cfg = config_from([(state["config"], args.checkpoint)])
+        model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
+        model.load_state_dict(state["model"])
+    except (ConfigError, ValueError, KeyError, RuntimeError) as exc:
+        print("reach-rl-export: error: %s" % exc, file=sys.stderr)
+        return 2
+    error = export_policy(model.eval(), cfg, args.out)
+    print("wrote %s (%s interface, torch vs onnxruntime max |diff| %.1e)"
+          % (args.out, cfg.task.interface, error))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(train_main())

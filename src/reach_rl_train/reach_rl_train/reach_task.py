@@ -1,0 +1,253 @@
+"""The reach task: targets, commands, observations, rewards and resets, on any arm backend.
+
+Each environment is one arm that gets ``targets_per_episode`` targets in a row, each held
+for ``target_period_s``; the arm is reset (around the ready pose) only when an episode
+ends, so the policy learns to go from wherever it is to the next target.
+
+The observation is exactly the policy file's inputs, concatenated in ``OBS_LAYOUT`` order:
+raw joint positions (rad) and velocities (rad/s) as the robot reports them (noisy, late),
+the target (m, base frame) and the previous command sent (rad/s). All preprocessing lives
+in the policy network, so the exported graph is self-contained.
+
+Commands go through the same limits as the deploy safety filter before they reach the
+backend: position-dependent velocity bounds, the stop-time speed cap (``max_stop_time``)
+and the per-step change that the deploy stream's acceleration bound allows.
+"""
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from reach_rl_core import franka_model
+from reach_rl_core.franka_model import NUM_JOINTS, limit_distance
+from reach_rl_core.safety_filter import policy_command
+from reach_rl_train import torch_arrays
+from reach_rl_train.arm_sim import TorchArmSim
+from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
+
+OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
+              ("prev_command", NUM_JOINTS))
+OBS_DIM = sum(n for _, n in OBS_LAYOUT)
+
+
+def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
+    """The arm simulator named by ``task.backend``."""
+    limits = franka_model.joint_limits(task.robot)
+    if task.backend == "torch":
+        return TorchArmSim(num_envs, limits, device)
+    from reach_rl_train.isaacgym_backend import IsaacGymArm  # needs Isaac Gym installed
+
+    return IsaacGymArm(num_envs, limits, device, task.policy_dt,
+                       viewer=True if task.isaacgym_viewer else None)
+
+
+def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float):
+    """Per-step reward for TCP ``distance`` [N] m, commands [N, 7] rad/s, joint accel [N, 7] rad/s^2."""
+    near = torch.exp(-distance / w.near_scale)
+    reward = (-w.distance * distance
+              + w.near * near
+              + w.precise * torch.exp(-distance / w.precise_scale)
+              - w.action_rate * (desired - prev_command).square().sum(-1)
+              - w.acceleration * accel.square().sum(-1)
+              - w.settle * near * joint_vel.square().sum(-1))
+    return reward * dt
+
+
+def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float, weights=None):
+    """Per-step null-space reward for joint positions ``q`` [N, 7] rad: pulls the redundant
+    joints (``w.posture_joints``; ``weights``, the same as a tensor on q's device, saves a
+    copy per call) toward ``ready`` and pushes every joint out of the last ``w.limit_margin``
+    rad before its limits."""
+    if weights is None:
+        weights = torch.tensor(w.posture_joints, device=q.device, dtype=q.dtype)
+    posture = (weights * (q - ready).square()).sum(-1)
+    closeness = (1.0 - limit_distance(q, pos_min, pos_max) / w.limit_margin).clamp(min=0.0)
+    return -(w.posture * posture + w.joint_limit * closeness.square().sum(-1)) * dt
+
+
+class ReachTask:
+    """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
+
+    # The tensors a step reads and replaces: what a CUDA graph of steps must carry over
+    # (:class:`reach_rl_train.cuda_graph.StateCarry`).
+    STATE = ("command", "target", "reach_step", "tau", "latency", "history", "episode_step",
+             "episode_return")
+
+    def __init__(self, task: TaskConfig, reward: RewardConfig, randomization: RandomizationConfig,
+                 num_envs: int, device="cpu", seed: int = 0, backend=None):
+        self.cfg, self.reward_cfg, self.rand_cfg = task, reward, randomization
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.dt = task.policy_dt
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.backend = backend if backend is not None else make_backend(task, num_envs, self.device)
+        self.limits = franka_model.joint_limits(task.robot)
+        self.steps_per_target = int(round(task.target_period_s / task.policy_dt))
+        self.max_episode_steps = self.steps_per_target * task.targets_per_episode
+        dev = self.device
+        self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
+        self.target_min = torch.tensor(task.target_min, device=dev)
+        self.target_max = torch.tensor(task.target_max, device=dev)
+        # The deploy filter's own bounds (task.interface's) for its 1 / control_rate message
+        # stream; its jerk bound is not resolved by a 50 Hz policy step.
+        deploy = task_filter_limits(task)
+        self.filter_limits = deploy
+        self.max_command_change = self._tensor(deploy.accel) * task.policy_dt  # rad/s per step
+        self.speed_cap = self._tensor(deploy.speed_cap)  # rad/s, inf: none
+        self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
+        self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
+        self.posture_weights = self._tensor(reward.posture_joints)
+        self.noise_std = self._tensor([randomization.joint_pos_noise] * NUM_JOINTS
+                                      + [randomization.joint_vel_noise] * NUM_JOINTS)
+        self.env_index = torch.arange(num_envs, device=dev)
+        n = num_envs
+        self.command = torch.zeros(n, NUM_JOINTS, device=dev)
+        self.target = torch.zeros(n, 3, device=dev)
+        self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
+        self.reach_step = torch.full((n,), -1, dtype=torch.long, device=dev)
+        self.tau = torch.zeros(n, device=dev)
+        self.latency = torch.zeros(n, dtype=torch.long, device=dev)
+        # history[k] = joint state observed k policy steps ago, k = 0..latency_steps_max
+        self.history = torch.zeros(randomization.latency_steps_max + 1, n, 2 * NUM_JOINTS, device=dev)
+        self.episode_return = torch.zeros(n, device=dev)
+
+    def state_holders(self):
+        """``(holder, STATE)`` of the task and its backend: what a StateCarry of a CUDA graph of
+        steps declares (:class:`reach_rl_train.cuda_graph.StateCarry`; the built-in simulator's
+        backend, whose STATE it has)."""
+        return [(self, self.STATE), (self.backend, self.backend.STATE)]
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.tensor(values, device=self.device, dtype=torch.float32)
+
+    # -- sampling -------------------------------------------------------------------------
+    def _uniform(self, shape, low, high):
+        u = torch.rand(shape, generator=self.generator, device=self.device)
+        return low + (high - low) * u
+
+    # Sampling and resets take a mask [N] of the environments to change and draw for all of
+    # them: no data-dependent shapes, so a step never waits for the device (GPU).
+    def _sample_targets(self, mask: torch.Tensor):
+        new = self._uniform((self.num_envs, 3), self.target_min, self.target_max)
+        self.target = torch.where(mask.unsqueeze(-1), new, self.target)
+        self.reach_step = torch.where(mask, torch.full_like(self.reach_step, -1), self.reach_step)
+
+    def _sample_randomization(self, mask: torch.Tensor):
+        r = self.rand_cfg
+        if not r.enabled:
+            return  # tau and latency stay 0
+        tau = self._uniform((self.num_envs,), r.actuator_tau_min, r.actuator_tau_max)
+        span = r.latency_steps_max - r.latency_steps_min + 1
+        latency = r.latency_steps_min + torch.randint(span, (self.num_envs,),
+                                                      generator=self.generator, device=self.device)
+        self.tau = torch.where(mask, tau, self.tau)
+        self.latency = torch.where(mask, latency, self.latency)
+
+    # -- resets ---------------------------------------------------------------------------
+    def reset(self, stagger: bool = False) -> torch.Tensor:
+        """Reset every environment; returns the first observation [N, OBS_DIM].
+
+        ``stagger`` starts each environment at a random step of its first target period, so
+        that target switches and episode ends spread over time instead of coinciding
+        (for training; evaluation starts every target from its beginning).
+        """
+        self._reset_envs(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        if stagger:
+            self.episode_step = torch.randint(self.steps_per_target, (self.num_envs,),
+                                              generator=self.generator, device=self.device)
+        return self._observe()
+
+    def _reset_envs(self, mask: torch.Tensor):
+        noise = self._uniform((self.num_envs, NUM_JOINTS), -self.cfg.start_noise,
+                              self.cfg.start_noise)
+        zeros = torch.zeros(self.num_envs, NUM_JOINTS, device=self.device)
+        self.backend.reset_where(mask, self.ready + noise, zeros)
+        column = mask.unsqueeze(-1)
+        self.command = torch.where(column, zeros, self.command)
+        self.episode_step = torch.where(mask, torch.zeros_like(self.episode_step), self.episode_step)
+        self.episode_return = torch.where(mask, torch.zeros_like(self.episode_return),
+                                          self.episode_return)
+        self._sample_targets(mask)
+        self._sample_randomization(mask)
+        state = torch.cat([self.backend.joint_pos, zeros], -1)
+        self.history = torch.where(column.unsqueeze(0), state.unsqueeze(0), self.history)
+
+    # -- observation ----------------------------------------------------------------------
+    def _observe(self) -> torch.Tensor:
+        state = torch.cat([self.backend.joint_pos, self.backend.joint_vel], -1)
+        self.history = torch.cat([state.unsqueeze(0), self.history[:-1]], 0)
+        seen = self.history[self.latency, self.env_index]
+        if self.rand_cfg.enabled:
+            seen = seen + self.noise_std * torch.randn(seen.shape, generator=self.generator,
+                                                       device=self.device)
+        return torch.cat([seen, self.target, self.command], -1)
+
+    def tcp_position(self) -> torch.Tensor:
+        """True TCP position [N, 3] m in the base frame."""
+        return torch_arrays.tcp_position(self.backend.joint_pos)
+
+    # -- step -----------------------------------------------------------------------------
+    def limit_command(self, desired: torch.Tensor) -> torch.Tensor:
+        """The command the deploy filter would let through from ``desired`` [N, 7] rad/s:
+        clamped to the (position-dependent, braking) velocity bounds, then rate-limited
+        (:func:`reach_rl_core.safety_filter.policy_command`, as the exported graph does)."""
+        return policy_command(self.filter_limits, self.backend.joint_pos, desired, self.command,
+                              self.dt)
+
+    def step(self, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                   Dict[str, torch.Tensor]]:
+        """Apply policy ``actions`` [N, 7] (unit scale) for one policy step.
+
+        Returns observation [N, OBS_DIM], reward [N], done [N] (episode ended by time limit;
+        those envs are already reset) and info, every entry [N]: ``target_done`` (bool: the
+        env's target period ended this step), and for those envs ``final_error`` m,
+        ``success`` (0/1), ``time_to_reach`` s (nan where never within ``success_radius``);
+        ``episode_return`` for the envs whose episode ended (``done``).
+        Read them through :func:`select_results`.
+        """
+        desired = actions.clamp(-1.0, 1.0) * self.cfg.action_scale
+        prev_command = self.command
+        prev_vel = self.backend.joint_vel
+        self.command = self.limit_command(desired)
+        self.backend.step(self.command, self.tau, self.dt)
+        accel = (self.backend.joint_vel - prev_vel) / self.dt
+        distance = (self.target - self.tcp_position()).norm(dim=-1)
+        reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
+                              self.reward_cfg, self.dt)
+        reward = reward + posture_reward(self.backend.joint_pos, self.ready, self.pos_min,
+                                         self.pos_max, self.reward_cfg, self.dt,
+                                         self.posture_weights)
+        self.episode_return += reward
+        self.episode_step += 1
+
+        within = distance < self.cfg.success_radius
+        step_in_target = (self.episode_step - 1) % self.steps_per_target + 1
+        self.reach_step = torch.where((self.reach_step < 0) & within, step_in_target,
+                                      self.reach_step)
+        target_done = step_in_target == self.steps_per_target
+        done = self.episode_step >= self.max_episode_steps
+        info = {
+            "target_done": target_done,
+            "final_error": distance,
+            "success": within.float(),
+            "time_to_reach": torch.where(self.reach_step >= 0, self.reach_step.float() * self.dt,
+                                         torch.full_like(distance, math.nan)),
+            "episode_return": self.episode_return.clone(),
+        }
+        self._sample_targets(target_done)
+        self._reset_envs(done)
+        return self._observe(), reward, done, info
+
+
+def select_results(infos, dones) -> Dict[str, torch.Tensor]:
+    """The per-target results of a run of steps' ``infos`` (and their ``dones``), in step
+    order: ``final_error``, ``success``, ``time_to_reach`` of every ended target period, and
+    ``episode_return`` of every ended episode (1-D tensors; one wait for the device)."""
+    targets = torch.stack([i["target_done"] for i in infos])
+    episodes = torch.stack(list(dones)).bool()
+    results = {key: torch.stack([i[key] for i in infos])[targets]
+               for key in ("final_error", "success", "time_to_reach")}
+    results["episode_return"] = torch.stack([i["episode_return"] for i in infos])[episodes]
+    return results
+

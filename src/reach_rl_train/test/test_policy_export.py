@@ -1,0 +1,186 @@
+"""The exported policy file: contract 2, numerically equal to torch, refused when wrong."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from reach_rl_core import policy_file as contract  # noqa: E402
+from reach_rl_core.policy_file import PolicyFileError  # noqa: E402
+from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
+from reach_rl_train.actor_critic import ActorCritic, PolicyGraph  # noqa: E402
+from reach_rl_train.config import TrainConfig, task_filter_limits  # noqa: E402
+from reach_rl_train.export import example_inputs, export_policy, max_abs_diff  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    cfg = TrainConfig()
+    torch.manual_seed(0)
+    model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
+    with torch.no_grad():  # trained-like output layer and normaliser statistics
+        model.actor[-1].weight.normal_(0, 0.1)
+        model.normalizer.update(model.encoder(*example_inputs(512, seed=5)))
+    path = str(tmp_path_factory.mktemp("policy") / "policy.onnx")
+    diff = export_policy(model, cfg, path)
+    return cfg, model, path, diff
+
+
+def test_torch_and_onnxruntime_agree(exported):
+    cfg, model, path, diff = exported
+    assert diff <= 1e-5
+    graph = PolicyGraph(model, cfg.task.action_scale, task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    assert max_abs_diff(graph, path, batch=1024) <= 1e-5
+
+
+def test_metadata_and_signature_follow_contract_v1(exported):
+    cfg, _, path, _ = exported
+    policy = Policy(path)
+    info = policy.info
+    assert info.robot == "fr3"
+    assert info.policy_dt == pytest.approx(cfg.task.policy_dt)
+    assert info.joint_names == tuple("fr3_joint%d" % i for i in range(1, 8))
+    assert info.target_min == tuple(cfg.task.target_min)
+    assert set(info.inputs) == set(contract.INPUT_SHAPES)
+    assert info.train_config["task"]["robot"] == "fr3"
+    out = policy(*[x[0].numpy() for x in example_inputs()])
+    assert out.shape == (7,) and np.all(np.abs(out) <= cfg.task.action_scale)
+    policy.check_matches("fr3", info.joint_names)
+
+
+def test_single_calls_match_torch_one_after_another(exported):
+    """``Policy.__call__`` (buffers bound to the session once) gives each call's own answer."""
+    cfg, model, path, _ = exported
+    graph = PolicyGraph(model, cfg.task.action_scale, task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    policy = Policy(path)
+    inputs = example_inputs(5, seed=3)
+    with torch.no_grad():
+        expected = graph(*inputs).numpy()
+    for i in range(5):
+        got = policy(*[x[i].numpy() for x in inputs])
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, expected[i], atol=1e-5)
+    assert np.abs(np.diff(expected, axis=0)).max() > 1e-3  # the five answers differ
+
+
+def test_dynamic_batch(exported):
+    _, _, path, _ = exported
+    policy = Policy(path)
+    for batch in (1, 3, 100):
+        inputs = {n: x.numpy() for n, x in zip(contract.INPUT_SHAPES, example_inputs(batch))}
+        assert policy.run_batch(**inputs).shape == (batch, 7)
+
+
+def test_mismatched_robot_or_joints_are_refused(exported):
+    _, _, path, _ = exported
+    policy = Policy(path)
+    with pytest.raises(PolicyFileError, match="trained for the fr3"):
+        policy.check_matches("panda")
+    with pytest.raises(PolicyFileError, match="expects joints"):
+        policy.check_matches("fr3", ["joint%d" % i for i in range(1, 8)])
+
+
+def _rewrite_metadata(src, dst, **changes):
+    model = onnx.load(src)
+    for entry in list(model.metadata_props):
+        if entry.key in changes:
+            if changes[entry.key] is None:
+                model.metadata_props.remove(entry)
+            else:
+                entry.value = changes[entry.key]
+    onnx.save(model, dst)
+
+
+def test_bad_files_are_refused_with_a_clear_error(exported, tmp_path):
+    _, _, path, _ = exported
+    with pytest.raises(PolicyFileError, match="does not exist"):
+        Policy(str(tmp_path / "missing.onnx"))
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(open(path, "rb").read()[:500])
+    with pytest.raises(PolicyFileError, match="not a readable ONNX model"):
+        Policy(str(corrupt))
+    cases = {
+        "contract3.onnx": ({contract.KEY_CONTRACT: "3"}, "contract '3'"),
+        # A contract-1 file (raw goal out): refused with the command that re-exports it.
+        "contract1.onnx": ({contract.KEY_CONTRACT: "1"}, "reach-rl-export .*checkpoint.pt"),
+        "nolimits.onnx": ({contract.KEY_COMMAND_LIMITS: None}, "lacks reach_rl/command_limits"),
+        "norobot.onnx": ({contract.KEY_ROBOT: None}, "metadata lacks reach_rl/robot"),
+        "badnames.onnx": ({contract.KEY_JOINT_NAMES: json.dumps(["a", "b"])}, "7 names"),
+        "baddt.onnx": ({contract.KEY_POLICY_DT: "nan"}, "policy_dt"),
+    }
+    for name, (changes, message) in cases.items():
+        dst = str(tmp_path / name)
+        _rewrite_metadata(path, dst, **changes)
+        with pytest.raises(PolicyFileError, match=message):
+            Policy(dst)
+
+
+@pytest.fixture(scope="module")
+def exported_libfranka(exported, tmp_path_factory):
+    cfg, model, _, _ = exported
+    franka = TrainConfig()
+    franka.task.interface = "libfranka"
+    path = str(tmp_path_factory.mktemp("libfranka") / "policy.onnx")
+    export_policy(model, franka, path)
+    return path
+
+
+def _deploy(interface, **kwargs):
+    from reach_rl_core.franka_model import FR3
+    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
+
+    return FilterLimits.for_interface(FR3, interface, detect_time=DEFAULT_DETECT_TIME, **kwargs)
+
+
+def test_command_limits_metadata_records_the_training_filter(exported, exported_libfranka):
+    _, _, path, _ = exported
+    ros = Policy(path).info.command_limits
+    assert isinstance(ros, contract.CommandLimits)
+    assert ros.interface == "ros2_control" and ros.velocity_fraction == pytest.approx(0.9)
+    np.testing.assert_allclose(ros.accel, [2.0] * 7)
+    np.testing.assert_allclose(ros.jerk, [500.0] * 7)
+    np.testing.assert_allclose(ros.speed_cap, _deploy("ros2_control").speed_cap)
+    assert ros.brake_margin == pytest.approx(0.05)
+    franka = Policy(exported_libfranka).info.command_limits
+    assert franka.interface == "libfranka"
+    np.testing.assert_allclose(franka.accel, _deploy("libfranka").accel)
+    np.testing.assert_allclose(franka.jerk, _deploy("libfranka").jerk)
+    assert franka.speed_cap == (None,) * 7
+    raw = json.loads(onnx.load(exported_libfranka).metadata_props[-1].value)
+    assert raw["speed_cap"] == [None] * 7  # JSON null: no cap
+
+
+def test_check_command_limits_accepts_the_same_or_looser_deploy(exported, exported_libfranka):
+    contract.check_command_limits(Policy(exported[2]).info, _deploy("ros2_control"))
+    contract.check_command_limits(Policy(exported[2]).info, _deploy("ros2_control", max_stop_time=0.3))
+    contract.check_command_limits(Policy(exported_libfranka).info, _deploy("libfranka"))
+
+
+def test_check_command_limits_refuses_looser_training(exported, exported_libfranka):
+    ros, franka = Policy(exported[2]).info, Policy(exported_libfranka).info
+    cases = [
+        (ros, _deploy("libfranka"), "trained for the ros2_control interface, the deploy runs "
+                                    "libfranka: retrain with reach-rl-train --interface libfranka"),
+        (franka, _deploy("ros2_control"), "--interface ros2_control"),
+        (franka, _deploy("libfranka", accel_fraction=0.1),
+         r"joint 1 acceleration %g rad/s\^2 \(deploy 1\)" % franka.command_limits.accel[0]),
+        (franka, _deploy("libfranka", max_stop_time=0.2), r"joint 1 speed cap inf rad/s \(deploy 0\.\d+\)"),
+        (ros, _deploy("ros2_control", max_stop_time=0.1),
+         r"speed cap %s rad/s \(deploy 0\.1" % re.escape("%.4g" % ros.command_limits.speed_cap[0])),
+        (ros, _deploy("ros2_control", velocity_fraction=0.5), r"velocity_fraction 0\.9 \(deploy 0\.5\)"),
+    ]
+    for info, limits, message in cases:
+        with pytest.raises(PolicyFileError, match=message):
+            contract.check_command_limits(info, limits)
+
+
+def test_malformed_command_limits_are_refused(exported, tmp_path):
+    """Contract 2 requires the key (its absence is refused with the other cases above)."""
+    _, _, path, _ = exported
+    bad = str(tmp_path / "bad.onnx")
+    _rewrite_metadata(path, bad, **{contract.KEY_COMMAND_LIMITS: json.dumps({"interface": "x"})})
+    with pytest.raises(PolicyFileError, match="malformed metadata"):
+        Policy(bad)

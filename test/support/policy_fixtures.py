@@ -1,0 +1,77 @@
+"""The trained policies that reach_rl_deploy's tests deploy (pytest fixtures)."""
+import os
+import re
+
+import pytest
+
+from source_tree import REPO
+
+# A policy good enough to reach targets within 1 cm: the default CPU training (config/train.yaml,
+# at the deploy's speed cap; about 3 min here), once per test session, run the way a roboticist runs it: train_node as its
+# own process, the trainer as its child. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a file
+# trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
+TRAIN_TIMEOUT_S = 900
+DEMO_TRAINING = str(REPO / "src" / "reach_rl_train" / "config" / "demo_training.args")
+
+
+def demo_training_overrides():
+    """The config overrides ``make demo`` trains its policy with (config/demo_training.args)."""
+    with open(DEMO_TRAINING) as f:
+        return f.read().split()
+
+
+@pytest.fixture(scope="session")
+def reach_policy(tmp_path_factory) -> str:
+    """Path of a contract-2 FR3 policy file written by train_node (reach-rl-train)."""
+    given = os.environ.get("REACH_RL_TEST_POLICY")
+    if given:
+        assert os.path.isfile(given), "REACH_RL_TEST_POLICY=%s does not exist" % given
+        return given
+    pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
+    from ros_harness import NodeProcess  # skips the test where rclpy is absent
+
+    out = str(tmp_path_factory.mktemp("policy") / "policy.onnx")
+    # Trained at the deploy node's default speed cap (max_stop_time 0.2 s), as make demo does.
+    node = NodeProcess("reach_rl_train.train_node", [("device", "cpu"), ("output", out),
+                                                    ("linger", 0.0),
+                                                    ("overrides", "task.max_stop_time=0.2")])
+    try:
+        assert node.wait(TRAIN_TIMEOUT_S) == 0, node.output
+    finally:
+        node.stop()
+    # The trainer's progress went through the node's ROS log, to the last iteration.
+    from reach_rl_train.cli import default_config_path
+    from reach_rl_train.config import load_config
+
+    cfg = load_config(default_config_path())
+    last = cfg.run.max_iterations
+    assert cfg.run.until_goal  # the default run stops at its goal, or at max_iterations
+    assert re.search(r"\[reach_rl_train\]: (goal reached at iteration \d+|goal .* not reached in %d "
+                     r"iterations)" % last, node.output), node.output
+    assert "latched on /reach_rl_train/policy" in node.output
+    assert os.path.isfile(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def libfranka_policy(tmp_path_factory) -> str:
+    """Path of an FR3 policy trained for the libfranka interface as ``make demo`` trains it:
+    ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2: the
+    interface's 4 rad/s^2 would not reach the training goal on a CPU), ~3 minutes.
+    REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
+    given = os.environ.get("REACH_RL_TEST_LIBFRANKA_POLICY")
+    if given:
+        assert os.path.isfile(given), "REACH_RL_TEST_LIBFRANKA_POLICY=%s does not exist" % given
+        return given
+    pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
+    import subprocess
+    import sys
+
+    out = str(tmp_path_factory.mktemp("libfranka_policy") / "policy.onnx")
+    train = os.path.join(os.path.dirname(sys.executable), "reach-rl-train")
+    done = subprocess.run([train, "--interface", "libfranka", "--device", "cpu", "--out", out]
+                          + demo_training_overrides(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=TRAIN_TIMEOUT_S)
+    assert done.returncode == 0 and os.path.isfile(out), done.stdout[-3000:]
+    return out
