@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "src"))
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, tcp_position  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
-from reach_rl_core.safety_filter import FilterLimits  # noqa: E402
+from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
 from reach_rl_deploy.deploy_controller import DeployController, JointSample  # noqa: E402
 from reach_rl_deploy.target_runner import random_targets  # noqa: E402
 

@@ -11,13 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
 from captured_process import CapturedProcess
-from source_tree import SOURCE_ROOTS
+from source_tree import source_env
 
 # One random domain per test session, shared by every module that imports this, so parallel
 # sessions and any robot on the default domain never hear these tests.
@@ -36,10 +35,7 @@ except Exception as exc:  # ImportError, or OSError for missing ROS shared libra
 
 def node_env() -> dict:
     """Environment for a node process: this one's, with the source tree importable first."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(SOURCE_ROOTS + [env.get("PYTHONPATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return source_env()
 
 
 class NodeProcess(CapturedProcess):

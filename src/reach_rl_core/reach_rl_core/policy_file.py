@@ -56,7 +56,7 @@ class PolicyFileError(ValueError):
 class CommandLimits(NamedTuple):
     """The safety filter limits a policy was trained under (``reach_rl/command_limits``)."""
 
-    interface: str  # deploy interface (safety_filter.INTERFACES)
+    interface: str  # deploy interface (filter_limits.INTERFACES)
     velocity_fraction: float  # of Franka's velocity bounds
     accel: Tuple[float, ...]  # rad/s^2 per joint
     jerk: Tuple[float, ...]  # rad/s^3 per joint
@@ -65,7 +65,7 @@ class CommandLimits(NamedTuple):
 
     @classmethod
     def of(cls, limits) -> "CommandLimits":
-        """From a ``safety_filter.FilterLimits``."""
+        """From a ``filter_limits.FilterLimits``."""
         return cls(limits.interface, float(limits.velocity_fraction),
                    tuple(float(a) for a in limits.accel), tuple(float(j) for j in limits.jerk),
                    tuple(float(c) if math.isfinite(c) else None for c in limits.speed_cap),
@@ -153,7 +153,7 @@ def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -
 
 def check_command_limits(info: PolicyInfo, limits) -> None:
     """PolicyFileError unless the policy ``info`` was trained under limits no looser than the
-    ``safety_filter.FilterLimits`` ``limits`` a deploy enforces: the same interface, and no
+    ``filter_limits.FilterLimits`` ``limits`` a deploy enforces: the same interface, and no
     larger velocity fraction, acceleration or speed cap (per joint, beyond 1e-9 relative)."""
     fix = "retrain with reach-rl-train --interface %s (and the deploy's fractions and " \
           "max_stop_time)" % limits.interface

@@ -5,8 +5,8 @@ import pytest
 
 from reach_rl_core.braking import braking_speed
 from reach_rl_core.franka_model import joint_limits
-from reach_rl_core.safety_filter import (LIBFRANKA, ROS2_CONTROL, FilterLimits, FilterState,
-                                         filter_step)
+from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_core.safety_filter import FilterState, filter_step
 
 
 @pytest.mark.parametrize("hold", [0.0, 0.02, 0.15])

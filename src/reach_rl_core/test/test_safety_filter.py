@@ -11,10 +11,10 @@ import pytest
 
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_core.self_collision import REFLEX_DISTANCE, link_separation
-from reach_rl_core.safety_filter import (INTERFACES, LIBFRANKA, ROS2_CONTROL, STREAM_SLOWDOWN,
-                                           FilterLimits, FilterState, acceleration_bound,
-                                           braking_velocity_bounds, filter_step, stop_time_speed_cap,
-                                           track_step, velocity_goal_bounds)
+from reach_rl_core.filter_limits import (INTERFACES, LIBFRANKA, ROS2_CONTROL, STREAM_SLOWDOWN,
+                                         FilterLimits, acceleration_bound, stop_time_speed_cap)
+from reach_rl_core.safety_filter import (FilterState, braking_velocity_bounds, filter_step,
+                                         track_step, velocity_goal_bounds)
 
 ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
 DT = 1e-3

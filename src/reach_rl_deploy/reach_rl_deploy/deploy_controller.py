@@ -22,7 +22,8 @@ import numpy as np
 
 from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_deploy.policy_runtime import Policy
-from reach_rl_core.safety_filter import FilterActivity, FilterLimits, FilterState, filter_step
+from reach_rl_core.filter_limits import FilterLimits
+from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
 from reach_rl_deploy.tick_pacer import FALLBACK
 
 DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm

@@ -43,7 +43,7 @@ from reach_rl_core.policy_file import PolicyFileError, check_command_limits
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_deploy.ros_params import declare_read_only
 from reach_rl_deploy.ros_qos import reliable
-from reach_rl_core.safety_filter import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample

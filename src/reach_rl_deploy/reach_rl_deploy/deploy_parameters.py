@@ -30,7 +30,7 @@ def _p(default, doc: str):
 @dataclass(frozen=True)
 class DeployParameters:
     """deploy_node's parameters; -1.0 for a fraction or ``max_stop_time`` means the
-    interface's default (:data:`reach_rl_core.safety_filter.INTERFACE_DEFAULTS`)."""
+    interface's default (:data:`reach_rl_core.filter_limits.INTERFACE_DEFAULTS`)."""
 
     policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
     robot: str = _p("fr3", "robot model: fr3 (the only arm both interfaces drive)")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping
 
 from reach_rl_core.franka_model import joint_names
-from reach_rl_core.safety_filter import INTERFACES, LIBFRANKA
+from reach_rl_core.filter_limits import INTERFACES, LIBFRANKA
 from reach_rl_deploy.deploy_parameters import check_deploy_robot
 
 CONTROLLER_NAME = "joint_velocity_controller"

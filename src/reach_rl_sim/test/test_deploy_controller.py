@@ -11,7 +11,7 @@ from reach_rl_deploy.deploy_controller import (DeployController, JointSample,  #
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_sim.limit_monitor import StreamMonitor  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
-from reach_rl_core.safety_filter import FilterLimits  # noqa: E402
+from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic  # noqa: E402
 from reach_rl_train.config import TrainConfig  # noqa: E402
 from reach_rl_train.export import export_policy, policy_metadata  # noqa: E402

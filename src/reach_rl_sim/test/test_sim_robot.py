@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE
-from reach_rl_core.safety_filter import FilterLimits, FilterState, filter_step
+from reach_rl_core.filter_limits import FilterLimits
+from reach_rl_core.safety_filter import FilterState, filter_step
 from reach_rl_sim.sim_robot import SimRobot
 
 READY = np.array(READY_POSE)

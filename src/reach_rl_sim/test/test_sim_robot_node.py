@@ -17,7 +17,8 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_deploy.ros_qos import reliable  # noqa: E402
-from reach_rl_core.safety_filter import FilterLimits, FilterState, filter_step  # noqa: E402
+from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
+from reach_rl_core.safety_filter import FilterState, filter_step  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -3,6 +3,4 @@
 The training core (this package minus the CLI extras) stays Python 3.8 compatible so it
 can run inside an Isaac Gym environment.
 """
-from reach_rl_train import torch_arrays  # noqa: F401  (torch tensors for reach_rl_core's math)
-
 __version__ = "0.1.0"

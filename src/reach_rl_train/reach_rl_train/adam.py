@@ -2,8 +2,8 @@
 
 The arithmetic is torch.optim.Adam's (capturable form, no weight decay). It is written here
 because torch.optim's first use imports torch._dynamo, torch's compiler, which nothing here
-uses: 1.3 s of start-up on a 2-core CPU, 3-6 s on the GPU machine, out of a GPU training that
-reaches its goal in about 15 s. The step count and the learning rate are tensors on the
+uses, and whose import costs seconds of start-up in a GPU training that itself takes
+seconds. The step count and the learning rate are tensors on the
 parameters' device, so a step can be recorded in a CUDA graph, and the learning rate changed
 on the device, between or inside replays.
 

@@ -12,6 +12,7 @@ Units: rad, rad/s, s.
 import torch
 
 from reach_rl_core.actuator_lag import lag_step
+from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_core.franka_model import NUM_JOINTS, JointLimits
 
 

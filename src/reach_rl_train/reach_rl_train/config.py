@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
-from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, INTERFACES, FilterLimits
+from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, INTERFACES, FilterLimits
 
 # task.accel_fraction/jerk_fraction/max_stop_time: the interface's value (INTERFACE_DEFAULTS)
 INTERFACE_DEFAULT = -1.0
@@ -34,7 +34,7 @@ class TaskConfig:
     backend: str = "torch"  # torch (built-in simulator) | isaacgym
     policy_dt: float = 0.02  # s between policy steps
     target_period_s: float = 3.0  # s each target is held before the next one
-    targets_per_episode: int = 4
+    targets_per_episode: int = 8  # in a row from wherever the last left the arm
     target_min: List[float] = field(default_factory=lambda: [0.30, -0.35, 0.15])  # m
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
     start_noise: float = 0.2  # rad, uniform around the ready pose
@@ -133,14 +133,14 @@ class GoalConfig:
 class RunConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N
     num_envs: int = 512
-    max_iterations: int = 200
+    max_iterations: int = 400
     seed: int = 1
     out: str = "runs/policy.onnx"  # the exported policy; logs go beside it
     log_dir: str = ""  # default: <out without .onnx>_logs
     checkpoint_every: int = 50  # iterations
     resume: str = ""  # checkpoint path to continue from (a torchrun job: the same ranks)
     # Stop at the goal (section goal) or at max_iterations, and export the best policy seen.
-    until_goal: bool = False
+    until_goal: bool = True
     dist_timeout_s: float = 120.0  # torchrun jobs: a collective waiting longer ends the job
     # On a GPU, record the rollout once as a CUDA graph and replay it (one process, built-in
     # simulator): thousands of kernel launches become one (reach_rl_train/cuda_graph.py).

@@ -16,6 +16,7 @@ import torch
 
 from reach_rl_core.franka_model import limit_distance
 from reach_rl_core.policy_file import INPUT_SHAPES
+from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from

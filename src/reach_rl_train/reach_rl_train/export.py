@@ -11,6 +11,7 @@ import torch
 
 from reach_rl_core import franka_model
 from reach_rl_core import policy_file as contract
+from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_train import __version__
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph
 from reach_rl_train.config import TrainConfig, task_filter_limits

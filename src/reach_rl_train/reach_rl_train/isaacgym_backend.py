@@ -224,7 +224,9 @@ class IsaacGymArm:
         import_isaacgym()  # raises the clear error without Isaac Gym
         import isaacgym
         import torch
-        from isaacgym import gymapi, gymtorch
+        from isaacgym import gymapi
+
+        from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 
         self.num_envs = num_envs
         self.device = torch.device(device)
@@ -237,8 +239,20 @@ class IsaacGymArm:
 
         self.gym = gymapi.acquire_gym()
         self.sim = self._create_sim()
-        root = asset_root or default_asset_root(isaacgym.__file__)
-        asset = self._load_franka(root)
+        asset = self._load_franka(asset_root or default_asset_root(isaacgym.__file__))
+        self._find_dofs(asset)
+        self.envs, self.actors = self._create_envs(asset, limits)
+        self._find_bodies_and_actors()
+        if self._want_viewer:
+            self._create_viewer()
+        if not self.gym.prepare_sim(self.sim):
+            raise RuntimeError("Isaac Gym prepare_sim failed")
+        self._bind_state_tensors()
+        self._start_at_ready_pose()
+
+    # -- construction ---------------------------------------------------------------------
+    def _find_dofs(self, asset: "gymapi.Asset") -> None:
+        """The asset's DOF and body counts; the arm's 7 DOFs and the 2 fingers, each in a row."""
         self.dofs_per_env = self.gym.get_asset_dof_count(asset)
         self.bodies_per_env = self.gym.get_asset_rigid_body_count(asset)
         dof_index = self.gym.get_asset_dof_dict(asset)
@@ -249,7 +263,12 @@ class IsaacGymArm:
             raise RuntimeError("%s: unexpected DOF order %s" % (FRANKA_ASSET, dof_index))
         self.first_arm_dof = arm_dofs[0]
         self.finger_dofs = slice(finger_dofs[0], finger_dofs[0] + 2)
-        self.envs, self.actors = self._create_envs(asset, limits)
+
+    def _find_bodies_and_actors(self) -> None:
+        """The hand and base bodies, and each env's actor index (env-major, checked)."""
+        import torch
+        from isaacgym import gymapi
+
         env0, actor0 = self.envs[0], self.actors[0]
         self.hand_body = self.gym.find_actor_rigid_body_index(env0, actor0, HAND_BODY, gymapi.DOMAIN_ENV)
         self.base_body = self.gym.find_actor_rigid_body_index(env0, actor0, BASE_BODY, gymapi.DOMAIN_ENV)
@@ -260,33 +279,39 @@ class IsaacGymArm:
              for env, actor in zip(self.envs, self.actors)], dtype=torch.int32, device=self.device)
         # The global DOF and rigid-body tensors are ordered by sim-domain actor index; reading
         # them as [N, per env, ...] (env-major) needs actor i to live in env i.
-        if self.actor_index_of_env.tolist() != list(range(num_envs)):
+        if self.actor_index_of_env.tolist() != list(range(self.num_envs)):
             raise RuntimeError("Isaac Gym actor indices %s are not env-major"
                                % self.actor_index_of_env.tolist())
-        if self._want_viewer:
-            self._create_viewer()
 
-        if not self.gym.prepare_sim(self.sim):
-            raise RuntimeError("Isaac Gym prepare_sim failed")
+    def _bind_state_tensors(self) -> None:
+        """torch views of Isaac Gym's DOF and body states, and the drive-target tensors."""
+        import torch
+        from isaacgym import gymtorch
+
+        num_envs, dofs = self.num_envs, self.dofs_per_env
         self._dof_state = gymtorch.wrap_tensor(self.gym.acquire_dof_state_tensor(self.sim))
         self._body_state = gymtorch.wrap_tensor(self.gym.acquire_rigid_body_state_tensor(self.sim))
-        self._env_dof_state = self._dof_state.view(num_envs, self.dofs_per_env, 2)
-        self._pos_view, self._vel_view = arm_dof_views(self._dof_state, num_envs, self.dofs_per_env,
+        self._env_dof_state = self._dof_state.view(num_envs, dofs, 2)
+        self._pos_view, self._vel_view = arm_dof_views(self._dof_state, num_envs, dofs,
                                                        self.first_arm_dof)
         # Drive targets of all DOFs. Isaac Gym reads them when simulating: they stay referenced
         # (and contiguous) for the life of the sim.
-        self._vel_targets = torch.zeros(num_envs * self.dofs_per_env, device=self.device)
-        self._arm_target = per_env_dofs(self._vel_targets, num_envs, self.dofs_per_env)[
+        self._vel_targets = torch.zeros(num_envs * dofs, device=self.device)
+        self._arm_target = per_env_dofs(self._vel_targets, num_envs, dofs)[
             :, self.first_arm_dof:self.first_arm_dof + NUM_JOINTS]  # the lag-filter state
-        self._pos_targets = torch.zeros(num_envs * self.dofs_per_env, device=self.device)
-        per_env_dofs(self._pos_targets, num_envs, self.dofs_per_env)[:, self.finger_dofs] = FINGER_OPEN
+        self._pos_targets = torch.zeros(num_envs * dofs, device=self.device)
+        per_env_dofs(self._pos_targets, num_envs, dofs)[:, self.finger_dofs] = FINGER_OPEN
         # Envs whose DOF state set_state wrote into self._dof_state since the last PhysX step:
         # sent to Isaac Gym in one indexed call just before the next simulate.
         self._pending = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._reset_indices = None  # type: Optional[torch.Tensor]
 
-        # Every arm at rest in the ready pose, fingers open; one PhysX step (zero velocity
-        # target: nothing moves) so that the rigid-body state and hand_pos are valid.
+    def _start_at_ready_pose(self) -> None:
+        """Every arm at rest in the ready pose, fingers open; one PhysX step (zero velocity
+        target: nothing moves) so that the rigid-body state and hand_pos are valid."""
+        import torch
+        from isaacgym import gymtorch
+
         self._env_dof_state.zero_()
         self._env_dof_state[:, self.finger_dofs, 0] = FINGER_OPEN
         self._pos_view[:] = torch.tensor(READY_POSE, dtype=torch.float32, device=self.device)
@@ -297,7 +322,6 @@ class IsaacGymArm:
         self.gym.fetch_results(self.sim, True)
         self._refresh()
 
-    # -- construction ---------------------------------------------------------------------
     def _create_sim(self) -> "gymapi.Sim":
         from isaacgym import gymapi
 

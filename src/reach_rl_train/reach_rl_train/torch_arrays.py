@@ -1,6 +1,7 @@
 """torch tensors for reach_rl_core's shared math, and the kinematics training runs on a GPU.
 
-Importing this module (``reach_rl_train`` does) registers ``torch.Tensor`` with
+Importing this module (every training module that hands tensors to reach_rl_core does; the
+package itself does not, as Isaac Gym must load before torch) registers ``torch.Tensor`` with
 :func:`reach_rl_core.franka_model.register_array_type`, so the safety filter, self-collision,
 actuator lag and kinematics of reach_rl_core run on tensors exactly as on numpy arrays.
 Constants they need (limits, link matrices) become one tensor per device and dtype, made at

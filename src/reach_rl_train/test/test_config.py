@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from reach_rl_train.config import ConfigError, load_config, parse_override
+from reach_rl_train.config import ConfigError, TrainConfig, load_config, parse_override
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_YAML = os.path.join(ROOT, "config", "train.yaml")
@@ -15,6 +15,19 @@ def test_package_yaml_loads_and_overrides_apply():
     assert cfg.ppo.learning_rate == pytest.approx(3e-4)
     assert cfg.task.robot == "panda"
     assert cfg.task.target_min == [0.3, -0.2, 0.2]
+
+
+def test_the_yaml_and_the_dataclass_defaults_agree():
+    """One source per default: config/train.yaml states the dataclass defaults it lists."""
+    import yaml
+
+    with open(TRAIN_YAML) as f:
+        sections = yaml.safe_load(f)
+    defaults = TrainConfig()
+    differ = ["%s.%s: yaml %r, dataclass %r" % (section, key, value, default)
+              for section, keys in sections.items() for key, value in keys.items()
+              for default in [getattr(getattr(defaults, section), key)] if value != default]
+    assert not differ, differ
 
 
 @pytest.mark.parametrize("override, message", [
@@ -94,7 +107,7 @@ def test_command_limits_follow_the_interface_with_overrides():
     import numpy as np
 
     from reach_rl_core.franka_model import FR3
-    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
     from reach_rl_train.config import INTERFACE_DEFAULT, task_filter_limits
 
     ros = load_config(TRAIN_YAML)

@@ -130,7 +130,7 @@ def exported_libfranka(exported, tmp_path_factory):
 
 def _deploy(interface, **kwargs):
     from reach_rl_core.franka_model import FR3
-    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
 
     return FilterLimits.for_interface(FR3, interface, detect_time=DEFAULT_DETECT_TIME, **kwargs)
 

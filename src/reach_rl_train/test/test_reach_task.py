@@ -47,7 +47,7 @@ def test_commands_respect_the_deploy_streams_acceleration_and_velocity_bounds():
 
 
 def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
-    from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
 
     task = make_task(num_envs=64)  # ros2_control: the deploy node's default cap (0.2 s)
     deploy = FilterLimits.for_interface(fm.FR3, "ros2_control", max_stop_time=0.2,
@@ -65,7 +65,7 @@ def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
 
 
 def test_libfranka_interface_takes_its_filter_limits_without_a_speed_cap():
-    from reach_rl_core.safety_filter import FilterLimits
+    from reach_rl_core.filter_limits import FilterLimits
 
     ros = make_task(num_envs=4)
     franka = make_task(num_envs=4, interface="libfranka")
