@@ -98,92 +98,120 @@ def start_franka_sim_stack(pin_cpu, log):
     return sim, standin
 
 
-def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka_sim: bool = False):
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PointStamped
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import String
+class BenchObserver:
+    """The bench's ROS side: the deploy node's /diagnostics windows while ``measuring``,
+    reflexes of the simulated robots, and the target publisher."""
 
-    rclpy.init()
-    node = rclpy.create_node("deploy_bench")
-    lock = threading.Lock()
-    windows, reflexes = [], []
-    measuring = threading.Event()
+    def __init__(self):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PointStamped
+        from rclpy.executors import SingleThreadedExecutor
+        from std_msgs.msg import String
 
-    def on_diagnostics(msg):
+        from reach_rl_deploy.ros_qos import reliable
+
+        rclpy.init()
+        self.node = rclpy.create_node("deploy_bench")
+        self.lock = threading.Lock()
+        self.windows, self.reflexes = [], []
+        self.measuring = threading.Event()
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.node.create_subscription(String, "/sim_robot/reflex",
+                                      lambda m: self.reflexes.append(m.data),
+                                      reliable(10, latched=True))
+        self._target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+
+    def _on_diagnostics(self, msg):
         values = {kv.key: kv.value for kv in msg.status[0].values}
-        if measuring.is_set() and values.get("joint_state->command latency p99 [us]", "-") != "-":
-            with lock:
-                windows.append(values)
+        if self.measuring.is_set() and values.get("joint_state->command latency p99 [us]",
+                                                  "-") != "-":
+            with self.lock:
+                self.windows.append(values)
 
-    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(String, "/sim_robot/reflex", lambda m: reflexes.append(m.data), latched)
-    target_pub = node.create_publisher(PointStamped, "/reach_target", 10)
+    def publish_target(self, xyz):
+        from geometry_msgs.msg import PointStamped
 
-    def target_msg(xyz):
         msg = PointStamped()
         msg.point.x, msg.point.y, msg.point.z = xyz
-        return msg
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+        self._target_pub.publish(msg)
 
-    sim_log = tempfile.TemporaryFile(mode="w+")
+    def close(self):
+        import rclpy
+
+        self.executor.shutdown()
+        self.spinner.join(timeout=2.0)
+        rclpy.try_shutdown()
+
+
+def start_robot(franka_sim: bool, cpu, state_rate: float, log):
+    """The simulated robot (franka-sim + stand-in, or the kinematic one) on ``cpu`` (None: any):
+    (franka-sim server or None, the ROS node's process, the deploy node's extra parameters)."""
+    if franka_sim:
+        server, sim = start_franka_sim_stack(cpu, log)
+        return server, sim, [("joint_states_topic", "/franka/joint_states")]
+    sim = start("reach_rl_sim.sim_robot_node", [("joint_state_rate", state_rate)]
+                + ([("cpu", cpu)] if cpu is not None else []), log)
+    return None, sim, []
+
+
+def measure(observer: BenchObserver, deploy, sim, seconds: float):
+    """Targets for ``seconds`` once the arm moves: CPU shares of the deploy node and the robot."""
+    deadline = time.monotonic() + 30.0
+    observer.measuring.set()
+    while not observer.windows and time.monotonic() < deadline:  # moving: latency figures appear
+        observer.publish_target(TARGETS[-1])
+        time.sleep(0.5)
+    if not observer.windows:  # e.g. the robot reflexed: report what there is
+        print("deploy_node did not start moving within 30 s")
+    with observer.lock:
+        observer.windows.clear()
+    cpu0, sim_cpu0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < seconds:
+        observer.publish_target(TARGETS[i % len(TARGETS)])
+        i += 1
+        time.sleep(min(2.0, seconds - (time.monotonic() - t0)))
+    elapsed = time.monotonic() - t0
+    observer.measuring.clear()
+    return (cpu_seconds(deploy.pid) - cpu0) / elapsed, (cpu_seconds(sim.pid) - sim_cpu0) / elapsed
+
+
+def stop_all(deploy, sim, server) -> None:
+    """SIGINT to the nodes (then kill after 10 s), and to franka-sim's process group."""
+    for process in (deploy, sim):
+        process.send_signal(2)
+    for process in (deploy, sim):
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if server is not None:
+        os.killpg(server.pid, 2)
+        server.wait(20)
+
+
+def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka_sim: bool = False):
+    observer = BenchObserver()
+    sim_log, deploy_log = tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+")
     cpus = sorted(os.sched_getaffinity(0))
     # Each node on a core of its own (the last one for deploy_node), as on a robot computer.
     pin = pin and len(cpus) >= 2
-    server = None
-    if franka_sim:
-        server, sim = start_franka_sim_stack(cpus[0] if pin else None, sim_log)
-        states = [("joint_states_topic", "/franka/joint_states")]
-    else:
-        sim = start("reach_rl_sim.sim_robot_node", [("joint_state_rate", state_rate)]
-                    + ([("cpu", cpus[0])] if pin else []), sim_log)
-        states = []
-    deploy_log = tempfile.TemporaryFile(mode="w+")
+    server, sim, states = start_robot(franka_sim, cpus[0] if pin else None, state_rate, sim_log)
     deploy = start("reach_rl_deploy.deploy_node", [("policy", path), ("autostart", "true")]
                    + states + ([("cpu", cpus[-1])] if pin else []), deploy_log)
     try:
-        deadline = time.monotonic() + 30.0
-        measuring.set()
-        while not windows and time.monotonic() < deadline:  # moving: latency figures appear
-            target_pub.publish(target_msg(TARGETS[-1]))
-            time.sleep(0.5)
-        if not windows:  # e.g. the robot reflexed: report what there is
-            print("deploy_node did not start moving within 30 s")
-        with lock:
-            windows.clear()
-        cpu0, sim_cpu0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
-        i = 0
-        while time.monotonic() - t0 < seconds:
-            target_pub.publish(target_msg(TARGETS[i % len(TARGETS)]))
-            i += 1
-            time.sleep(min(2.0, seconds - (time.monotonic() - t0)))
-        cpu = (cpu_seconds(deploy.pid) - cpu0) / (time.monotonic() - t0)
-        sim_cpu = (cpu_seconds(sim.pid) - sim_cpu0) / (time.monotonic() - t0)
-        measuring.clear()
+        cpu, sim_cpu = measure(observer, deploy, sim, seconds)
     finally:
-        for process in (deploy, sim):
-            process.send_signal(2)
-        for process in (deploy, sim):
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if server is not None:
-            os.killpg(server.pid, 2)
-            server.wait(20)
-        executor.shutdown()
-        spinner.join(timeout=2.0)
-        rclpy.try_shutdown()
-    with lock:
-        rates = [float(w["loop rate [Hz]"]) for w in windows] or [float("nan")]
-        locked = [float(w["ticks on joint states [%]"]) for w in windows] or [float("nan")]
+        stop_all(deploy, sim, server)
+        observer.close()
+    windows, reflexes = observer.windows, list(observer.reflexes)
+    rates = [float(w["loop rate [Hz]"]) for w in windows] or [float("nan")]
+    locked = [float(w["ticks on joint states [%]"]) for w in windows] or [float("nan")]
     deploy_log.seek(0)
     sim_log.seek(0)
     sim_text = sim_log.read()
@@ -194,7 +222,7 @@ def bench_deploy(path: str, seconds: float, state_rate: float, pin: bool, franka
         print("franka_standin_node's libfranka loop: %s" % (loop[-1] if loop else "(not logged)"))
     return {"pinned": pin, "locked": np.median(locked), "run": run_timing(deploy_log.read()),
             "received": run_timing(sim_text), "sim_cpu": sim_cpu, "windows": len(windows),
-            "cpu": cpu, "loop_rate": np.median(rates), "reflexes": list(reflexes)}
+            "cpu": cpu, "loop_rate": np.median(rates), "reflexes": reflexes}
 
 
 def bench_setup(name: str, policy: str, hint: str) -> bool:
