@@ -11,102 +11,13 @@ import pytest
 
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_core.self_collision import REFLEX_DISTANCE, link_separation
-from reach_rl_core.filter_limits import (INTERFACES, LIBFRANKA, ROS2_CONTROL, STREAM_SLOWDOWN,
-                                         FilterLimits, acceleration_bound, stop_time_speed_cap)
+from filter_streams import (DT, random_goals, random_start, read_with_late_messages, run_filter,
+                            worst_ratios)
+from reach_rl_core.filter_limits import INTERFACES, STREAM_SLOWDOWN, FilterLimits
 from reach_rl_core.safety_filter import (FilterState, braking_velocity_bounds, filter_step,
                                          track_step, velocity_goal_bounds)
 
 ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
-DT = 1e-3
-EXTREMES = np.array([1e9, -1e9, np.inf, -np.inf, 1e3, -1e3, 0.0])
-
-
-def random_goals(rng, steps):
-    """Piecewise-constant goals [rad/s] (random segment lengths), some extreme, some noisy."""
-    goals = np.empty((steps, 7))
-    k = 0
-    while k < steps:
-        n = int(rng.integers(1, 400))
-        kind = rng.integers(4)
-        if kind == 0:
-            value = rng.uniform(-3.0, 3.0, 7)
-        elif kind == 1:
-            value = rng.choice(EXTREMES, 7)
-        elif kind == 2:
-            value = np.zeros(7)
-        else:  # jittery policy output around a random mean
-            value = rng.uniform(-2.0, 2.0, 7) + rng.normal(0.0, 0.5, (min(n, steps - k), 7))
-        goals[k:k + n] = value
-        k += n
-    return goals
-
-
-def random_start(rng, limits):
-    """Joint positions [rad]: uniform inside the limits, or within 0.1 rad of one of them."""
-    lo, hi = np.array(limits.pos_min), np.array(limits.pos_max)
-    q = rng.uniform(lo, hi)
-    near = rng.random(7) < 0.5
-    upper_side = rng.random(7) < 0.5
-    offset = rng.uniform(0.0, 0.1, 7)
-    return np.where(near, np.where(upper_side, hi - offset, lo + offset), q)
-
-
-def run_filter(flimits, goals, q0, tau=0.0, delay=0):
-    """Drive the filter with ``goals``; the joint follows the commands through a first-order lag
-    ``tau`` [s] and the filter sees positions ``delay`` cycles old. Returns commands [N, 7] and
-    the true positions [N, 7] during each command's cycle."""
-    state = FilterState.at_rest()
-    q, dq = np.array(q0, dtype=float), np.zeros(7)
-    history = [q.copy()] * (delay + 1)
-    alpha = 1.0 if tau <= 0 else 1.0 - np.exp(-DT / tau)
-    commands, positions = [], []
-    for goal in goals:
-        state, _ = filter_step(flimits, state, goal, history[0])
-        commands.append(state.command)
-        positions.append(q.copy())
-        dq = dq + alpha * (state.command - dq)
-        q = q + dq * DT
-        history = history[1:] + [q.copy()]
-    return np.array(commands), np.array(positions)
-
-
-def read_with_late_messages(rng, commands, probability=0.05):
-    """What a 1 kHz controller reads when a message is occasionally late: the previous command
-    a second time, then (the late message superseded) the next one. Late messages never come
-    back to back."""
-    read = commands.copy()
-    late = rng.random(len(commands)) < probability
-    late[0] = False
-    late[1:] &= ~late[:-1]
-    idx = np.nonzero(late)[0]
-    read[idx] = commands[idx - 1]
-    return read
-
-
-def derivatives(read):
-    """Accelerations [rad/s^2] and jerks [rad/s^3] a controller reading ``read`` at 1 kHz sees,
-    starting from rest."""
-    v = np.vstack([np.zeros((2, 7)), read])
-    acc = np.diff(v, axis=0) / DT
-    return acc[1:], np.diff(acc, axis=0) / DT
-
-
-def worst_ratios(limits, flimits, commands, positions, read):
-    """Worst ratio of |velocity|, |acceleration|, |jerk| to the filter's own bounds (for the
-    stream as published) and to Franka's limits (for the stream as read)."""
-    lower, upper = velocity_bounds(limits, positions)
-    vel_hw = np.where(commands >= 0, commands / np.maximum(upper, 1e-12), commands / np.minimum(lower, -1e-12))
-    acc, jerk = derivatives(commands)
-    acc_read, jerk_read = derivatives(read)
-    return {
-        "velocity/franka": float(np.max(np.where(commands == 0, 0.0, vel_hw))),
-        "accel/filter": float(np.max(np.abs(acc) / flimits.accel)),
-        "jerk/filter": float(np.max(np.abs(jerk) / flimits.jerk)),
-        "accel/franka(read)": float(np.max(np.abs(acc_read) / np.array(limits.acc_max))),
-        "jerk/franka(read)": float(np.max(np.abs(jerk_read) / np.array(limits.jerk_max))),
-    }
-
-
 @pytest.mark.parametrize("robot", ["fr3", "panda"])
 def test_random_streams_respect_all_bounds(robot):
     limits = ROBOT_LIMITS[robot]
@@ -140,31 +51,6 @@ def test_random_streams_respect_all_bounds(robot):
         assert worst[(mode, "jerk/franka(read)")] <= 1.0
     # The late-message reader really exercised the doubled step (0.8 jerk_max at FR3 1 kHz).
     assert worst[("late", "jerk/franka(read)")] > worst[("on time", "jerk/franka(read)")]
-
-
-def test_acceleration_bound_covers_one_late_message():
-    # FR3 at 1 kHz: min(0.2 * 10, 0.4 * 5000 * 0.001) = 2.0 rad/s^2 on every joint.
-    np.testing.assert_allclose(acceleration_bound(FR3.acc_max, FR3.jerk_max, DT), 2.0)
-    a = acceleration_bound(PANDA.acc_max, PANDA.jerk_max, DT)
-    # Accelerations a, 0, 2a at the controller: jerk 2a/dt and acceleration 2a within the limits.
-    assert np.all(2 * a / DT <= np.array(PANDA.jerk_max))
-    assert np.all(2 * a <= np.array(PANDA.acc_max))
-    # At a slower stream the fraction of acc_max binds.
-    np.testing.assert_allclose(acceleration_bound(FR3.acc_max, FR3.jerk_max, 1e-2), 2.0)
-    np.testing.assert_allclose(acceleration_bound(FR3.acc_max, FR3.jerk_max, 1e-4), 0.2)
-
-
-@pytest.mark.parametrize("robot", ["fr3", "panda"])
-def test_libfranka_acceleration_covers_a_command_one_cycle_late(robot):
-    # libfranka: a command lands at most one cycle late (later ones are withheld), stepping the
-    # acceleration by A on top of the filter's own jerk J: A / dt + J within 0.9 jerk_max.
-    limits = ROBOT_LIMITS[robot]
-    libfranka = FilterLimits.for_interface(limits, LIBFRANKA)
-    assert np.all(libfranka.accel / DT + libfranka.jerk <= 0.9 * np.array(limits.jerk_max) + 1e-9)
-    assert np.all(libfranka.accel <= np.array(limits.acc_max))
-    # Twice the topic path's acceleration (FR3: 4 rad/s^2 against 2).
-    topic_path = FilterLimits.for_interface(limits, ROS2_CONTROL)
-    np.testing.assert_allclose(libfranka.accel, 2 * topic_path.accel)
 
 
 @pytest.mark.parametrize("robot", ["fr3", "panda"])
@@ -260,20 +146,6 @@ def test_stop_time_cap_stops_from_any_reachable_state_in_time(robot):
     assert longest * DT > 0.5 * (0.2 - detect)  # the cap is not needlessly low
 
 
-def test_stop_time_cap_off_and_impossible():
-    accel, jerk = np.full(7, 2.0), np.full(7, 500.0)
-    assert np.all(np.isinf(stop_time_speed_cap(accel, jerk, DT, 0.0, 0.02)))
-    np.testing.assert_allclose(stop_time_speed_cap(accel, jerk, DT, 0.2, 0.02),
-                               2.0 * ((0.2 - 0.02) / STREAM_SLOWDOWN - 2 * 2.0 / 500.0 - 4 * DT))
-    with pytest.raises(ValueError, match="max_stop_time 0.025 s is too short"):
-        stop_time_speed_cap(accel, jerk, DT, 0.025, 0.02)
-    with pytest.raises(ValueError, match="max_stop_time must be >= 0"):
-        FilterLimits.from_joint_limits(FR3, max_stop_time=-1.0)
-    # Without a cap the velocity bound is Franka's (scaled) one.
-    lower, upper = velocity_goal_bounds(FilterLimits.from_joint_limits(FR3), np.array(READY_POSE))
-    assert upper.min() > 1.5 and lower.max() < -1.5
-
-
 @pytest.mark.parametrize("robot", ["fr3", "panda"])
 @pytest.mark.parametrize("side", [1.0, -1.0])
 def test_braking_stops_every_joint_before_its_limit(robot, side):
@@ -360,15 +232,3 @@ def test_folding_onto_itself_stops_before_the_self_collision_reflex(interface):
         state, activity = filter_step(flimits, state, -fold, q)
         q = q + state.command * DT
     assert link_separation(q) > min(separations) + 0.02
-
-
-@pytest.mark.parametrize("interface", INTERFACES)
-def test_for_interface_reads_minus_one_as_the_interfaces_setting(interface):
-    # The deploy node's parameters and the training config pass -1 for "the interface's".
-    default = FilterLimits.for_interface(FR3, interface)
-    minus_one = FilterLimits.for_interface(FR3, interface, accel_fraction=-1.0, jerk_fraction=-1.0,
-                                           max_stop_time=-1.0)
-    for name in ("accel", "jerk", "speed_cap"):
-        np.testing.assert_array_equal(getattr(minus_one, name), getattr(default, name))
-    slower = FilterLimits.for_interface(FR3, interface, accel_fraction=0.1, max_stop_time=-1.0)
-    np.testing.assert_allclose(slower.accel, 1.0)  # 0.1 of the FR3's 10 rad/s^2
