@@ -20,12 +20,26 @@ def demo_training_overrides():
         return f.read().split()
 
 
+def _given(variable: str) -> str:
+    """The policy file environment ``variable`` names ('' when unset); it must exist."""
+    given = os.environ.get(variable, "")
+    assert not given or os.path.isfile(given), "%s=%s does not exist" % (variable, given)
+    return given
+
+
+@pytest.fixture
+def policy_file(tmp_path) -> str:
+    """A file that is no policy: enough for franka_launch.plan, which only checks it exists."""
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(b"plan() only checks that the file exists")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def reach_policy(tmp_path_factory) -> str:
     """Path of a contract-2 FR3 policy file written by train_node (reach-rl-train)."""
-    given = os.environ.get("REACH_RL_TEST_POLICY")
+    given = _given("REACH_RL_TEST_POLICY")
     if given:
-        assert os.path.isfile(given), "REACH_RL_TEST_POLICY=%s does not exist" % given
         return given
     pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
     from ros_harness import NodeProcess  # skips the test where rclpy is absent
@@ -59,9 +73,8 @@ def libfranka_policy(tmp_path_factory) -> str:
     ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2: the
     interface's 4 rad/s^2 would not reach the training goal on a CPU), ~3 minutes.
     REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
-    given = os.environ.get("REACH_RL_TEST_LIBFRANKA_POLICY")
+    given = _given("REACH_RL_TEST_LIBFRANKA_POLICY")
     if given:
-        assert os.path.isfile(given), "REACH_RL_TEST_LIBFRANKA_POLICY=%s does not exist" % given
         return given
     pytest.importorskip("torch", reason="training a test policy needs torch (make setup)")
     import subprocess

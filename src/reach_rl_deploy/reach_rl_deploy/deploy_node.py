@@ -43,6 +43,7 @@ from reach_rl_core.policy_file import PolicyFileError, check_command_limits
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_deploy.ros_params import declare_read_only
 from reach_rl_deploy.ros_qos import reliable
+from reach_rl_deploy.service_answer import answer
 from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.cpu_pinning import pin_process
@@ -152,16 +153,13 @@ class DeployNode(Node):
     def _on_enable(self, request, response):
         refusal = self.interface.fault() if request.data else ""
         if refusal:
-            response.success, response.message = False, "refusing to enable: " + refusal
-            self.get_logger().error(response.message)
-            return response
+            return answer(response, "refusing to enable: " + refusal, self.get_logger().error,
+                          success=False)
         if request.data and not self._enabled:
             self.controller.rehome()
         self._enabled = bool(request.data)
-        response.success = True
-        response.message = "motion enabled" if request.data else "motion disabled: ramping to zero"
-        self.get_logger().info(response.message)
-        return response
+        return answer(response, "motion enabled" if request.data
+                      else "motion disabled: ramping to zero", self.get_logger().info)
 
     # -- what the interfaces' loops call ---------------------------------------------------------
     def loop_inputs(self) -> LoopInputs:

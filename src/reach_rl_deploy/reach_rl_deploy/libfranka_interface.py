@@ -12,6 +12,7 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from reach_rl_deploy.ros_qos import reliable
+from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.franky_loop import FrankyLoop, RobotSettings
 
 STATE_QOS = reliable(1)
@@ -78,9 +79,6 @@ class LibfrankaInterface:
 
     def _on_recover(self, request, response):
         if not self.loop.reflex.text:
-            response.success, response.message = True, "no reflex to recover from"
-        else:
-            self.loop.reflex.request_recover()
-            response.success, response.message = True, "error recovery requested"
-        self.node.get_logger().info(response.message)
-        return response
+            return answer(response, "no reflex to recover from", self.node.get_logger().info)
+        self.loop.reflex.request_recover()
+        return answer(response, "error recovery requested", self.node.get_logger().info)

@@ -11,13 +11,6 @@ from reach_rl_deploy.franka_launch import plan
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # reach_rl_deploy's folder
 
 
-@pytest.fixture
-def policy_file(tmp_path):
-    path = tmp_path / "policy.onnx"
-    path.write_bytes(b"plan() only checks that the file exists")
-    return str(path)
-
-
 def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
     p = plan({"policy": policy_file, "robot_ip": "172.16.0.2", "arm_id": "fr3"})
     assert p.mode == "hardware"

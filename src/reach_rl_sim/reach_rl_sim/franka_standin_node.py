@@ -53,6 +53,7 @@ from reach_rl_core.franka_model import NUM_JOINTS, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
 from reach_rl_deploy.ros_qos import reliable
+from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.ros_params import declare_read_only
 
 COMMAND_TOPIC = "/joint_velocity_controller/commands"
@@ -189,20 +190,16 @@ class FrankaStandinNode(Node):
             self.active.set()
         else:
             self.active.clear()  # JointGroupVelocityController::on_deactivate: zeros
-        response.success, response.message = True, "active" if request.data else "deactivated"
-        return response
+        return answer(response, "active" if request.data else "deactivated", self.get_logger().info)
 
     def _on_recover(self, request, response):
         self.loop.reflex.request_recover()
-        response.success, response.message = True, "error recovery requested"
-        return response
+        return answer(response, "error recovery requested", self.get_logger().info)
 
     def _on_hold(self, request, response):
         self.hold_states = bool(request.data)
-        response.success = True
-        response.message = "joint states held" if request.data else "joint states flowing"
-        self.get_logger().info(response.message)
-        return response
+        return answer(response, "joint states held" if request.data else "joint states flowing",
+                      self.get_logger().info)
 
     def _publish_diagnostics(self) -> None:
         values = self.loop.stats.window_values() + [("ignored commands", str(self.ignored))]

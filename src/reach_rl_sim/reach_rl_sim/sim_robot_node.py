@@ -44,6 +44,7 @@ from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_core.franka_model import NUM_JOINTS, READY_POSE, joint_limits, joint_names
 from reach_rl_sim.limit_monitor import CONTROL_DT, SentStreamMonitor, StreamMonitor
 from reach_rl_deploy.ros_qos import reliable
+from reach_rl_deploy.service_answer import answer
 from reach_rl_sim.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_deploy.ros_params import declare_read_only
@@ -186,17 +187,13 @@ class SimRobotNode(Node):
             cleared = self._robot.reset()
             self._command = np.zeros(NUM_JOINTS)  # commands must be sent again, from zero
             self._monitor.reset()
-        response.success = True
-        response.message = "reflex cleared: %s" % cleared if cleared else "no reflex active"
-        self.get_logger().info(response.message)
-        return response
+        return answer(response, "reflex cleared: %s" % cleared if cleared else "no reflex active",
+                      self.get_logger().info)
 
     def _on_hold_joint_states(self, request, response):
         self._states_held = bool(request.data)
-        response.success = True
-        response.message = "joint states held" if request.data else "joint states resumed"
-        self.get_logger().warning(response.message)
-        return response
+        return answer(response, "joint states held" if request.data else "joint states resumed",
+                      self.get_logger().warning)
 
     def _report_reflex(self, error: str):
         self.get_logger().error("reflex: %s" % error)

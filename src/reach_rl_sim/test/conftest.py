@@ -6,4 +6,4 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "..",
                                 "test", "support"))
 
-from policy_fixtures import libfranka_policy, reach_policy  # noqa: E402,F401
+from policy_fixtures import libfranka_policy, policy_file, reach_policy  # noqa: E402,F401

@@ -13,13 +13,6 @@ from reach_rl_deploy.franka_launch import plan
 from source_tree import REPO
 
 
-@pytest.fixture
-def policy_file(tmp_path):
-    path = tmp_path / "policy.onnx"
-    path.write_bytes(b"plan() only checks that the file exists")
-    return str(path)
-
-
 def test_default_is_the_simulated_franka_with_autostart(policy_file):
     p = plan({"policy": policy_file})
     assert p.mode == "sim" and p.arm_id == "fr3"
