@@ -103,6 +103,9 @@ test: build
 	# pytest's exit 5 (no tests collected) must not pass: require at least one test ran.
 	n=$$(sed -n 's/^Summary: \([0-9]*\) tests\{0,1\},.*/\1/p' log/test-result.txt | tail -1)
 	if [ -z "$$n" ] || [ "$$n" -eq 0 ]; then echo "FAIL: no test results (did pytest collect anything?)"; exit 1; fi
+	# Each package's tests ran under pytest (colcon falls back to unittest, which finds none,
+	# when a package's setup.cfg does not name pytest among its test extras).
+	for p in $(PACKAGES); do [ -f build/$$p/pytest.xml ] || { echo "FAIL: no pytest results for $$p"; rc=1; }; done
 	if [ "$$rc" -ne 0 ]; then echo "FAIL: colcon test / test-result exit $$rc"; exit "$$rc"; fi
 	echo "== make test: OK ($$n tests)"
 

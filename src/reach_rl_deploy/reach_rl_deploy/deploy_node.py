@@ -153,13 +153,13 @@ class DeployNode(Node):
     def _on_enable(self, request, response):
         refusal = self.interface.fault() if request.data else ""
         if refusal:
-            return answer(response, "refusing to enable: " + refusal, self.get_logger().error,
-                          success=False)
+            return answer(response, "refusing to enable: " + refusal, self.get_logger(),
+                          success=False, severity="error")
         if request.data and not self._enabled:
             self.controller.rehome()
         self._enabled = bool(request.data)
         return answer(response, "motion enabled" if request.data
-                      else "motion disabled: ramping to zero", self.get_logger().info)
+                      else "motion disabled: ramping to zero", self.get_logger())
 
     # -- what the interfaces' loops call ---------------------------------------------------------
     def loop_inputs(self) -> LoopInputs:

@@ -79,6 +79,6 @@ class LibfrankaInterface:
 
     def _on_recover(self, request, response):
         if not self.loop.reflex.text:
-            return answer(response, "no reflex to recover from", self.node.get_logger().info)
+            return answer(response, "no reflex to recover from", self.node.get_logger())
         self.loop.reflex.request_recover()
-        return answer(response, "error recovery requested", self.node.get_logger().info)
+        return answer(response, "error recovery requested", self.node.get_logger())

@@ -190,16 +190,16 @@ class FrankaStandinNode(Node):
             self.active.set()
         else:
             self.active.clear()  # JointGroupVelocityController::on_deactivate: zeros
-        return answer(response, "active" if request.data else "deactivated", self.get_logger().info)
+        return answer(response, "active" if request.data else "deactivated", self.get_logger())
 
     def _on_recover(self, request, response):
         self.loop.reflex.request_recover()
-        return answer(response, "error recovery requested", self.get_logger().info)
+        return answer(response, "error recovery requested", self.get_logger())
 
     def _on_hold(self, request, response):
         self.hold_states = bool(request.data)
         return answer(response, "joint states held" if request.data else "joint states flowing",
-                      self.get_logger().info)
+                      self.get_logger())
 
     def _publish_diagnostics(self) -> None:
         values = self.loop.stats.window_values() + [("ignored commands", str(self.ignored))]

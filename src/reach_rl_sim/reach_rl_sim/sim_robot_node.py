@@ -188,12 +188,12 @@ class SimRobotNode(Node):
             self._command = np.zeros(NUM_JOINTS)  # commands must be sent again, from zero
             self._monitor.reset()
         return answer(response, "reflex cleared: %s" % cleared if cleared else "no reflex active",
-                      self.get_logger().info)
+                      self.get_logger())
 
     def _on_hold_joint_states(self, request, response):
         self._states_held = bool(request.data)
         return answer(response, "joint states held" if request.data else "joint states resumed",
-                      self.get_logger().warning)
+                      self.get_logger(), severity="warning")
 
     def _report_reflex(self, error: str):
         self.get_logger().error("reflex: %s" % error)
