@@ -20,6 +20,7 @@ from reach_rl_core.safety_filter import DEFAULT_DETECT_TIME, INTERFACES, FilterL
 
 # task.accel_fraction/jerk_fraction/max_stop_time: the interface's value (INTERFACE_DEFAULTS)
 INTERFACE_DEFAULT = -1.0
+DETERMINISTIC_COMMANDS = ("expected", "mean")  # ppo.deterministic_command
 
 
 class ConfigError(ValueError):
@@ -110,6 +111,11 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     init_std: float = 0.5
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
+    # The command the policy file and the held-out judge send: "expected", the mean of the
+    # limited command under the policy's Gaussian (what rollouts send on average), or "mean",
+    # the limited mean, which chatters at the per-step limit near the target
+    # (reach_rl_train/expected_command.py).
+    deterministic_command: str = "expected"
 
 
 @dataclass
@@ -290,6 +296,9 @@ def validate(cfg: TrainConfig) -> None:
              "ppo.desired_kl, entropy_coef and value_coef must be >= 0")
     _require(len(p.hidden) >= 1 and all(h >= 1 for h in p.hidden),
              "ppo.hidden must list at least one layer size >= 1")
+    _require(p.deterministic_command in DETERMINISTIC_COMMANDS,
+             "ppo.deterministic_command must be one of %s, got %r"
+             % (", ".join(DETERMINISTIC_COMMANDS), p.deterministic_command))
     _require(run.num_envs >= 1, "run.num_envs must be >= 1")
     _require(run.num_envs * p.num_steps >= p.num_minibatches,
              "run.num_envs * ppo.num_steps must be >= ppo.num_minibatches")

@@ -2,8 +2,8 @@
 
 Every ``goal.eval_every`` iterations the runner judges the policy being trained exactly as
 ``reach-rl-eval`` judges a policy file (:func:`reach_rl_train.evaluate.run_condition`, nominal
-conditions, targets of a seed training never uses), on the training device, with the
-policy's deterministic command. Training stops once :class:`Goal` is met and exports the
+conditions, targets of a seed training never uses), on the training device, with the command
+the policy file sends (:meth:`ActorCritic.command`). Training stops once :class:`Goal` is met and exports the
 best policy seen.
 """
 import time
@@ -11,7 +11,8 @@ from typing import Dict, NamedTuple, Optional
 
 import torch
 
-from reach_rl_train.config import INTERFACE_DEFAULT, RandomizationConfig, TrainConfig
+from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
+                                   task_filter_limits)
 from reach_rl_train.evaluate import HeldOutRun
 
 NOMINAL = RandomizationConfig(enabled=False)
@@ -80,6 +81,7 @@ class HeldOutEvaluator:
         self.cfg = cfg
         self.device = device
         self.goal = Goal.of(cfg)
+        self.limits = task_filter_limits(cfg.task)
         self.model = None  # type: Optional[torch.nn.Module]
         self.run = None  # type: Optional[HeldOutRun]
 
@@ -99,4 +101,6 @@ class HeldOutEvaluator:
         return m
 
     def _act(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.model.act_deterministic(obs).clamp(-1.0, 1.0) * self.cfg.task.action_scale
+        t = self.cfg.task
+        return self.model.command(obs, self.limits, t.action_scale, t.policy_dt,
+                                  self.cfg.ppo.deterministic_command)
