@@ -133,6 +133,13 @@ class GoalConfig:
     eval_targets: int = 1000
     eval_in_a_row: int = 4
     eval_seed: int = 12345
+    # Cheaper judging before the policy is near the goal (held_out.GoalJudge; the goal is only
+    # ever met on all eval_targets): no judgement while the rollouts' success share is below
+    # screen_train_success; then, until a screen passes, screen_targets held-out targets
+    # (0, or >= eval_targets: none) against the goal loosened by screen_slack (a fraction).
+    screen_train_success: float = 0.5
+    screen_targets: int = 200
+    screen_slack: float = 0.25
 
 
 @dataclass
@@ -314,6 +321,9 @@ def validate(cfg: TrainConfig) -> None:
              % g.median_time_s)
     _require(g.eval_every >= 1 and g.eval_targets >= 1 and g.eval_in_a_row >= 1,
              "goal.eval_every, eval_targets and eval_in_a_row must be >= 1")
+    _require(0.0 <= g.screen_train_success <= 1.0 and g.screen_targets >= 0
+             and g.screen_slack >= 0, "goal.screen_train_success must be in [0, 1], "
+             "goal.screen_targets and goal.screen_slack >= 0")
     _require(run.device == "cpu" or run.device.startswith("cuda"),
              "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
     _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)
