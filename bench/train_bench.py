@@ -4,12 +4,15 @@ Prints (and writes to ``--json``):
 
 1. simulator alone: env-steps/s of ``TorchArmSim.step`` and of the full ``ReachTask.step``
    (random actions, no policy);
-2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically every
-   ``--eval-every`` iterations on 1000 held-out targets (nominal condition), timed to the goal
-   (success >= 99 %, median final error <= 2 mm, median time to 1 cm <= 1.0 s) with
-   evaluation time excluded; the exported ONNX file is then evaluated through onnxruntime;
-3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), configured like ours, timed the
-   same way.
+2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically (the command
+   its policy file sends) every ``--eval-every`` iterations on 1000 held-out targets (nominal
+   condition), timed to the goal (success >= 99 %, median final error <= 2 mm, median time to
+   1 cm <= 1.0 s) with evaluation time excluded; the exported ONNX file is then evaluated
+   through onnxruntime;
+3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), timed the same way, judged on its
+   own inference policy (the Gaussian's mean), in two rows (``--rsl-rl-settings``):
+   ``rsl_rl`` with rsl_rl's own recommended schedule (its PPO's defaults: adaptive, desired KL
+   0.01, its epochs and minibatches) and ``rsl_rl_ours`` configured like ours.
 
 Run from the repository root, e.g.::
 
@@ -37,7 +40,7 @@ import torch  # noqa: E402
 from reach_rl_core import franka_model  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
-from reach_rl_train.config import TrainConfig, load_config  # noqa: E402
+from reach_rl_train.config import TrainConfig, load_config, task_filter_limits  # noqa: E402
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
 from reach_rl_train.evaluate import CONDITIONS, HeldOutRun, evaluate_file, run_condition  # noqa: E402
 from reach_rl_train.held_out import Goal, better  # noqa: E402
@@ -267,10 +270,11 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
 
     runner = Runner(cfg, progress=progress)
     tracker.constructed()
-    scale = cfg.task.action_scale
+    limits, t = task_filter_limits(cfg.task), cfg.task
 
-    def act(obs):
-        return runner.model.act_deterministic(obs).clamp(-1.0, 1.0) * scale
+    def act(obs):  # the command the policy file sends
+        return runner.model.command(obs, limits, t.action_scale, t.policy_dt,
+                                    cfg.ppo.deterministic_command)
 
     def on_iteration(r, stats) -> bool:
         it = r.iteration
@@ -329,18 +333,24 @@ def rsl_rl_version() -> str:
         return "unknown"
 
 
-def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
+RSL_RL_ROWS = {"rsl_rl": "rsl_rl", "ours": "rsl_rl_ours"}  # settings -> report key
+
+
+def bench_rsl_rl(args, overrides: List[str], device: torch.device, settings: str) -> Dict:
+    """rsl_rl's PPO with ``settings`` "rsl_rl" (its own schedule) or "ours" (configured like ours)."""
     from rsl_rl.runners import OnPolicyRunner
     from tensordict import TensorDict
 
     from rsl_rl_env import ReachVecEnv, rsl_rl_train_cfg
 
+    name = RSL_RL_ROWS[settings]
     cfg = load_config(args.config or default_config_path(), overrides)
-    tracker = Tracker("rsl_rl", cfg, device, args.time_limit, args.eval_in_a_row)
+    tracker = Tracker(name, cfg, device, args.rsl_rl_time_limit or args.time_limit,
+                      args.eval_in_a_row)
     torch.manual_seed(cfg.run.seed)
     env = ReachVecEnv(cfg, device)
-    train_cfg = rsl_rl_train_cfg(cfg)
-    log_dir = os.path.join(args.out, "rsl_rl_logs") if args.rsl_rl_log else None
+    train_cfg = rsl_rl_train_cfg(cfg, settings=settings)
+    log_dir = os.path.join(args.out, name + "_logs") if args.rsl_rl_log else None
     runner = OnPolicyRunner(env, train_cfg, log_dir=log_dir, device=str(device))
     tracker.constructed()
     steps_per_iter = env.num_envs * cfg.ppo.num_steps
@@ -379,6 +389,7 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
             break
     result = tracker.summary(iteration, iteration * steps_per_iter)
     result["rsl_rl_version"] = rsl_rl_version()
+    result["settings"] = settings
     result["rsl_rl_cfg"] = train_cfg
     # Final policy in every condition, through torch (rsl_rl has no export to our policy format).
     t0 = time.perf_counter()
@@ -389,15 +400,61 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
             final[name] = run_condition(act, cfg, randomization, EVAL_TARGETS, EVAL_SEED,
                                         device=device, num_envs=EVAL_TARGETS)
     result["final_eval"] = final
-    log("[rsl_rl] final policy through torch (%.1f s):" % (time.perf_counter() - t0))
-    for name in CONDITIONS:
-        log("[rsl_rl]   %-45s %s" % (name + ":", fmt_metrics(final[name])))
+    log("[%s] final policy through torch (%.1f s):" % (name, time.perf_counter() - t0))
+    for condition in CONDITIONS:
+        log("[%s]   %-45s %s" % (name, condition + ":", fmt_metrics(final[condition])))
     if log_dir:
         runner.save(os.path.join(log_dir, "model_final.pt"))
     return result
 
 
 # -- report -------------------------------------------------------------------------------------
+TRAINERS = ("ours", "rsl_rl", "rsl_rl_ours")  # report keys, in the table's order
+TITLES = {"ours": "ours", "rsl_rl": "rsl_rl (its settings)", "rsl_rl_ours": "rsl_rl (ours)"}
+
+
+def schedule_of(r: Dict) -> str:
+    """The learning schedule a trainer's result ran with: rate, KL, epochs, minibatches."""
+    if "rsl_rl_cfg" in r:
+        a = r["rsl_rl_cfg"]["algorithm"]
+        kl, rate, epochs, minibatches = (a["desired_kl"], a["learning_rate"],
+                                         a["num_learning_epochs"], a["num_mini_batches"])
+        adaptive = a["schedule"] == "adaptive"
+    elif "config" in r:
+        p = r["config"]["ppo"]
+        kl, rate, epochs, minibatches = (p["desired_kl"], p["learning_rate"], p["num_epochs"],
+                                         p["num_minibatches"])
+        adaptive = kl > 0
+    else:
+        return "-"
+    rate_text = ("adaptive to KL %g from %g" % (kl, rate) if adaptive else "fixed %g" % rate)
+    return "lr %s, %d epochs, %d minibatches" % (rate_text, epochs, minibatches)
+
+
+def side_by_side(report: Dict) -> List[str]:
+    """One line per trainer: title, schedule, 95 % at, goal at (or the best), env-steps/s."""
+    rows = ["%-22s | %-58s | %-8s | %-40s | %s" % ("trainer", "schedule", "95 % at", "goal at",
+                                                   "env-steps/s")]
+    for name in TRAINERS:
+        r = report.get(name)
+        if not isinstance(r, dict) or "from_start_s" not in r:
+            continue
+        at_95 = "%.1f s" % r["first_95"]["from_start_s"] if r["first_95"] else "-"
+        goal = (("%.1f s (it %d)" % (r["goal"]["from_start_s"], r["goal"]["iteration"]))
+                if r["goal"] else "none in %.0f s; best %s" % (
+                    r["from_start_s"], fmt_short(r["best"])))
+        rows.append("%-22s | %-58s | %-8s | %-40s | %.3g" % (TITLES[name], schedule_of(r), at_95,
+                                                          goal, r["train_env_steps_per_s"]))
+    return rows
+
+
+def fmt_short(m: Optional[Dict[str, float]]) -> str:
+    if not m:
+        return "-"
+    return "%.1f%%, %.2f mm, %.2f s" % (100 * m["success_rate"], m["median_final_error_mm"],
+                                        m["median_time_to_1cm_s"])
+
+
 def trainer_rows(name: str, r: Dict) -> List[str]:
     if "error" in r or "skipped" in r:
         return ["%-8s %s" % (name, r.get("error") or "skipped: " + r["skipped"])]
@@ -415,7 +472,8 @@ def trainer_rows(name: str, r: Dict) -> List[str]:
         goal = missed + ", never evaluated"
     pad = " " * 8
     first_95 = when(r["first_95"]) if r["first_95"] else missed
-    rows = ["%-8s time to 95%% success   : %s" % (name, first_95),
+    rows = ["%s: %s" % (TITLES.get(name, name), schedule_of(r)),
+            "%s time to 95%% success   : %s" % (pad, first_95),
             "%s time to goal           : %s" % (pad, goal),
             "%s training env-steps/s   : %.0f  (%d iterations, %.3g env steps in %.1f s; "
             "construction %.1f s; evaluation %.1f s excluded)"
@@ -451,6 +509,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-sim", action="store_true", help="no simulator-alone figures")
     parser.add_argument("--skip-ours", action="store_true", help="do not benchmark our PPO")
     parser.add_argument("--skip-rsl-rl", action="store_true", help="do not benchmark rsl_rl's PPO")
+    parser.add_argument("--rsl-rl-settings", choices=("both", "rsl_rl", "ours"), default="both",
+                        help="rsl_rl rows: its own recommended schedule (rsl_rl), configured "
+                             "like ours (ours) or both (default)")
+    parser.add_argument("--rsl-rl-time-limit", type=float, default=0.0,
+                        help="seconds per rsl_rl row, as --time-limit (default: --time-limit)")
     parser.add_argument("--rsl-rl-log", action="store_true",
                         help="let rsl_rl write its logs and git state under OUT/rsl_rl_logs "
                              "(prints a block and saves a checkpoint per iteration; "
@@ -543,17 +606,19 @@ def main(argv=None) -> int:
     trainers = []
     if not args.skip_ours:
         trainers.append(("ours", bench_ours))
-    if args.skip_rsl_rl:
-        report["rsl_rl"] = {"skipped": "--skip-rsl-rl"}
-    else:
-        why = rsl_rl_unavailable()
+    settings = ("rsl_rl", "ours") if args.rsl_rl_settings == "both" else (args.rsl_rl_settings,)
+    why = "--skip-rsl-rl" if args.skip_rsl_rl else rsl_rl_unavailable()
+    for setting in settings:
         if why:
-            log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
-            report["rsl_rl"] = {"skipped": "rsl_rl not importable: " + why}
+            report[RSL_RL_ROWS[setting]] = {"skipped": why}
         else:
-            trainers.append(("rsl_rl", bench_rsl_rl))
+            trainers.append((RSL_RL_ROWS[setting],
+                             lambda a, o, d, setting=setting: bench_rsl_rl(a, o, d, setting)))
+    if why and not args.skip_rsl_rl:
+        log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
     for name, fn in trainers:
-        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (name, args.num_envs, args.time_limit))
+        limit = args.time_limit if name == "ours" else args.rsl_rl_time_limit or args.time_limit
+        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (TITLES[name], args.num_envs, limit))
         try:
             report[name] = fn(args, overrides, device)
         except Exception as exc:
@@ -581,18 +646,20 @@ def main(argv=None) -> int:
                    if "reach_task_graph_steps_per_s" in row else ""))
     elif isinstance(sim, dict):
         log("%-8s %s" % ("sim", sim["error"]))
-    for name in ("ours", "rsl_rl"):
+    for name in TRAINERS:
         if name in report:
             log("-" * 100)
             for row in trainer_rows(name, report[name]):
                 log(row)
+    log("-" * 100)
+    for row in side_by_side(report):
+        log(row)
     report["total_wall_s"] = time.perf_counter() - script_start
     log("=" * 100)
     log("total wall time %.0f s%s" % (report["total_wall_s"],
                                       (" | results: %s" % args.json) if args.json else ""))
     save()
-    failed = any(isinstance(report.get(n), dict) and "error" in report[n]
-                 for n in ("ours", "rsl_rl"))
+    failed = any(isinstance(report.get(n), dict) and "error" in report[n] for n in TRAINERS)
     return 1 if failed else 0
 
 
