@@ -490,7 +490,7 @@ def trainer_rows(name: str, r: Dict) -> List[str]:
     return rows
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default cuda)")
     parser.add_argument("--num-envs", type=int, default=4096, help="parallel arms for training")
@@ -523,89 +523,13 @@ def main(argv=None) -> int:
                         help="config override for both trainers (repeatable)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
     parser.add_argument("--json", help="write all results to this JSON file")
-    args = parser.parse_args(argv)
-    if args.eval_every < 1:
-        parser.error("--eval-every must be >= 1")
+    return parser
 
-    script_start = time.perf_counter()
-    command = " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        log("error: --device %s but CUDA is not available (torch %s)"
-            % (args.device, torch.__version__))
-        return 2
-    cuda_init_s = 0.0
-    if device.type == "cuda":
-        device = torch.device("cuda", device.index or 0)
-        # The CUDA context first, for both trainers alike: its start-up is reported apart
-        # (rsl_rl's imports would otherwise start it before one trainer's clock but not the other's).
-        t0 = time.perf_counter()
-        torch.cuda.set_device(device)
-        torch.zeros(1, device=device)
-        sync(device)
-        cuda_init_s = time.perf_counter() - t0
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
-    os.makedirs(args.out, exist_ok=True)
-    # The goal's time to 1 cm is for an arm without the topic path's speed cap: the libfranka
-    # interface's limits (--override task.interface=ros2_control to bench the capped arm);
-    # the bench's own Tracker judges, so the runner's until_goal is off.
-    overrides = ["task.interface=libfranka", "run.until_goal=false",
-                 "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
-                 "run.max_iterations=100000000",
-                 "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
-    report: Dict[str, Any] = {
-        "command": command,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": str(device),
-        "gpu": gpu,
-        "cpu_threads": torch.get_num_threads(),
-        "cuda_init_s": cuda_init_s,  # not in the trainers' "from start" times
-        "args": vars(args),
-        "overrides": overrides,
-        "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
-                 "median_time_to_1cm_s": GOAL_TIME_S, "milestone_success": MILESTONE_SUCCESS,
-                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal",
-                 "eval_in_a_row": args.eval_in_a_row},
-    }
 
-    def save():
-        if args.json:
-            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            with open(args.json + ".tmp", "w") as f:
-                json.dump(report, f, indent=2, default=str)
-            os.replace(args.json + ".tmp", args.json)
-
-    log("command: %s" % command)
-    log("python %s | torch %s (CUDA %s) | device %s | GPU %s | CUDA context %.2f s (not in the "
-        "times from start)" % (report["python"], torch.__version__, torch.version.cuda, device,
-                               gpu, cuda_init_s))
-    try:
-        cfg = load_config(args.config or default_config_path(), overrides)
-    except Exception as exc:
-        log("error: %s" % exc)
-        return 2
-    log("config: %s + overrides %s" % (args.config or default_config_path(), " ".join(overrides)))
-    log("goal: success >= %.0f%%, median final error <= %.1f mm, median time to 1 cm <= %.1f s "
-        "(%d held-out targets, %d in a row per arm, nominal, deterministic policy, every %d "
-        "iterations)" % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS,
-                         args.eval_in_a_row, args.eval_every))
-    save()
-
-    if not args.skip_sim:
-        sizes = args.sim_envs if args.sim_envs else sorted({args.num_envs, 16384})
-        log("\n== simulator alone ==")
-        try:
-            report["simulator"] = bench_simulator(cfg, device, sizes, args.sim_seconds)
-        except Exception as exc:
-            report["simulator"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
-            traceback.print_exc()
-        save()
-
-    trainers = []
-    if not args.skip_ours:
-        trainers.append(("ours", bench_ours))
+def trainers_to_run(args, report: Dict) -> List:
+    """``(report key, fn(args, overrides, device))`` of each trainer to bench; rsl_rl rows that
+    cannot run get their reason in ``report``."""
+    trainers = [] if args.skip_ours else [("ours", bench_ours)]  # type: List
     settings = ("rsl_rl", "ours") if args.rsl_rl_settings == "both" else (args.rsl_rl_settings,)
     why = "--skip-rsl-rl" if args.skip_rsl_rl else rsl_rl_unavailable()
     for setting in settings:
@@ -616,23 +540,16 @@ def main(argv=None) -> int:
                              lambda a, o, d, setting=setting: bench_rsl_rl(a, o, d, setting)))
     if why and not args.skip_rsl_rl:
         log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
-    for name, fn in trainers:
-        limit = args.time_limit if name == "ours" else args.rsl_rl_time_limit or args.time_limit
-        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (TITLES[name], args.num_envs, limit))
-        try:
-            report[name] = fn(args, overrides, device)
-        except Exception as exc:
-            report[name] = {"error": "%s: %s" % (type(exc).__name__, exc)}
-            traceback.print_exc()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        save()
+    return trainers
 
-    # -- final table --
+
+def log_final_table(report: Dict, args) -> None:
+    """The report's closing block: command, goal, simulator rows, each trainer, side by side."""
     log("\n" + "=" * 100)
-    log("command : %s" % command)
+    log("command : %s" % report["command"])
     log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
-        % (torch.__version__, torch.version.cuda, device, gpu, args.num_envs, args.time_limit))
+        % (torch.__version__, torch.version.cuda, report["device"], report["gpu"], args.num_envs,
+           args.time_limit))
     log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
         "%.1f s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
         % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_in_a_row))
@@ -654,6 +571,126 @@ def main(argv=None) -> int:
     log("-" * 100)
     for row in side_by_side(report):
         log(row)
+
+
+def start_device(device: torch.device):
+    """``(device, seconds)``: on CUDA the context first, for every trainer alike, its start-up
+    reported apart (rsl_rl's imports would otherwise start it before one trainer's clock but not
+    the other's); 0 s elsewhere."""
+    if device.type != "cuda":
+        return device, 0.0
+    device = torch.device("cuda", device.index or 0)
+    t0 = time.perf_counter()
+    torch.cuda.set_device(device)
+    torch.zeros(1, device=device)
+    sync(device)
+    return device, time.perf_counter() - t0
+
+
+def bench_overrides(args) -> List[str]:
+    """Config overrides of every trainer. The goal's time to 1 cm is for an arm without the topic
+    path's speed cap: the libfranka interface's limits (``--override
+    task.interface=ros2_control`` to bench the capped arm); the bench's own Tracker judges, so
+    the runner's until_goal is off."""
+    return ["task.interface=libfranka", "run.until_goal=false",
+            "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
+            "run.max_iterations=100000000",
+            "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
+
+
+def new_report(args, command: str, device: torch.device, gpu: str, cuda_init_s: float,
+               overrides: List[str]) -> Dict[str, Any]:
+    """The report's header: what ran where, with which goal."""
+    return {
+        "command": command,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": str(device),
+        "gpu": gpu,
+        "cpu_threads": torch.get_num_threads(),
+        "cuda_init_s": cuda_init_s,  # not in the trainers' "from start" times
+        "args": vars(args),
+        "overrides": overrides,
+        "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
+                 "median_time_to_1cm_s": GOAL_TIME_S, "milestone_success": MILESTONE_SUCCESS,
+                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal",
+                 "eval_in_a_row": args.eval_in_a_row},
+    }
+
+
+def bench_simulator_into(report: Dict, cfg: TrainConfig, device: torch.device, args) -> None:
+    """The simulator-alone figures into ``report["simulator"]`` (or the error that stopped them)."""
+    sizes = args.sim_envs if args.sim_envs else sorted({args.num_envs, 16384})
+    log("\n== simulator alone ==")
+    try:
+        report["simulator"] = bench_simulator(cfg, device, sizes, args.sim_seconds)
+    except Exception as exc:
+        report["simulator"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        traceback.print_exc()
+
+
+def save_report(report: Dict, path: Optional[str]) -> None:
+    """Write ``report`` as JSON to ``path`` (atomically; nothing without a path)."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(report, f, indent=2, default=str)
+        os.replace(path + ".tmp", path)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.eval_every < 1:
+        parser.error("--eval-every must be >= 1")
+
+    script_start = time.perf_counter()
+    command = " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        log("error: --device %s but CUDA is not available (torch %s)"
+            % (args.device, torch.__version__))
+        return 2
+    device, cuda_init_s = start_device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    os.makedirs(args.out, exist_ok=True)
+    overrides = bench_overrides(args)
+    report = new_report(args, command, device, gpu, cuda_init_s, overrides)
+    save = lambda: save_report(report, args.json)  # noqa: E731 (after every stage)
+    log("command: %s" % command)
+    log("python %s | torch %s (CUDA %s) | device %s | GPU %s | CUDA context %.2f s (not in the "
+        "times from start)" % (report["python"], torch.__version__, torch.version.cuda, device,
+                               gpu, cuda_init_s))
+    try:
+        cfg = load_config(args.config or default_config_path(), overrides)
+    except Exception as exc:
+        log("error: %s" % exc)
+        return 2
+    log("config: %s + overrides %s" % (args.config or default_config_path(), " ".join(overrides)))
+    log("goal: success >= %.0f%%, median final error <= %.1f mm, median time to 1 cm <= %.1f s "
+        "(%d held-out targets, %d in a row per arm, nominal, deterministic policy, every %d "
+        "iterations)" % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS,
+                         args.eval_in_a_row, args.eval_every))
+    save()
+
+    if not args.skip_sim:
+        bench_simulator_into(report, cfg, device, args)
+        save()
+
+    for name, fn in trainers_to_run(args, report):
+        limit = args.time_limit if name == "ours" else args.rsl_rl_time_limit or args.time_limit
+        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (TITLES[name], args.num_envs, limit))
+        try:
+            report[name] = fn(args, overrides, device)
+        except Exception as exc:
+            report[name] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            traceback.print_exc()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        save()
+
+    log_final_table(report, args)
     report["total_wall_s"] = time.perf_counter() - script_start
     log("=" * 100)
     log("total wall time %.0f s%s" % (report["total_wall_s"],
