@@ -10,6 +10,7 @@ Every episode end of the reach task is a time limit, so ``extras["time_outs"]`` 
 
 Bench code only: nothing in src/ imports this.
 """
+import inspect
 import os
 from typing import Dict, Optional
 
@@ -101,8 +102,25 @@ class ReachVecEnv(VecEnv):
         return self._obs, reward, done, extras
 
 
-def rsl_rl_train_cfg(cfg: TrainConfig, check_for_nan: bool = False) -> dict:
-    """rsl_rl v5 OnPolicyRunner configuration matching our ``cfg.ppo`` as closely as it allows.
+# Keys of rsl_rl's PPO whose defaults are its own recommended schedule (settings "rsl_rl").
+RECOMMENDED_KEYS = ("schedule", "desired_kl", "num_learning_epochs", "num_mini_batches",
+                    "learning_rate")
+SETTINGS = ("rsl_rl", "ours")
+
+
+def rsl_rl_recommended() -> dict:
+    """rsl_rl's own defaults for its learning schedule (:data:`RECOMMENDED_KEYS`), read from its
+    PPO's constructor: the adaptive schedule, its desired KL, epochs, minibatches, first rate."""
+    from rsl_rl.algorithms import PPO
+
+    parameters = inspect.signature(PPO.__init__).parameters
+    return {key: parameters[key].default for key in RECOMMENDED_KEYS}
+
+
+def rsl_rl_train_cfg(cfg: TrainConfig, check_for_nan: bool = False, settings: str = "ours") -> dict:
+    """rsl_rl v5 OnPolicyRunner configuration matching our ``cfg.ppo`` as closely as it allows;
+    ``settings`` "rsl_rl": with rsl_rl's own schedule instead (:func:`rsl_rl_recommended`; the
+    task-shaped rest, gamma, lambda, entropy, clip, network, std, rollout length, stays ours).
 
     Remaining differences (rsl_rl's design): its normaliser updates after each PPO update from the
     rollout's observations and does not clip; its actor's last layer has the default init (ours
@@ -116,9 +134,30 @@ def rsl_rl_train_cfg(cfg: TrainConfig, check_for_nan: bool = False) -> dict:
         "activation": "elu",
         "obs_normalization": True,
     }
+    if settings not in SETTINGS:
+        raise ValueError("settings must be one of %s, got %r" % (SETTINGS, settings))
     gaussian = {"class_name": "rsl_rl.modules.distribution:GaussianDistribution",
                 "init_std": float(p.init_std), "std_type": "log"}  # ours: a learned log std
     actor = dict(model, distribution_cfg=gaussian)
+    algorithm = {
+        "class_name": "rsl_rl.algorithms:PPO",
+        "num_learning_epochs": int(p.num_epochs),
+        "num_mini_batches": int(p.num_minibatches),
+        "clip_param": float(p.clip),
+        "gamma": float(p.gamma),
+        "lam": float(p.gae_lambda),
+        "value_loss_coef": float(p.value_coef),
+        "entropy_coef": float(p.entropy_coef),
+        "learning_rate": float(p.learning_rate),
+        "max_grad_norm": float(p.max_grad_norm),
+        "optimizer": "adam",
+        "use_clipped_value_loss": True,
+        "schedule": "adaptive" if p.desired_kl > 0 else "fixed",
+        "desired_kl": float(p.desired_kl) if p.desired_kl > 0 else None,
+        "normalize_advantage_per_mini_batch": False,
+    }
+    if settings == "rsl_rl":
+        algorithm.update(rsl_rl_recommended())
     return {
         "num_steps_per_env": int(p.num_steps),
         "save_interval": 10 ** 9,
@@ -127,21 +166,5 @@ def rsl_rl_train_cfg(cfg: TrainConfig, check_for_nan: bool = False) -> dict:
         "logger": "tensorboard",
         "actor": actor,
         "critic": dict(model),
-        "algorithm": {
-            "class_name": "rsl_rl.algorithms:PPO",
-            "num_learning_epochs": int(p.num_epochs),
-            "num_mini_batches": int(p.num_minibatches),
-            "clip_param": float(p.clip),
-            "gamma": float(p.gamma),
-            "lam": float(p.gae_lambda),
-            "value_loss_coef": float(p.value_coef),
-            "entropy_coef": float(p.entropy_coef),
-            "learning_rate": float(p.learning_rate),
-            "max_grad_norm": float(p.max_grad_norm),
-            "optimizer": "adam",
-            "use_clipped_value_loss": True,
-            "schedule": "adaptive" if p.desired_kl > 0 else "fixed",
-            "desired_kl": float(p.desired_kl) if p.desired_kl > 0 else None,
-            "normalize_advantage_per_mini_batch": False,
-        },
+        "algorithm": algorithm,
     }

@@ -4,12 +4,15 @@ Prints (and writes to ``--json``):
 
 1. simulator alone: env-steps/s of ``TorchArmSim.step`` and of the full ``ReachTask.step``
    (random actions, no policy);
-2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically every
-   ``--eval-every`` iterations on 1000 held-out targets (nominal condition), timed to the goal
-   (success >= 99 %, median final error <= 2 mm, median time to 1 cm <= 1.0 s) with
-   evaluation time excluded; the exported ONNX file is then evaluated through onnxruntime;
-3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), configured like ours, timed the
-   same way.
+2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically (the command
+   its policy file sends) every ``--eval-every`` iterations on 1000 held-out targets (nominal
+   condition), timed to the goal (success >= 99 %, median final error <= 2 mm, median time to
+   1 cm <= 1.0 s) with evaluation time excluded; the exported ONNX file is then evaluated
+   through onnxruntime;
+3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), timed the same way, judged on its
+   own inference policy (the Gaussian's mean), in two rows (``--rsl-rl-settings``):
+   ``rsl_rl`` with rsl_rl's own recommended schedule (its PPO's defaults: adaptive, desired KL
+   0.01, its epochs and minibatches) and ``rsl_rl_ours`` configured like ours.
 
 Run from the repository root, e.g.::
 
@@ -37,7 +40,7 @@ import torch  # noqa: E402
 from reach_rl_core import franka_model  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
-from reach_rl_train.config import TrainConfig, load_config  # noqa: E402
+from reach_rl_train.config import TrainConfig, load_config, task_filter_limits  # noqa: E402
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
 from reach_rl_train.evaluate import CONDITIONS, HeldOutRun, evaluate_file, run_condition  # noqa: E402
 from reach_rl_train.held_out import Goal, better  # noqa: E402
@@ -267,10 +270,11 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
 
     runner = Runner(cfg, progress=progress)
     tracker.constructed()
-    scale = cfg.task.action_scale
+    limits, t = task_filter_limits(cfg.task), cfg.task
 
-    def act(obs):
-        return runner.model.act_deterministic(obs).clamp(-1.0, 1.0) * scale
+    def act(obs):  # the command the policy file sends
+        return runner.model.command(obs, limits, t.action_scale, t.policy_dt,
+                                    cfg.ppo.deterministic_command)
 
     def on_iteration(r, stats) -> bool:
         it = r.iteration
@@ -329,18 +333,24 @@ def rsl_rl_version() -> str:
         return "unknown"
 
 
-def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
+RSL_RL_ROWS = {"rsl_rl": "rsl_rl", "ours": "rsl_rl_ours"}  # settings -> report key
+
+
+def bench_rsl_rl(args, overrides: List[str], device: torch.device, settings: str) -> Dict:
+    """rsl_rl's PPO with ``settings`` "rsl_rl" (its own schedule) or "ours" (configured like ours)."""
     from rsl_rl.runners import OnPolicyRunner
     from tensordict import TensorDict
 
     from rsl_rl_env import ReachVecEnv, rsl_rl_train_cfg
 
+    name = RSL_RL_ROWS[settings]
     cfg = load_config(args.config or default_config_path(), overrides)
-    tracker = Tracker("rsl_rl", cfg, device, args.time_limit, args.eval_in_a_row)
+    tracker = Tracker(name, cfg, device, args.rsl_rl_time_limit or args.time_limit,
+                      args.eval_in_a_row)
     torch.manual_seed(cfg.run.seed)
     env = ReachVecEnv(cfg, device)
-    train_cfg = rsl_rl_train_cfg(cfg)
-    log_dir = os.path.join(args.out, "rsl_rl_logs") if args.rsl_rl_log else None
+    train_cfg = rsl_rl_train_cfg(cfg, settings=settings)
+    log_dir = os.path.join(args.out, name + "_logs") if args.rsl_rl_log else None
     runner = OnPolicyRunner(env, train_cfg, log_dir=log_dir, device=str(device))
     tracker.constructed()
     steps_per_iter = env.num_envs * cfg.ppo.num_steps
@@ -379,6 +389,7 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
             break
     result = tracker.summary(iteration, iteration * steps_per_iter)
     result["rsl_rl_version"] = rsl_rl_version()
+    result["settings"] = settings
     result["rsl_rl_cfg"] = train_cfg
     # Final policy in every condition, through torch (rsl_rl has no export to our policy format).
     t0 = time.perf_counter()
@@ -389,15 +400,61 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device) -> Dict:
             final[name] = run_condition(act, cfg, randomization, EVAL_TARGETS, EVAL_SEED,
                                         device=device, num_envs=EVAL_TARGETS)
     result["final_eval"] = final
-    log("[rsl_rl] final policy through torch (%.1f s):" % (time.perf_counter() - t0))
-    for name in CONDITIONS:
-        log("[rsl_rl]   %-45s %s" % (name + ":", fmt_metrics(final[name])))
+    log("[%s] final policy through torch (%.1f s):" % (name, time.perf_counter() - t0))
+    for condition in CONDITIONS:
+        log("[%s]   %-45s %s" % (name, condition + ":", fmt_metrics(final[condition])))
     if log_dir:
         runner.save(os.path.join(log_dir, "model_final.pt"))
     return result
 
 
 # -- report -------------------------------------------------------------------------------------
+TRAINERS = ("ours", "rsl_rl", "rsl_rl_ours")  # report keys, in the table's order
+TITLES = {"ours": "ours", "rsl_rl": "rsl_rl (its settings)", "rsl_rl_ours": "rsl_rl (ours)"}
+
+
+def schedule_of(r: Dict) -> str:
+    """The learning schedule a trainer's result ran with: rate, KL, epochs, minibatches."""
+    if "rsl_rl_cfg" in r:
+        a = r["rsl_rl_cfg"]["algorithm"]
+        kl, rate, epochs, minibatches = (a["desired_kl"], a["learning_rate"],
+                                         a["num_learning_epochs"], a["num_mini_batches"])
+        adaptive = a["schedule"] == "adaptive"
+    elif "config" in r:
+        p = r["config"]["ppo"]
+        kl, rate, epochs, minibatches = (p["desired_kl"], p["learning_rate"], p["num_epochs"],
+                                         p["num_minibatches"])
+        adaptive = kl > 0
+    else:
+        return "-"
+    rate_text = ("adaptive to KL %g from %g" % (kl, rate) if adaptive else "fixed %g" % rate)
+    return "lr %s, %d epochs, %d minibatches" % (rate_text, epochs, minibatches)
+
+
+def side_by_side(report: Dict) -> List[str]:
+    """One line per trainer: title, schedule, 95 % at, goal at (or the best), env-steps/s."""
+    rows = ["%-22s | %-58s | %-8s | %-40s | %s" % ("trainer", "schedule", "95 % at", "goal at",
+                                                   "env-steps/s")]
+    for name in TRAINERS:
+        r = report.get(name)
+        if not isinstance(r, dict) or "from_start_s" not in r:
+            continue
+        at_95 = "%.1f s" % r["first_95"]["from_start_s"] if r["first_95"] else "-"
+        goal = (("%.1f s (it %d)" % (r["goal"]["from_start_s"], r["goal"]["iteration"]))
+                if r["goal"] else "none in %.0f s; best %s" % (
+                    r["from_start_s"], fmt_short(r["best"])))
+        rows.append("%-22s | %-58s | %-8s | %-40s | %.3g" % (TITLES[name], schedule_of(r), at_95,
+                                                          goal, r["train_env_steps_per_s"]))
+    return rows
+
+
+def fmt_short(m: Optional[Dict[str, float]]) -> str:
+    if not m:
+        return "-"
+    return "%.1f%%, %.2f mm, %.2f s" % (100 * m["success_rate"], m["median_final_error_mm"],
+                                        m["median_time_to_1cm_s"])
+
+
 def trainer_rows(name: str, r: Dict) -> List[str]:
     if "error" in r or "skipped" in r:
         return ["%-8s %s" % (name, r.get("error") or "skipped: " + r["skipped"])]
@@ -415,7 +472,8 @@ def trainer_rows(name: str, r: Dict) -> List[str]:
         goal = missed + ", never evaluated"
     pad = " " * 8
     first_95 = when(r["first_95"]) if r["first_95"] else missed
-    rows = ["%-8s time to 95%% success   : %s" % (name, first_95),
+    rows = ["%s: %s" % (TITLES.get(name, name), schedule_of(r)),
+            "%s time to 95%% success   : %s" % (pad, first_95),
             "%s time to goal           : %s" % (pad, goal),
             "%s training env-steps/s   : %.0f  (%d iterations, %.3g env steps in %.1f s; "
             "construction %.1f s; evaluation %.1f s excluded)"
@@ -432,7 +490,7 @@ def trainer_rows(name: str, r: Dict) -> List[str]:
     return rows
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default cuda)")
     parser.add_argument("--num-envs", type=int, default=4096, help="parallel arms for training")
@@ -451,6 +509,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-sim", action="store_true", help="no simulator-alone figures")
     parser.add_argument("--skip-ours", action="store_true", help="do not benchmark our PPO")
     parser.add_argument("--skip-rsl-rl", action="store_true", help="do not benchmark rsl_rl's PPO")
+    parser.add_argument("--rsl-rl-settings", choices=("both", "rsl_rl", "ours"), default="both",
+                        help="rsl_rl rows: its own recommended schedule (rsl_rl), configured "
+                             "like ours (ours) or both (default)")
+    parser.add_argument("--rsl-rl-time-limit", type=float, default=0.0,
+                        help="seconds per rsl_rl row, as --time-limit (default: --time-limit)")
     parser.add_argument("--rsl-rl-log", action="store_true",
                         help="let rsl_rl write its logs and git state under OUT/rsl_rl_logs "
                              "(prints a block and saves a checkpoint per iteration; "
@@ -460,37 +523,85 @@ def main(argv=None) -> int:
                         help="config override for both trainers (repeatable)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
     parser.add_argument("--json", help="write all results to this JSON file")
-    args = parser.parse_args(argv)
-    if args.eval_every < 1:
-        parser.error("--eval-every must be >= 1")
+    return parser
 
-    script_start = time.perf_counter()
-    command = " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        log("error: --device %s but CUDA is not available (torch %s)"
-            % (args.device, torch.__version__))
-        return 2
-    cuda_init_s = 0.0
-    if device.type == "cuda":
-        device = torch.device("cuda", device.index or 0)
-        # The CUDA context first, for both trainers alike: its start-up is reported apart
-        # (rsl_rl's imports would otherwise start it before one trainer's clock but not the other's).
-        t0 = time.perf_counter()
-        torch.cuda.set_device(device)
-        torch.zeros(1, device=device)
-        sync(device)
-        cuda_init_s = time.perf_counter() - t0
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
-    os.makedirs(args.out, exist_ok=True)
-    # The goal's time to 1 cm is for an arm without the topic path's speed cap: the libfranka
-    # interface's limits (--override task.interface=ros2_control to bench the capped arm);
-    # the bench's own Tracker judges, so the runner's until_goal is off.
-    overrides = ["task.interface=libfranka", "run.until_goal=false",
-                 "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
-                 "run.max_iterations=100000000",
-                 "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
-    report: Dict[str, Any] = {
+
+def trainers_to_run(args, report: Dict) -> List:
+    """``(report key, fn(args, overrides, device))`` of each trainer to bench; rsl_rl rows that
+    cannot run get their reason in ``report``."""
+    trainers = [] if args.skip_ours else [("ours", bench_ours)]  # type: List
+    settings = ("rsl_rl", "ours") if args.rsl_rl_settings == "both" else (args.rsl_rl_settings,)
+    why = "--skip-rsl-rl" if args.skip_rsl_rl else rsl_rl_unavailable()
+    for setting in settings:
+        if why:
+            report[RSL_RL_ROWS[setting]] = {"skipped": why}
+        else:
+            trainers.append((RSL_RL_ROWS[setting],
+                             lambda a, o, d, setting=setting: bench_rsl_rl(a, o, d, setting)))
+    if why and not args.skip_rsl_rl:
+        log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
+    return trainers
+
+
+def log_final_table(report: Dict, args) -> None:
+    """The report's closing block: command, goal, simulator rows, each trainer, side by side."""
+    log("\n" + "=" * 100)
+    log("command : %s" % report["command"])
+    log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
+        % (torch.__version__, torch.version.cuda, report["device"], report["gpu"], args.num_envs,
+           args.time_limit))
+    log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
+        "%.1f s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
+        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_in_a_row))
+    sim = report.get("simulator")
+    if isinstance(sim, list):
+        for row in sim:
+            log("%-8s %6d envs: TorchArmSim.step %.3g env-steps/s | ReachTask.step %.3g env-steps/s%s"
+                % ("sim", row["num_envs"], row["arm_sim_steps_per_s"],
+                   row["reach_task_steps_per_s"],
+                   " (%.3g in a CUDA graph)" % row["reach_task_graph_steps_per_s"]
+                   if "reach_task_graph_steps_per_s" in row else ""))
+    elif isinstance(sim, dict):
+        log("%-8s %s" % ("sim", sim["error"]))
+    for name in TRAINERS:
+        if name in report:
+            log("-" * 100)
+            for row in trainer_rows(name, report[name]):
+                log(row)
+    log("-" * 100)
+    for row in side_by_side(report):
+        log(row)
+
+
+def start_device(device: torch.device):
+    """``(device, seconds)``: on CUDA the context first, for every trainer alike, its start-up
+    reported apart (rsl_rl's imports would otherwise start it before one trainer's clock but not
+    the other's); 0 s elsewhere."""
+    if device.type != "cuda":
+        return device, 0.0
+    device = torch.device("cuda", device.index or 0)
+    t0 = time.perf_counter()
+    torch.cuda.set_device(device)
+    torch.zeros(1, device=device)
+    sync(device)
+    return device, time.perf_counter() - t0
+
+
+def bench_overrides(args) -> List[str]:
+    """Config overrides of every trainer. The goal's time to 1 cm is for an arm without the topic
+    path's speed cap: the libfranka interface's limits (``--override
+    task.interface=ros2_control`` to bench the capped arm); the bench's own Tracker judges, so
+    the runner's until_goal is off."""
+    return ["task.interface=libfranka", "run.until_goal=false",
+            "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
+            "run.max_iterations=100000000",
+            "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
+
+
+def new_report(args, command: str, device: torch.device, gpu: str, cuda_init_s: float,
+               overrides: List[str]) -> Dict[str, Any]:
+    """The report's header: what ran where, with which goal."""
+    return {
         "command": command,
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -507,13 +618,46 @@ def main(argv=None) -> int:
                  "eval_in_a_row": args.eval_in_a_row},
     }
 
-    def save():
-        if args.json:
-            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            with open(args.json + ".tmp", "w") as f:
-                json.dump(report, f, indent=2, default=str)
-            os.replace(args.json + ".tmp", args.json)
 
+def bench_simulator_into(report: Dict, cfg: TrainConfig, device: torch.device, args) -> None:
+    """The simulator-alone figures into ``report["simulator"]`` (or the error that stopped them)."""
+    sizes = args.sim_envs if args.sim_envs else sorted({args.num_envs, 16384})
+    log("\n== simulator alone ==")
+    try:
+        report["simulator"] = bench_simulator(cfg, device, sizes, args.sim_seconds)
+    except Exception as exc:
+        report["simulator"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        traceback.print_exc()
+
+
+def save_report(report: Dict, path: Optional[str]) -> None:
+    """Write ``report`` as JSON to ``path`` (atomically; nothing without a path)."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(report, f, indent=2, default=str)
+        os.replace(path + ".tmp", path)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.eval_every < 1:
+        parser.error("--eval-every must be >= 1")
+
+    script_start = time.perf_counter()
+    command = " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        log("error: --device %s but CUDA is not available (torch %s)"
+            % (args.device, torch.__version__))
+        return 2
+    device, cuda_init_s = start_device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    os.makedirs(args.out, exist_ok=True)
+    overrides = bench_overrides(args)
+    report = new_report(args, command, device, gpu, cuda_init_s, overrides)
+    save = lambda: save_report(report, args.json)  # noqa: E731 (after every stage)
     log("command: %s" % command)
     log("python %s | torch %s (CUDA %s) | device %s | GPU %s | CUDA context %.2f s (not in the "
         "times from start)" % (report["python"], torch.__version__, torch.version.cuda, device,
@@ -531,29 +675,12 @@ def main(argv=None) -> int:
     save()
 
     if not args.skip_sim:
-        sizes = args.sim_envs if args.sim_envs else sorted({args.num_envs, 16384})
-        log("\n== simulator alone ==")
-        try:
-            report["simulator"] = bench_simulator(cfg, device, sizes, args.sim_seconds)
-        except Exception as exc:
-            report["simulator"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
-            traceback.print_exc()
+        bench_simulator_into(report, cfg, device, args)
         save()
 
-    trainers = []
-    if not args.skip_ours:
-        trainers.append(("ours", bench_ours))
-    if args.skip_rsl_rl:
-        report["rsl_rl"] = {"skipped": "--skip-rsl-rl"}
-    else:
-        why = rsl_rl_unavailable()
-        if why:
-            log("\n== rsl_rl skipped: cannot import it (%s) ==" % why)
-            report["rsl_rl"] = {"skipped": "rsl_rl not importable: " + why}
-        else:
-            trainers.append(("rsl_rl", bench_rsl_rl))
-    for name, fn in trainers:
-        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (name, args.num_envs, args.time_limit))
+    for name, fn in trainers_to_run(args, report):
+        limit = args.time_limit if name == "ours" else args.rsl_rl_time_limit or args.time_limit
+        log("\n== %s PPO: %d envs, time limit %.0f s ==" % (TITLES[name], args.num_envs, limit))
         try:
             report[name] = fn(args, overrides, device)
         except Exception as exc:
@@ -563,36 +690,13 @@ def main(argv=None) -> int:
             torch.cuda.empty_cache()
         save()
 
-    # -- final table --
-    log("\n" + "=" * 100)
-    log("command : %s" % command)
-    log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
-        % (torch.__version__, torch.version.cuda, device, gpu, args.num_envs, args.time_limit))
-    log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
-        "%.1f s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
-        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_in_a_row))
-    sim = report.get("simulator")
-    if isinstance(sim, list):
-        for row in sim:
-            log("%-8s %6d envs: TorchArmSim.step %.3g env-steps/s | ReachTask.step %.3g env-steps/s%s"
-                % ("sim", row["num_envs"], row["arm_sim_steps_per_s"],
-                   row["reach_task_steps_per_s"],
-                   " (%.3g in a CUDA graph)" % row["reach_task_graph_steps_per_s"]
-                   if "reach_task_graph_steps_per_s" in row else ""))
-    elif isinstance(sim, dict):
-        log("%-8s %s" % ("sim", sim["error"]))
-    for name in ("ours", "rsl_rl"):
-        if name in report:
-            log("-" * 100)
-            for row in trainer_rows(name, report[name]):
-                log(row)
+    log_final_table(report, args)
     report["total_wall_s"] = time.perf_counter() - script_start
     log("=" * 100)
     log("total wall time %.0f s%s" % (report["total_wall_s"],
                                       (" | results: %s" % args.json) if args.json else ""))
     save()
-    failed = any(isinstance(report.get(n), dict) and "error" in report[n]
-                 for n in ("ours", "rsl_rl"))
+    failed = any(isinstance(report.get(n), dict) and "error" in report[n] for n in TRAINERS)
     return 1 if failed else 0
 
 

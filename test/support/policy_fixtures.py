@@ -70,8 +70,8 @@ def reach_policy(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def libfranka_policy(tmp_path_factory) -> str:
     """Path of an FR3 policy trained for the libfranka interface as ``make demo`` trains it:
-    ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2: the
-    interface's 4 rad/s^2 would not reach the training goal on a CPU), ~3 minutes.
+    ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2, as
+    measured on franka-sim; docs/deploy.md, "Two interfaces").
     REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
     given = _given("REACH_RL_TEST_LIBFRANKA_POLICY")
     if given:

@@ -3,7 +3,8 @@
 ``ObservationEncoder`` turns raw joint positions, velocities, target and previous command
 into features (including the TCP position by forward kinematics and the TCP-to-target
 error), a running normaliser scales them, and two MLPs give the action mean and the value.
-``PolicyGraph`` is the deterministic part that is exported to ONNX.
+``PolicyGraph`` is the deterministic part that is exported to ONNX; ``ActorCritic.command`` is
+the same command on a model in training (the held-out judge's).
 """
 import copy
 from typing import List, Optional, Sequence, Tuple
@@ -12,8 +13,8 @@ import torch
 from torch import nn
 
 from reach_rl_core import franka_model
-from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import torch_arrays
+from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
 from reach_rl_train.reach_task import OBS_LAYOUT
 
@@ -98,18 +99,35 @@ class ActorCritic(nn.Module):
         return self.critic(self.features(obs)).squeeze(-1)
 
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The Gaussian's mean [N, 7] (unit scale, unclamped)."""
         return self.actor(self.features(obs))
+
+    def command(self, obs: torch.Tensor, limits, action_scale: float, policy_dt: float,
+                kind: str = "expected") -> torch.Tensor:
+        """The command [N, 7] rad/s that the policy file exported from this model sends for
+        ``obs`` (:class:`PolicyGraph`, ``kind`` as ``ppo.deterministic_command``); ``limits``:
+        the training's FilterLimits (``config.task_filter_limits``)."""
+        joint_pos, _, _, prev_command = split_obs(obs)
+        return deterministic_command(kind, limits, joint_pos, prev_command,
+                                     self.act_deterministic(obs) * action_scale,
+                                     self.log_std.exp() * action_scale, action_scale, policy_dt)
 
 
 class PolicyGraph(nn.Module):
     """The exported policy: raw signals -> the joint velocity command [B, 7] rad/s it was trained
     to send, through the training's command limits (``limits``, a FilterLimits, over one policy
-    step of ``policy_dt`` s: :func:`reach_rl_core.safety_filter.policy_command`)."""
+    step of ``policy_dt`` s: :func:`reach_rl_core.safety_filter.policy_command`): by default
+    (``kind`` "expected") their mean under the policy's Gaussian
+    (:mod:`reach_rl_train.expected_command`), else ("mean") the limited mean."""
 
-    def __init__(self, actor_critic: ActorCritic, action_scale: float, limits, policy_dt: float):
+    def __init__(self, actor_critic: ActorCritic, action_scale: float, limits, policy_dt: float,
+                 kind: str = "expected"):
         super().__init__()
         self.limits = limits
         self.policy_dt = policy_dt
+        self.kind = kind
+        # rad/s, the trained Gaussian's std of the goal: a constant of the exported graph
+        self.register_buffer("std", actor_critic.log_std.detach().exp() * action_scale)
         self.encoder = actor_critic.encoder
         self.normalizer = actor_critic.normalizer
         # clamp(actor(x), -1, 1) * scale == clamp(scaled actor(x), -scale, scale): the scale goes
@@ -122,5 +140,6 @@ class PolicyGraph(nn.Module):
 
     def forward(self, joint_pos, joint_vel, target_pos, prev_command):
         features = self.normalizer(self.encoder(joint_pos, joint_vel, target_pos, prev_command))
-        goal = self.actor(features).clamp(-self.action_scale, self.action_scale)
-        return policy_command(self.limits, joint_pos, goal, prev_command, self.policy_dt)
+        return deterministic_command(self.kind, self.limits, joint_pos, prev_command,
+                                     self.actor(features), self.std, self.action_scale,
+                                     self.policy_dt)

@@ -81,7 +81,7 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     if ranks.is_main:
         job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
                if ranks.world_size > 1 else "")
-        goal = (", until %s" % (runner.evaluator.goal,)) if runner.evaluator else ""
+        goal = (", until %s" % (runner.judge.goal,)) if runner.judge else ""
         print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
               % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
                  cfg.run.max_iterations, goal, cfg.run.out), flush=True)

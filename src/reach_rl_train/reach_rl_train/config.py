@@ -20,6 +20,7 @@ from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, INTERFACES, FilterL
 
 # task.accel_fraction/jerk_fraction/max_stop_time: the interface's value (INTERFACE_DEFAULTS)
 INTERFACE_DEFAULT = -1.0
+DETERMINISTIC_COMMANDS = ("expected", "mean")  # ppo.deterministic_command
 
 
 class ConfigError(ValueError):
@@ -110,6 +111,11 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     init_std: float = 0.5
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
+    # The command the policy file and the held-out judge send: "expected", the mean of the
+    # limited command under the policy's Gaussian (what rollouts send on average), or "mean",
+    # the limited mean, which chatters at the per-step limit near the target
+    # (reach_rl_train/expected_command.py).
+    deterministic_command: str = "expected"
 
 
 @dataclass
@@ -127,6 +133,13 @@ class GoalConfig:
     eval_targets: int = 1000
     eval_in_a_row: int = 4
     eval_seed: int = 12345
+    # Cheaper judging before the policy is near the goal (held_out.GoalJudge; the goal is only
+    # ever met on all eval_targets): no judgement while the rollouts' success share is below
+    # screen_train_success; then, until a screen passes, screen_targets held-out targets
+    # (0, or >= eval_targets: none) against the goal loosened by screen_slack (a fraction).
+    screen_train_success: float = 0.5
+    screen_targets: int = 200
+    screen_slack: float = 0.25
 
 
 @dataclass
@@ -290,6 +303,9 @@ def validate(cfg: TrainConfig) -> None:
              "ppo.desired_kl, entropy_coef and value_coef must be >= 0")
     _require(len(p.hidden) >= 1 and all(h >= 1 for h in p.hidden),
              "ppo.hidden must list at least one layer size >= 1")
+    _require(p.deterministic_command in DETERMINISTIC_COMMANDS,
+             "ppo.deterministic_command must be one of %s, got %r"
+             % (", ".join(DETERMINISTIC_COMMANDS), p.deterministic_command))
     _require(run.num_envs >= 1, "run.num_envs must be >= 1")
     _require(run.num_envs * p.num_steps >= p.num_minibatches,
              "run.num_envs * ppo.num_steps must be >= ppo.num_minibatches")
@@ -305,6 +321,9 @@ def validate(cfg: TrainConfig) -> None:
              % g.median_time_s)
     _require(g.eval_every >= 1 and g.eval_targets >= 1 and g.eval_in_a_row >= 1,
              "goal.eval_every, eval_targets and eval_in_a_row must be >= 1")
+    _require(0.0 <= g.screen_train_success <= 1.0 and g.screen_targets >= 0
+             and g.screen_slack >= 0, "goal.screen_train_success must be in [0, 1], "
+             "goal.screen_targets and goal.screen_slack >= 0")
     _require(run.device == "cpu" or run.device.startswith("cuda"),
              "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
     _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)

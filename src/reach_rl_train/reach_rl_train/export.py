@@ -51,7 +51,7 @@ def export_policy(actor_critic: ActorCritic, cfg: TrainConfig, path: str) -> flo
     import onnx
 
     graph = PolicyGraph(actor_critic, cfg.task.action_scale, task_filter_limits(cfg.task),
-                        cfg.task.policy_dt).to("cpu").eval()
+                        cfg.task.policy_dt, cfg.ppo.deterministic_command).to("cpu").eval()
     names = list(contract.INPUT_SHAPES)
     kwargs = dict(input_names=names, output_names=[contract.OUTPUT_NAME], opset_version=OPSET,
                   dynamic_axes={n: {0: "batch"} for n in names + [contract.OUTPUT_NAME]})

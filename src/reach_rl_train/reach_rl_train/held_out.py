@@ -1,17 +1,20 @@
 """Held-out evaluation during training, and the goal that ends it (``run.until_goal``).
 
-Every ``goal.eval_every`` iterations the runner judges the policy being trained exactly as
+Every ``goal.eval_every`` iterations the runner may judge the policy being trained exactly as
 ``reach-rl-eval`` judges a policy file (:func:`reach_rl_train.evaluate.run_condition`, nominal
-conditions, targets of a seed training never uses), on the training device, with the
-policy's deterministic command. Training stops once :class:`Goal` is met and exports the
-best policy seen.
+conditions, targets of a seed training never uses), on the training device, with the command
+the policy file sends (:meth:`ActorCritic.command`). :class:`GoalJudge` decides when, and
+screens cheaply first; training stops once :class:`Goal` is met on every held-out target and
+exports the best policy judged.
 """
+import copy
 import time
 from typing import Dict, NamedTuple, Optional
 
 import torch
 
-from reach_rl_train.config import INTERFACE_DEFAULT, RandomizationConfig, TrainConfig
+from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
+                                   task_filter_limits)
 from reach_rl_train.evaluate import HeldOutRun
 
 NOMINAL = RandomizationConfig(enabled=False)
@@ -42,6 +45,12 @@ class Goal(NamedTuple):
     def reached(self, m: Dict[str, float]) -> bool:
         return self.met(m) == 3
 
+    def loosened(self, slack: float) -> "Goal":
+        """This goal with each criterion loosened by the fraction ``slack``: success times
+        ``1 - slack``, median error and time times ``1 + slack``."""
+        return Goal(self.success * (1.0 - slack), self.median_error_mm * (1.0 + slack),
+                    self.median_time_s * (1.0 + slack))
+
     def __str__(self) -> str:
         time_part = ", median time to 1 cm <= %.2f s" % self.median_time_s if self.median_time_s else ""
         return "success >= %.1f%%, median final error <= %.1f mm%s" % (
@@ -69,17 +78,23 @@ def describe(m: Dict[str, float]) -> str:
 
 
 class HeldOutEvaluator:
-    """Judges an ActorCritic on the held-out targets of ``cfg.goal``, on ``device``, in the
-    built-in simulator whatever arm simulator trains (as reach-rl-eval judges files).
+    """Judges an ActorCritic on ``num_targets`` (default ``cfg.goal.eval_targets``) held-out
+    targets of ``cfg.goal``, on ``device``, in the built-in simulator whatever arm simulator
+    trains (as reach-rl-eval judges files).
 
     It keeps one :class:`reach_rl_train.evaluate.HeldOutRun` for the model it judges: on a GPU
-    (``run.cuda_graph``, the built-in simulator training) that run replays CUDA graphs, so
-    held-out figures are cheap to have often."""
+    (``run.cuda_graph``, the built-in simulator training; :attr:`graphed`) that run replays
+    CUDA graphs, so held-out figures are cheap to have often."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device):
+    def __init__(self, cfg: TrainConfig, device: torch.device, num_targets: int = 0):
         self.cfg = cfg
-        self.device = device
+        self.device = torch.device(device)
+        self.num_targets = num_targets or cfg.goal.eval_targets
         self.goal = Goal.of(cfg)
+        self.limits = task_filter_limits(cfg.task)
+        # (no capture beside Isaac Gym, whose simulation shares the device outside torch)
+        self.graphed = (cfg.run.cuda_graph and cfg.task.backend == "torch"
+                        and self.device.type == "cuda")
         self.model = None  # type: Optional[torch.nn.Module]
         self.run = None  # type: Optional[HeldOutRun]
 
@@ -90,13 +105,96 @@ class HeldOutEvaluator:
         if model is not self.model:
             g = self.cfg.goal
             self.model = model
-            # (no capture beside Isaac Gym, whose simulation shares the device outside torch)
-            graphed = self.cfg.run.cuda_graph and self.cfg.task.backend == "torch"
-            self.run = HeldOutRun(self.cfg, NOMINAL, g.eval_targets, g.eval_seed, self.device,
-                                  in_a_row=g.eval_in_a_row, cuda_graph=graphed)
+            self.run = HeldOutRun(self.cfg, NOMINAL, self.num_targets, g.eval_seed, self.device,
+                                  in_a_row=g.eval_in_a_row, cuda_graph=self.graphed)
         m = self.run(self._act)
         m["eval_s"] = time.perf_counter() - start
         return m
 
     def _act(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.model.act_deterministic(obs).clamp(-1.0, 1.0) * self.cfg.task.action_scale
+        t = self.cfg.task
+        return self.model.command(obs, self.limits, t.action_scale, t.policy_dt,
+                                  self.cfg.ppo.deterministic_command)
+
+
+def prefixed(prefix: str, m: Dict[str, float]) -> Dict[str, float]:
+    """Figures ``m`` as training statistics: keys with ``prefix``, values as floats."""
+    return {prefix + k: float(v) for k, v in m.items()}
+
+
+class GoalJudge:
+    """When and how the runner judges its policy (``run.until_goal``), and the best it judged.
+
+    At every ``goal.eval_every``-th iteration, unless it is the last (always judged in full):
+    no judgement while the rollouts' success share (``stats["success"]``, free) is below
+    ``goal.screen_train_success``; then, until one passes, a screen: ``goal.screen_targets``
+    held-out targets against the goal loosened by ``goal.screen_slack``; from then on the full
+    judge, every held-out target. Only a full judgement can meet the goal or be the best, whose
+    weights are exported. No screen where evaluation runs as CUDA graphs: there a smaller
+    run costs as much as the full one (their steps' launches set the time).
+    ``full`` and ``screen``: evaluators (model -> figures), built from ``cfg`` by default."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, full=None, screen=None):
+        g = cfg.goal
+        self.cfg = cfg
+        self.goal = Goal.of(cfg)
+        self.screen_goal = self.goal.loosened(g.screen_slack)
+        self.full = full if full is not None else HeldOutEvaluator(cfg, device)
+        if (screen is None and 0 < g.screen_targets < g.eval_targets
+                and not getattr(self.full, "graphed", False)):
+            screen = HeldOutEvaluator(cfg, device, g.screen_targets)
+        self.screen = screen
+        self.screened = screen is None  # a screen passed (or none to pass)
+        self.latest = None  # type: Optional[Dict[str, float]]  # the latest judgement, and:
+        self.latest_kind = ""  # "screen" | "held-out"
+        self.best = None  # type: Optional[Dict[str, float]]  # the best full judgement, its weights:
+        self.best_state = None  # type: Optional[Dict[str, torch.Tensor]]
+        self.reached = False
+        self.eval_s = 0.0  # s, every judgement's own time
+
+    def __call__(self, model, iteration: int, last: bool, stats: Dict[str, float]) -> bool:
+        """Judge ``model`` after ``iteration`` when due, adding ``screen_*`` or ``held_out_*``
+        figures to ``stats``; True when a full judgement meets the goal."""
+        g = self.cfg.goal
+        if not (iteration % g.eval_every == 0 or last):
+            return False
+        if not last and stats.get("success", 0.0) < g.screen_train_success:
+            return False
+        if not (self.screened or last):
+            m = self._judge(self.screen, model, iteration, "screen", stats)
+            self.screened = self.screen_goal.reached(m)
+            if not self.screened:
+                return False
+        m = self._judge(self.full, model, iteration, "held-out", stats)
+        if better(m, self.best, self.goal):
+            self.best = self.latest
+            self.best_state = copy.deepcopy(model.state_dict())
+        self.reached = self.goal.reached(m)
+        return self.reached
+
+    def _judge(self, evaluator, model, iteration: int, kind: str, stats) -> Dict[str, float]:
+        m = evaluator(model)
+        self.eval_s += m["eval_s"]
+        self.latest, self.latest_kind = dict(m, iteration=iteration), kind
+        stats.update(prefixed(kind.replace("-", "_") + "_", m))
+        return m
+
+    def describe_latest(self) -> str:
+        """`` | held-out <figures> (it N)`` (or `` | screen ...``) of the latest, or ''."""
+        if self.latest is None:
+            return ""
+        return " | %s %s (it %d)" % (self.latest_kind, describe(self.latest),
+                                     self.latest["iteration"])
+
+    def report(self, iteration: int, wall_s: float) -> Optional[str]:
+        """The line that says how training ended after ``iteration`` and ``wall_s`` s, or None
+        when nothing was judged in full."""
+        if self.reached:
+            return ("goal reached at iteration %d after %.1f s (%.1f s of it held-out "
+                    "evaluation): %s (goal: %s)" % (iteration, wall_s, self.eval_s,
+                                                    describe(self.latest), self.goal))
+        if self.best is None:
+            return None
+        return ("goal (%s) not reached in %d iterations, %.1f s; exporting the best, iteration "
+                "%d: %s" % (self.goal, iteration, wall_s, self.best["iteration"],
+                            describe(self.best)))

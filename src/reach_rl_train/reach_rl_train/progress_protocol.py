@@ -12,7 +12,8 @@ so a parent process (``train_node``) can pick them out of the human log lines ar
   training started), ``env_steps``, ``learning_rate``, ``action_std``; on iterations with a
   held-out evaluation (``run.until_goal``) also ``held_out_success_rate`` (0..1),
   ``held_out_median_final_error_mm``, ``held_out_median_time_to_1cm_s`` and
-  ``held_out_eval_s`` (the evaluation's own seconds);
+  ``held_out_eval_s`` (the evaluation's own seconds), or, on iterations with a screen of fewer
+  held-out targets (``held_out.GoalJudge``), the same keys with ``screen_`` for ``held_out_``;
 * ``done``: ``iteration``, ``policy``, ``checkpoint`` (absolute paths), ``interrupted``
   (true when Ctrl-C stopped training early; the policy and checkpoint hold what was
   trained so far), ``goal_reached`` (``run.until_goal``: whether training stopped at its goal).

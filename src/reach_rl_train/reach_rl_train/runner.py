@@ -14,7 +14,7 @@ from reach_rl_train.config import TrainConfig
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.distributed import Ranks, collectives_for, device_for_rank, ranks_from_environment
 from reach_rl_train.export import export_policy
-from reach_rl_train.held_out import HeldOutEvaluator, better, describe
+from reach_rl_train.held_out import GoalJudge
 from reach_rl_train.ppo import PPO
 from reach_rl_train.reach_task import OBS_DIM, ReachTask, select_results
 from reach_rl_train.storage import RolloutStorage, Transition
@@ -72,12 +72,8 @@ class Runner:
         self.iteration = 0
         self.history = []  # type: List[Dict[str, float]]
         self.writer = None
-        self.evaluator = (HeldOutEvaluator(cfg, self.device)
-                          if cfg.run.until_goal and self.ranks.is_main else None)
-        self.held_out = None  # type: Optional[Dict[str, float]]  # the latest held-out figures
-        self.best = None  # type: Optional[Dict[str, float]]  # the best, and its weights:
-        self.best_state = None  # type: Optional[Dict[str, torch.Tensor]]
-        self.goal_reached = False
+        self.judge = (GoalJudge(cfg, self.device)
+                      if cfg.run.until_goal and self.ranks.is_main else None)
         self.obs = None  # type: Optional[torch.Tensor]  # the next rollout's first observation
         self.rollout = None  # type: Optional[CapturedCall]
         self.carry = StateCarry([])
@@ -173,8 +169,9 @@ class Runner:
 
         ``on_iteration(runner, stats)`` is called after every iteration; returning True stops
         training early (benchmarks use it to stop at a time limit). With ``run.until_goal``
-        the policy is judged on held-out targets every ``goal.eval_every`` iterations, training
-        stops at the goal, and the best policy seen is exported.
+        the policy may be judged on held-out targets every ``goal.eval_every`` iterations
+        (:class:`reach_rl_train.held_out.GoalJudge`: screened cheaply first), training stops
+        at the goal, and the best policy judged in full is exported.
 
         Ctrl-C (KeyboardInterrupt) stops after saving a checkpoint and exporting the policy
         trained so far, then re-raises.
@@ -206,7 +203,9 @@ class Runner:
                              collect_steps_per_s=steps_per_iter / (t1 - t0),
                              env_steps=float(self.iteration * steps_per_iter),
                              action_std=self.model.log_std.exp().mean().item())
-                stop = self._judge_held_out(stats)
+                last = self.iteration >= cfg.run.max_iterations
+                stop = (self.judge is not None
+                        and self.judge(self.model, self.iteration, last, stats))
                 self.history.append(stats)
                 self._log(stats, first_iteration)
                 if main and self.iteration % cfg.run.checkpoint_every == 0:
@@ -219,49 +218,25 @@ class Runner:
             self.progress("interrupted at iteration %d: saving checkpoint and policy" % self.iteration)
             self._finish()
             raise
-        self._report_goal(time.perf_counter() - start)
+        line = self.judge and self.judge.report(self.iteration, time.perf_counter() - start)
+        if line:
+            self.progress(line)
         self._finish()
         self.collectives.barrier()  # the other ranks wait for rank 0's export
         self.collectives.close()
         return stats
 
-    def _judge_held_out(self, stats: Dict[str, float]) -> bool:
-        """Held-out evaluation when one is due (``run.until_goal``, rank 0); True at the goal."""
-        last = self.iteration >= self.cfg.run.max_iterations
-        if self.evaluator is None or not (self.iteration % self.cfg.goal.eval_every == 0 or last):
-            return False
-        m = self.evaluator(self.model)
-        self.held_out = dict(m, iteration=self.iteration)
-        stats.update({"held_out_" + k: float(v) for k, v in m.items()})
-        if better(m, self.best, self.evaluator.goal):
-            self.best = self.held_out
-            self.best_state = copy.deepcopy(self.model.state_dict())
-        self.goal_reached = self.evaluator.goal.reached(m)
-        return self.goal_reached
-
-    def _report_goal(self, wall_s: float) -> None:
-        if self.evaluator is None:
-            return
-        goal = self.evaluator.goal
-        if self.goal_reached:
-            self.progress("goal reached at iteration %d after %.1f s (%.1f s of it held-out "
-                          "evaluation): %s (goal: %s)" % (
-                              self.iteration, wall_s, self._eval_seconds(),
-                              describe(self.held_out), goal))
-        elif self.best is not None:
-            self.progress("goal (%s) not reached in %d iterations, %.1f s; exporting the best, "
-                          "iteration %d: %s" % (goal, self.iteration, wall_s,
-                                                self.best["iteration"], describe(self.best)))
-
-    def _eval_seconds(self) -> float:
-        return sum(h.get("held_out_eval_s", 0.0) for h in self.history)
+    @property
+    def goal_reached(self) -> bool:
+        """Whether training stopped at its goal (``run.until_goal``)."""
+        return self.judge is not None and self.judge.reached
 
     def policy_model(self) -> ActorCritic:
         """The model to export: the best held-out one with ``run.until_goal``, else the latest."""
-        if self.best_state is None:
+        if self.judge is None or self.judge.best_state is None:
             return self.model
         best = copy.deepcopy(self.model)
-        best.load_state_dict(self.best_state)
+        best.load_state_dict(self.judge.best_state)
         return best
 
     def _finish(self) -> None:
@@ -269,8 +244,8 @@ class Runner:
             return
         path = self.save()
         diff = export_policy(self.policy_model(), self.cfg, self.cfg.run.out)
-        which = (" (iteration %d's, the best held-out)" % self.best["iteration"]
-                 if self.best_state is not None else "")
+        best = self.judge and self.judge.best
+        which = " (iteration %d's, the best held-out)" % best["iteration"] if best else ""
         self.progress("checkpoint %s\npolicy %s%s (torch vs onnxruntime max abs diff %.2e)"
                       % (path, self.cfg.run.out, which, diff))
         curve = plot_curve(self.history, os.path.join(self.log_dir, "training_curve.png"))
@@ -291,8 +266,7 @@ class Runner:
         eta = stats["wall_s"] / max(done, 1) * remaining
         success = ("%5.1f%%" % (100 * stats["success"])) if "success" in stats else "   - "
         error = ("%6.1f mm" % stats["final_error_mm"]) if "final_error_mm" in stats else "     - "
-        held_out = (" | held-out %s (it %d)" % (describe(self.held_out), self.held_out["iteration"])
-                    if self.held_out else "")
+        held_out = self.judge.describe_latest() if self.judge is not None else ""
         self.progress("it %4d/%d | %7.0f steps/s | reward %7.3f | success %s | median error %s | "
                       "lr %.1e | std %.2f | eta %3.0fs%s"
                       % (self.iteration, self.cfg.run.max_iterations, stats["steps_per_s"],

@@ -90,8 +90,9 @@ def test_eval_cli_refuses_a_non_policy(tmp_path, capsys):
     assert "not a readable ONNX model" in capsys.readouterr().err
 
 
+# (judged from the first due iteration: no rollout-success gate; 60 targets: no screen)
 UNTIL_GOAL = SMALL + ["run.until_goal=true", "goal.eval_every=3", "goal.eval_targets=60",
-                      "goal.eval_in_a_row=2", "run.max_iterations=9"]
+                      "goal.eval_in_a_row=2", "run.max_iterations=9", "goal.screen_train_success=0"]
 
 
 def test_until_goal_stops_at_the_first_evaluation_that_meets_the_goal(tmp_path):
@@ -123,7 +124,7 @@ def test_until_goal_runs_to_max_iterations_and_exports_the_best(tmp_path):
         return goal.met(m), m["success_rate"], -m["median_final_error_mm"]
 
     best = max(judged, key=rank)
-    assert runner.best["iteration"] == best["iteration"]
+    assert runner.judge.best["iteration"] == best["iteration"]
     assert any("not reached in 9 iterations" in line and "the best, iteration %d" % best["iteration"]
                in line for line in lines), lines
     # The file holds the best weights: judged the same way, it scores what the best scored.

@@ -1,0 +1,87 @@
+"""When training judges its policy (held_out.GoalJudge): gated, screened, and only ever accepted
+on the full held-out judge."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reach_rl_train.config import load_config  # noqa: E402
+from reach_rl_train.held_out import GoalJudge  # noqa: E402
+
+GOOD = {"success_rate": 1.0, "median_final_error_mm": 1.0, "median_time_to_1cm_s": 0.8}
+NEAR = {"success_rate": 0.995, "median_final_error_mm": 2.3, "median_time_to_1cm_s": 0.9}
+FAR = {"success_rate": 0.2, "median_final_error_mm": 40.0, "median_time_to_1cm_s": 2.9}
+
+
+class Scripted:
+    """An evaluator that answers the given figures in turn and counts its calls."""
+
+    def __init__(self, *answers, graphed=False):
+        self.answers = list(answers)
+        self.graphed = graphed
+        self.calls = 0
+
+    def __call__(self, model):
+        self.calls += 1
+        return dict(self.answers.pop(0), eval_s=0.5)
+
+
+def judge_with(full, screen, *overrides):
+    cfg = load_config(None, ["task.interface=libfranka", "goal.eval_every=10"] + list(overrides))
+    return GoalJudge(cfg, torch.device("cpu"), full=full, screen=screen)
+
+
+def test_nothing_is_judged_while_the_rollouts_rarely_succeed():
+    full, screen = Scripted(GOOD), Scripted(GOOD)
+    judge = judge_with(full, screen, "goal.screen_train_success=0.5")
+    model = torch.nn.Linear(2, 2)
+    assert not judge(model, 10, False, {"success": 0.3})
+    assert not judge(model, 10, False, {})  # no target ended: nothing known
+    assert not judge(model, 15, False, {"success": 1.0})  # not due
+    assert (full.calls, screen.calls) == (0, 0) and judge.latest is None
+
+
+def test_a_passed_screen_is_not_the_goal_only_the_full_judge_is():
+    full, screen = Scripted(NEAR, GOOD), Scripted(GOOD, FAR)
+    judge = judge_with(full, screen, "goal.screen_train_success=0")
+    model = torch.nn.Linear(2, 2)
+    stats = {}
+    # The screen meets even the goal itself, the full judge does not: training goes on.
+    assert not judge(model, 10, False, stats)
+    assert (screen.calls, full.calls) == (1, 1) and not judge.reached
+    assert "screen_success_rate" in stats and stats["held_out_median_final_error_mm"] == 2.3
+    # Once a screen passed, the full judge runs every time: here it meets the goal.
+    assert judge(model, 20, False, stats)
+    assert (screen.calls, full.calls) == (1, 2) and judge.reached
+    assert judge.latest["iteration"] == 20 and judge.latest_kind == "held-out"
+    assert judge.eval_s == pytest.approx(1.5)
+
+
+def test_a_failed_screen_skips_the_full_judge_and_is_never_the_best():
+    full, screen = Scripted(NEAR), Scripted(FAR, GOOD)
+    judge = judge_with(full, screen, "goal.screen_train_success=0", "run.max_iterations=30")
+    model = torch.nn.Linear(2, 2)
+    assert not judge(model, 10, False, {})
+    assert full.calls == 0 and judge.best is None and judge.latest_kind == "screen"
+    assert judge.report(10, 5.0) is None  # nothing judged in full: nothing to report
+    # The last iteration is judged in full whatever the screen or the rollouts say.
+    assert not judge(model, 30, True, {"success": 0.0})
+    assert (screen.calls, full.calls) == (1, 1)
+    assert judge.best["iteration"] == 30 and judge.best_state is not None
+    assert "not reached in 30 iterations" in judge.report(30, 9.0)
+
+
+def test_the_screen_is_loosened_by_its_slack():
+    for slack, full_calls in (("0.25", 1), ("0.1", 0)):  # NEAR: 2.3 mm against 2.5 / 2.2 mm
+        full, screen = Scripted(NEAR), Scripted(NEAR)
+        judge = judge_with(full, screen, "goal.screen_train_success=0", "goal.screen_slack=" + slack)
+        judge(torch.nn.Linear(2, 2), 10, False, {})
+        assert full.calls == full_calls, slack
+
+
+def test_no_screen_where_evaluation_is_graphed_or_covers_few_targets():
+    judge = judge_with(Scripted(GOOD, graphed=True), None)
+    assert judge.screen is None and judge.screened
+    judge = judge_with(Scripted(GOOD), None, "goal.eval_targets=150", "goal.screen_targets=200")
+    assert judge.screen is None
+    judge = judge_with(Scripted(GOOD), None)  # the defaults on a CPU: a screen of fewer targets
+    assert judge.screen is not None and judge.screen.num_targets < judge.cfg.goal.eval_targets
