@@ -28,7 +28,7 @@ def default_config_path() -> Optional[str]:
     return None
 
 
-def train_main(argv: Optional[List[str]] = None) -> int:
+def _train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reach-rl-train",
         description="Train a Franka reach policy with PPO on the built-in simulator and export "
@@ -53,20 +53,45 @@ def train_main(argv: Optional[List[str]] = None) -> int:
                              "done; see reach_rl_train.progress_protocol)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
                         help="config overrides, e.g. ppo.learning_rate=3e-4 task.robot=panda")
-    args = parser.parse_intermixed_args(argv)  # overrides may come before, between or after options
+    return parser
+
+
+# reach-rl-train's options that stand for a config key
+FLAG_KEYS = (("device", "run.device"), ("num_envs", "run.num_envs"),
+             ("max_iterations", "run.max_iterations"), ("out", "run.out"),
+             ("resume", "run.resume"), ("interface", "task.interface"))
+
+
+def train_overrides(args) -> List[str]:
+    """The config overrides the command line gives: its own, then the options' keys."""
     overrides = list(args.overrides)
-    for flag, key in (("device", "run.device"), ("num_envs", "run.num_envs"),
-                      ("max_iterations", "run.max_iterations"), ("out", "run.out"),
-                      ("resume", "run.resume"), ("interface", "task.interface")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append("%s=%s" % (key, value))
+    overrides += ["%s=%s" % (key, getattr(args, flag)) for flag, key in FLAG_KEYS
+                  if getattr(args, flag) is not None]
     if args.viewer:
         overrides.append("task.isaacgym_viewer=true")
     if args.until_goal:
         overrides.append("run.until_goal=true")
+    return overrides
+
+
+def _announce(cfg, runner) -> None:
+    """The run's one-line header (rank 0 only)."""
+    ranks = runner.ranks
+    if not ranks.is_main:
+        return
+    job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
+           if ranks.world_size > 1 else "")
+    goal = (", until %s" % (runner.judge.goal,)) if runner.judge else ""
+    print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
+          % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
+             cfg.run.max_iterations, goal, cfg.run.out), flush=True)
+
+
+def train_main(argv: Optional[List[str]] = None) -> int:
+    # overrides may come before, between or after the options
+    args = _train_parser().parse_intermixed_args(argv)
     try:
-        cfg = load_config(args.config or default_config_path(), overrides)
+        cfg = load_config(args.config or default_config_path(), train_overrides(args))
         if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch
             from reach_rl_train.isaacgym_backend import import_isaacgym
 
@@ -77,15 +102,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, ValueError, ImportError) as exc:
         print("reach-rl-train: error: %s" % exc, file=sys.stderr)
         return 2
-    ranks = runner.ranks
-    if ranks.is_main:
-        job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
-               if ranks.world_size > 1 else "")
-        goal = (", until %s" % (runner.judge.goal,)) if runner.judge else ""
-        print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
-              % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
-                 cfg.run.max_iterations, goal, cfg.run.out), flush=True)
-    emit = _progress_printer(args.progress_json and ranks.is_main)
+    _announce(cfg, runner)
+    emit = _progress_printer(args.progress_json and runner.ranks.is_main)
     emit("start", max_iterations=cfg.run.max_iterations, num_envs=cfg.run.num_envs,
          num_steps=cfg.ppo.num_steps, device=str(runner.device), backend=cfg.task.backend,
          policy=os.path.abspath(cfg.run.out))

@@ -251,7 +251,13 @@ def _require(ok: bool, message: str) -> None:
 
 def validate(cfg: TrainConfig) -> None:
     """ConfigError for values that cannot work, naming the key and the allowed range."""
-    t, r, d, p, run = cfg.task, cfg.reward, cfg.randomization, cfg.ppo, cfg.run
+    _validate_task(cfg.task)
+    _validate_reward_and_randomization(cfg.reward, cfg.randomization)
+    _validate_ppo_and_run(cfg.ppo, cfg.run)
+    _validate_goal(cfg.goal)
+
+
+def _validate_task(t: TaskConfig) -> None:
     _require(t.robot in ROBOTS, "task.robot must be one of %s, got %r" % (ROBOTS, t.robot))
     _require(t.backend in ("torch", "isaacgym"),
              "task.backend must be torch or isaacgym, got %r" % t.backend)
@@ -284,6 +290,9 @@ def validate(cfg: TrainConfig) -> None:
     except ValueError as exc:
         raise ConfigError("task.max_stop_time: %s" % exc) from None
     _require(t.success_radius > 0, "task.success_radius must be > 0 m")
+
+
+def _validate_reward_and_randomization(r: RewardConfig, d: RandomizationConfig) -> None:
     _require(r.near_scale > 0 and r.precise_scale > 0, "reward scales must be > 0 m")
     _require(len(r.posture_joints) == 7 and all(v >= 0 for v in r.posture_joints),
              "reward.posture_joints must list 7 weights >= 0 (joint order)")
@@ -293,6 +302,9 @@ def validate(cfg: TrainConfig) -> None:
     _require(0 <= d.latency_steps_min <= d.latency_steps_max <= 10,
              "randomization needs 0 <= latency_steps_min <= latency_steps_max <= 10")
     _require(d.joint_pos_noise >= 0 and d.joint_vel_noise >= 0, "randomization noise must be >= 0")
+
+
+def _validate_ppo_and_run(p: PPOConfig, run: RunConfig) -> None:
     _require(p.num_steps >= 1 and p.num_epochs >= 1 and p.num_minibatches >= 1,
              "ppo.num_steps, num_epochs and num_minibatches must be >= 1")
     _require(0.0 < p.gamma <= 1.0 and 0.0 <= p.gae_lambda <= 1.0,
@@ -313,7 +325,12 @@ def validate(cfg: TrainConfig) -> None:
     _require(run.checkpoint_every >= 1, "run.checkpoint_every must be >= 1")
     _require(run.threads >= 0, "run.threads must be >= 0")
     _require(run.dist_timeout_s > 0, "run.dist_timeout_s must be > 0 s")
-    g = cfg.goal
+    _require(run.device == "cpu" or run.device.startswith("cuda"),
+             "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
+    _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)
+
+
+def _validate_goal(g: GoalConfig) -> None:
     _require(0.0 <= g.success <= 1.0, "goal.success must be in [0, 1], got %r" % g.success)
     _require(g.median_error_mm > 0, "goal.median_error_mm must be > 0 mm")
     _require(g.median_time_s == INTERFACE_DEFAULT or g.median_time_s >= 0,
@@ -324,6 +341,3 @@ def validate(cfg: TrainConfig) -> None:
     _require(0.0 <= g.screen_train_success <= 1.0 and g.screen_targets >= 0
              and g.screen_slack >= 0, "goal.screen_train_success must be in [0, 1], "
              "goal.screen_targets and goal.screen_slack >= 0")
-    _require(run.device == "cpu" or run.device.startswith("cuda"),
-             "run.device must be cpu, cuda or cuda:N, got %r" % run.device)
-    _require(run.out.endswith(".onnx"), "run.out must be a path ending in .onnx, got %r" % run.out)
