@@ -39,21 +39,15 @@ COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the 
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
 FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true
-ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments
-    "interface": ("ros2_control", "ros2_control: franka_ros2's joint velocity controller; "
-                                  "libfranka: the deploy node runs Franka's 1 kHz loop itself"),
+ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments (docs/deploy.md)
+    "interface": ("ros2_control", "ros2_control (franka_ros2's velocity controller) or libfranka"),
     "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
     "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
-    "use_fake_hardware": ("false", "franka_ros2's fake hardware instead of a real arm: a bring-up "
-                                   "check (controllers load, topics connect); it may not move, "
-                                   "use sim:=true to rehearse motion"),
-    "sim": ("", "true: the package's simulated Franka; default true when no robot_ip and no "
-                "fake hardware"),
+    "use_fake_hardware": ("false", "franka_ros2's fake hardware: a bring-up check, may not move"),
+    "sim": ("", "true: the simulated Franka (default without robot_ip and fake hardware)"),
     "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
     "target_topic": ("reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
-    "autostart": ("", "enable motion at start; default true with sim, false otherwise "
-                      "(then: ros2 service call /reach_rl_deploy/enable std_srvs/srv/SetBool "
-                      "'{data: true}')"),
+    "autostart": ("", "enable motion at start; default true with sim, else call ~/enable"),
     "load_gripper": ("false", "franka_ros2: load the Franka Hand"),
 }
 

@@ -34,8 +34,7 @@ import numpy as np
 from reach_rl_deploy.cpu_pinning import threads_started_realtime
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
 from reach_rl_deploy.gil_stall import GilStalls, hold_gil
-from reach_rl_deploy.reflex_latch import ReflexLatch
-from reach_rl_deploy.robot_connection import connect_with_retry
+from reach_rl_deploy.robot_connection import RobotLink, connect_with_retry
 from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_core.safety_filter import FilterState
 
@@ -122,7 +121,7 @@ class LoopStats:
                    self.estimated_lost))
 
 
-class FrankyLoop:
+class FrankyLoop(RobotLink):
     """Runs ``controller`` at its rate over franky's 1 kHz loop on the robot at ``robot_ip``.
 
     ``inputs()`` gives the target, enable and stop flags each tick; ``on_state(state)`` gets
@@ -135,17 +134,12 @@ class FrankyLoop:
                  on_reflex: Callable[[str], None], log: Callable[[str], None],
                  settings: RobotSettings, command_hold: float, realtime: bool = False,
                  rt_priority: int = 0):
-        self.robot_ip = robot_ip
-        self.controller = controller
-        self.inputs = inputs
-        self.on_state = on_state
-        self.log = log
+        super().__init__(robot_ip, realtime, on_reflex, log)
+        self.controller, self.inputs, self.on_state = controller, inputs, on_state
         self.settings = settings
         self.command_hold_ms = max(1, int(round(1e3 * command_hold)))
-        self.realtime = realtime
         self.rt_priority = rt_priority
         self.stats = LoopStats()
-        self.reflex = ReflexLatch(on_reflex)  # .text: the latched reflex, '' when none
         self._franky = None
         self._sent = np.zeros(len(controller.filter.command))  # last command handed to franky
         self._was_in_control = False

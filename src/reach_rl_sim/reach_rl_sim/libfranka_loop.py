@@ -20,8 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from reach_rl_deploy.reflex_latch import ReflexLatch
-from reach_rl_deploy.robot_connection import connect_with_retry
+from reach_rl_deploy.robot_connection import RobotLink, connect_with_retry
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
 IDLE_PERIOD = 0.004  # s between robot states read while no motion runs (250 Hz)
@@ -108,7 +107,7 @@ def robot_errors(state) -> str:
     return ""
 
 
-class LibfrankaLoop:
+class LibfrankaLoop(RobotLink):
     """Runs the motions of ``source`` in Franka's 1 kHz loop on the robot at ``robot_ip``.
 
     ``source`` (franka_standin_node's held command) has ``stopping()``,
@@ -124,15 +123,10 @@ class LibfrankaLoop:
                  on_cycle: Callable[[], None], on_reflex: Callable[[str], None],
                  log: Callable[[str], None], realtime: bool = False,
                  state_every: int = STATE_EVERY):
-        self.robot_ip = robot_ip
-        self.source = source
-        self.on_state = on_state
-        self.on_cycle = on_cycle
-        self.log = log
-        self.realtime = realtime
+        super().__init__(robot_ip, realtime, on_reflex, log)
+        self.source, self.on_state, self.on_cycle = source, on_state, on_cycle
         self.state_every = state_every
         self.stats = CycleStats()
-        self.reflex = ReflexLatch(on_reflex)  # .text: the latched reflex, '' when none
         self._franka = None
         self._history = collections.deque(maxlen=HISTORY)  # the last cycles, for a reflex's log
 

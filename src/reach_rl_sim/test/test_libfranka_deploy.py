@@ -12,6 +12,7 @@ is the session's ``reach-rl-train --interface libfranka`` file (conftest.libfran
 franka-sim owns TCP 1337 (libfranka's fixed port): the module starts one server, its tests
 run one after another, and the server is stopped at the end whatever happened.
 """
+import contextlib
 import os
 import re
 import signal
@@ -108,6 +109,17 @@ def wait_homed(operator, timeout=20.0):
                       timeout, "the arm at the ready pose")
 
 
+@contextlib.contextmanager
+def homed_node(operator, *args, **kwargs):
+    """deploy(*args, **kwargs) with the arm homed (wait_homed); the node stopped after."""
+    node = deploy(*args, **kwargs)
+    try:
+        wait_homed(operator)
+        yield node
+    finally:
+        node.stop()
+
+
 def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
         franka_sim, operator, libfranka_policy):
     node = deploy(libfranka_policy)
@@ -135,13 +147,10 @@ def test_stalls_of_the_python_side_holding_the_gil_cost_no_reflex(
         franka_sim, operator, libfranka_policy):
     # A 100 ms stall every 2 s and once 250 ms, the node's Python side frozen with the GIL held
     # (gil_stall.py), while it drives the arm to one target after another.
-    node = deploy(libfranka_policy, env={"REACH_RL_TEST_GIL_STALLS": "0.1/2,0.25@5.1"})
-    try:
-        wait_homed(operator)
+    stalls = {"REACH_RL_TEST_GIL_STALLS": "0.1/2,0.25@5.1"}
+    with homed_node(operator, libfranka_policy, env=stalls) as node:
         errors = [operator.hold(target, 3.0) for target in TARGETS]
         assert node.interrupt(15.0) == 0, node.output
-    finally:
-        node.stop()
     assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s\nfranka-sim:\n%s" % (
         np.round(errors, 4), node.output[-3000:], "\n".join(franka_sim.violations()))
     assert "robot reflex" not in node.output
@@ -157,13 +166,10 @@ def test_arm_comes_to_rest_when_commands_stop_and_moves_on_when_they_resume(
     # at each stall the arm comes to rest (franka-sim: "Motion finished", which it accepts
     # only at zero velocity), and after it a new motion goes on to the target.
     finished_before = franka_sim.output.count("Motion finished")
-    node = deploy(libfranka_policy, env={"REACH_RL_TEST_GIL_STALLS": "1.0/4"})
-    try:
-        wait_homed(operator)
+    stalls = {"REACH_RL_TEST_GIL_STALLS": "1.0/4"}
+    with homed_node(operator, libfranka_policy, env=stalls) as node:
         errors = [operator.hold(target, 5.0) for target in (TARGETS[1], TARGETS[2], TARGETS[0])]
         assert node.interrupt(15.0) == 0, node.output
-    finally:
-        node.stop()
     assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s" % (np.round(errors, 4),
                                                                      node.output[-3000:])
     finished = franka_sim.output.count("Motion finished") - finished_before
@@ -185,9 +191,7 @@ def test_refuses_a_policy_trained_for_looser_limits(libfranka_policy):
 
 def test_frozen_node_gets_franka_reflex_and_moves_again_only_after_recover(
         franka_sim, operator, libfranka_policy):
-    node = deploy(libfranka_policy)
-    try:
-        wait_homed(operator)
+    with homed_node(operator, libfranka_policy) as node:
         # At the target, motion running: commands about zero, so the only thing the freeze can
         # break is the command stream itself (a freeze while accelerating may first be judged an
         # acceleration discontinuity when the stream resumes).
@@ -208,20 +212,14 @@ def test_frozen_node_gets_franka_reflex_and_moves_again_only_after_recover(
         error = operator.hold(TARGETS[1], 4.0)
         assert error < 0.01, "after ~/recover the arm reached %.1f mm from the target" % (1e3 * error)
         assert node.interrupt(15.0) == 0, node.output
-    finally:
-        node.stop()
 
 
 def test_killed_node_leaves_the_arm_stopped_and_a_new_node_takes_over(
         franka_sim, operator, libfranka_policy):
-    node = deploy(libfranka_policy)
-    try:
-        wait_homed(operator)
+    with homed_node(operator, libfranka_policy) as node:
         operator.hold(TARGETS[2], 0.4)
         node.process.kill()  # SIGKILL mid-motion: no ramp, no motion_finished
         node.wait(5.0)
-    finally:
-        node.stop()
     # franka-sim ends the session and holds the arm where it is, as the FCI stops on a lost
     # connection (franka-sim 1.1.7 then starts every new connection without a latched error).
     deadline = time.monotonic() + 5.0

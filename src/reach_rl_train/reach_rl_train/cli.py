@@ -29,10 +29,9 @@ def default_config_path() -> Optional[str]:
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reach-rl-train",
-        description="Train a Franka reach policy with PPO on the built-in simulator and export "
-                    "it as a contract-2 ONNX policy file.")
+    parser = argparse.ArgumentParser(prog="reach-rl-train", description=(
+        "Train a Franka reach policy with PPO on the built-in simulator and export it as a "
+        "contract-2 ONNX policy file."))
     parser.add_argument("--config", help="training YAML (default: the package's config/train.yaml)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (overrides run.device)")
     parser.add_argument("--num-envs", type=int, help="parallel simulated arms (run.num_envs)")
@@ -96,7 +95,7 @@ def train_main(argv: Optional[List[str]] = None) -> int:
             from reach_rl_train.isaacgym_backend import import_isaacgym
 
             import_isaacgym()
-        from reach_rl_train.runner import Runner  # torch import is slow: after arguments are checked
+        from reach_rl_train.runner import Runner  # torch loads slowly: after the arguments
 
         runner = Runner(cfg, progress=lambda line: print(line, flush=True))
     except (ConfigError, ValueError, ImportError) as exc:
@@ -133,10 +132,9 @@ def _progress_printer(enabled: bool):
 
 
 def eval_main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="reach-rl-eval",
-        description="Evaluate a policy file on held-out targets in the built-in simulator, "
-                    "nominal and under actuator lag, observation latency and joint noise.")
+    parser = argparse.ArgumentParser(prog="reach-rl-eval", description=(
+        "Evaluate a policy file on held-out targets in the built-in simulator, nominal and "
+        "under actuator lag, observation latency and joint noise."))
     parser.add_argument("policy", help="contract-2 ONNX policy file")
     parser.add_argument("--targets", type=int, default=1000, help="held-out targets per condition")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the held-out targets")
@@ -165,10 +163,9 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
 
 
 def export_main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="reach-rl-export",
-        description="Export a training checkpoint as a policy file of the current contract, "
-                    "without retraining (e.g. a contract-1 run's <out>_logs/checkpoint.pt).")
+    parser = argparse.ArgumentParser(prog="reach-rl-export", description=(
+        "Export a training checkpoint as a policy file of the current contract, without "
+        "retraining (e.g. a contract-1 run's <out>_logs/checkpoint.pt)."))
     parser.add_argument("checkpoint", help="checkpoint.pt written by reach-rl-train")
     parser.add_argument("--out", required=True, help="the .onnx file to write")
     args = parser.parse_args(argv)
