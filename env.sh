@@ -35,7 +35,7 @@ export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 # Keep DDS discovery on this machine unless the caller says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 
-# The colcon install space (reach_rl, reach_rl_train, reach_rl_deploy), once built.
+# The colcon install space (the four reach_rl_* packages), once built.
 if [ -f "$_reach_rl_root/install/setup.bash" ]; then
   # shellcheck disable=SC1091
   . "$_reach_rl_root/install/setup.bash"
