@@ -2,7 +2,7 @@
 the kinematic simulated Franka (reach_rl_sim.sim_robot_node, another process) or joint states
 this test publishes; the test reads every command.
 
-With the session's policy (conftest.reach_policy: trained by train_node as its own process, the
+With the session's policy (policy_fixtures.reach_policy: trained by train_node as its own process, the
 trainer as its child) the first test is the whole chain end to end: train node -> policy file ->
 deploy node + simulated Franka -> three targets within 1 cm, no reflex. On franka-sim through
 franka_ros2's stand-in, three 1 kHz Python processes share this 2-core machine and lose cycles
