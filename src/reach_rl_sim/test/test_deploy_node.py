@@ -2,9 +2,9 @@
 the kinematic simulated Franka (reach_rl_sim.sim_robot_node, another process) or joint states
 this test publishes; the test reads every command.
 
-With the session's policy (policy_fixtures.reach_policy: trained by train_node as its own process, the
-trainer as its child) the first test is the whole chain end to end: train node -> policy file ->
-deploy node + simulated Franka -> three targets within 1 cm, no reflex. On franka-sim through
+With the session's policy (policy_fixtures.reach_policy: trained by train_node as its own
+process, the trainer as its child) the first test is the whole chain end to end: train node ->
+policy file -> deploy node + simulated Franka -> three targets within 1 cm, no reflex. On franka-sim through
 franka_ros2's stand-in, three 1 kHz Python processes share this 2-core machine and lose cycles
 (measured by bench/deploy_bench.py --franka-sim, not asserted here).
 
@@ -204,14 +204,16 @@ def test_enable_refused_while_nobody_subscribes_to_the_commands(operator, reach_
     """No subscriber on the command topic (no controller loaded): ~/enable is refused, saying
     why, /diagnostics reports ERROR and nothing moves; once one subscribes, enable works."""
     topic = "/unheard/commands"
-    with deploy_on_states(operator, reach_policy, autostart=False, command_topic=topic) as (node, _):
+    with deploy_on_states(operator, reach_policy, autostart=False,
+                          command_topic=topic) as (node, _):
         node.wait_for_line("motion disabled", 20.0)
         response = operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True),
                                  timeout=10.0)
         assert not response.success and "no subscriber on %s" % topic in response.message
         operator.wait_for(lambda: any(
             s.level == DiagnosticStatus.ERROR and "no subscriber" in s.message
-            for msg in list(operator.diagnostics) for s in msg.status), 5.0, "ERROR on /diagnostics")
+            for msg in list(operator.diagnostics) for s in msg.status), 5.0,
+            "ERROR on /diagnostics")
         heard = []
         operator.record(Float64MultiArray, topic, 10000, heard)
         operator.send_target(TARGETS[0])

@@ -7,7 +7,8 @@ enforced, judging every command), the deploy node (the policy in Python at 50 Hz
 ``REACH_RL_TEST_GIL_STALLS``; ``SIGSTOP``; ``SIGKILL``); nothing here asserts a rate or a
 period, only what the robot did.
 The judge of limits is franka-sim: a test passes only if it logged no violation. The policy
-is the session's ``reach-rl-train --interface libfranka`` file (test/support/policy_fixtures.py: libfranka_policy).
+is the session's ``reach-rl-train --interface libfranka`` file
+(policy_fixtures.libfranka_policy).
 
 franka-sim owns TCP 1337 (libfranka's fixed port): the module starts one server, its tests
 run one after another, and the server is stopped at the end whatever happened.

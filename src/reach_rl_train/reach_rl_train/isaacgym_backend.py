@@ -32,8 +32,8 @@ torch is already loaded, constructing ``IsaacGymArm`` fails with an error that s
 
 The tensor bookkeeping (DOF-state layout, actor indices, the substep count,
 rigid-body positions) lives in small module-level functions on plain torch tensors, tested
-without Isaac Gym (test_isaacgym_backend.py, test_isaacgym_arm.py). This module is Python 3.8 compatible:
-Isaac Gym Preview 4 supports Python 3.6-3.8 only.
+without Isaac Gym (test_isaacgym_backend.py, test_isaacgym_arm.py). This module is Python 3.8
+compatible: Isaac Gym Preview 4 supports Python 3.6-3.8 only.
 
 Units: rad, rad/s, s, m, N m.
 """
