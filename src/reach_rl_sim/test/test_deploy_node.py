@@ -4,9 +4,9 @@ this test publishes; the test reads every command.
 
 With the session's policy (policy_fixtures.reach_policy: trained by train_node as its own
 process, the trainer as its child) the first test is the whole chain end to end: train node ->
-policy file -> deploy node + simulated Franka -> three targets within 1 cm, no reflex. On franka-sim through
-franka_ros2's stand-in, three 1 kHz Python processes share this 2-core machine and lose cycles
-(measured by bench/deploy_bench.py --franka-sim, not asserted here).
+policy file -> deploy node + simulated Franka -> three targets within 1 cm, no reflex. On
+franka-sim through franka_ros2's stand-in, three 1 kHz Python processes share this 2-core
+machine and lose cycles (measured by bench/deploy_bench.py --franka-sim, not asserted here).
 
 Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
 message by message (``limit_monitor.StreamMonitor``), besides the simulated Franka's own checks.
