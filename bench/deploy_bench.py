@@ -36,9 +36,11 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
+# `ros2 run reach_rl_sim franka_sim`'s launcher, from the source tree (no colcon build needed)
+FRANKA_SIM = os.path.join(ROOT, "src", "reach_rl_sim", "scripts", "franka_sim")
 
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
+from reach_rl_deploy.target_runner import Observer  # noqa: E402
 
 TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25), (0.55, 0.25, 0.45)]
 
@@ -74,9 +76,7 @@ def start(module: str, params, log=subprocess.DEVNULL):
     args = [sys.executable, "-m", module, "--ros-args"]
     for name, value in params:
         args += ["-p", "%s:=%s" % (name, value)]
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src") + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
 
 def run_timing(log_text: str):
@@ -90,7 +90,7 @@ def run_timing(log_text: str):
 def start_franka_sim_stack(pin_cpu, log):
     """franka-sim (SCHED_FIFO 90, as the robot's own controller) and franka_standin_node
     (franka_ros2's joint velocity data path on it), the stand-in pinned like the simulated Franka."""
-    sim = subprocess.Popen([os.path.join(ROOT, "scripts", "reach_rl_sim", "franka_sim")],
+    sim = subprocess.Popen([FRANKA_SIM],
                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     time.sleep(3.0)  # franka-sim listens on TCP 1337
     standin = start("reach_rl_sim.franka_standin_node", [("robot_ip", "127.0.0.1")]
@@ -98,54 +98,23 @@ def start_franka_sim_stack(pin_cpu, log):
     return sim, standin
 
 
-class BenchObserver:
-    """The bench's ROS side: the deploy node's /diagnostics windows while ``measuring``,
-    reflexes of the simulated robots, and the target publisher."""
+class BenchObserver(Observer):
+    """reach-rl-targets' observer (no joint states: nothing here needs them), which also keeps
+    the deploy node's /diagnostics windows while ``measuring``."""
 
     def __init__(self):
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import PointStamped
-        from rclpy.executors import SingleThreadedExecutor
-        from std_msgs.msg import String
-
-        from reach_rl_deploy.ros_qos import reliable
-
-        rclpy.init()
-        self.node = rclpy.create_node("deploy_bench")
-        self.lock = threading.Lock()
-        self.windows, self.reflexes = [], []
+        self.lock = threading.Lock()  # (before the node spins: its callbacks use them)
+        self.windows = []
         self.measuring = threading.Event()
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.node.create_subscription(String, "/sim_robot/reflex",
-                                      lambda m: self.reflexes.append(m.data),
-                                      reliable(10, latched=True))
-        self._target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        super().__init__("deploy_bench", joint_states=None)
 
     def _on_diagnostics(self, msg):
+        super()._on_diagnostics(msg)
         values = {kv.key: kv.value for kv in msg.status[0].values}
         if self.measuring.is_set() and values.get("joint_state->command latency p99 [us]",
                                                   "-") != "-":
             with self.lock:
                 self.windows.append(values)
-
-    def publish_target(self, xyz):
-        from geometry_msgs.msg import PointStamped
-
-        msg = PointStamped()
-        msg.point.x, msg.point.y, msg.point.z = xyz
-        self._target_pub.publish(msg)
-
-    def close(self):
-        import rclpy
-
-        self.executor.shutdown()
-        self.spinner.join(timeout=2.0)
-        rclpy.try_shutdown()
 
 
 def start_robot(franka_sim: bool, cpu, state_rate: float, log):
@@ -164,7 +133,7 @@ def measure(observer: BenchObserver, deploy, sim, seconds: float):
     deadline = time.monotonic() + 30.0
     observer.measuring.set()
     while not observer.windows and time.monotonic() < deadline:  # moving: latency figures appear
-        observer.publish_target(TARGETS[-1])
+        observer.publish(TARGETS[-1])
         time.sleep(0.5)
     if not observer.windows:  # e.g. the robot reflexed: report what there is
         print("deploy_node did not start moving within 30 s")
@@ -173,7 +142,7 @@ def measure(observer: BenchObserver, deploy, sim, seconds: float):
     cpu0, sim_cpu0, t0 = cpu_seconds(deploy.pid), cpu_seconds(sim.pid), time.monotonic()
     i = 0
     while time.monotonic() - t0 < seconds:
-        observer.publish_target(TARGETS[i % len(TARGETS)])
+        observer.publish(TARGETS[i % len(TARGETS)])
         i += 1
         time.sleep(min(2.0, seconds - (time.monotonic() - t0)))
     elapsed = time.monotonic() - t0

@@ -23,7 +23,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from reach_rl_core.franka_model import ROBOTS, joint_limits, limit_distance, tcp_position
+from reach_rl_core.franka_model import (ROBOTS, joint_limits, joint_names, limit_distance,
+                                        tcp_position)
+from reach_rl_deploy.deploy_controller import HOMING, reorder_joint_state
 
 DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
 def random_targets(count: int, seed: int, box) -> List[Tuple[float, float, float]]:
@@ -92,42 +94,45 @@ def parse_args(argv: Optional[List[str]]):
 
 
 class Observer:
-    """The run's ROS side: the arm's joint positions [rad], each joint's smallest distance to
-    its limits so far [rad], the deploy node's status, reflexes, and the target publisher."""
+    """A run's ROS side: the arm's joint positions [rad] on ``joint_states`` (None: not read),
+    each joint's smallest distance to its limits so far [rad], the deploy node's status,
+    reflexes (the simulated Franka's and the deploy node's), and targets published in
+    ``<robot>_link0`` on ``target_topic``. Its node spins on a thread of its own."""
 
-    def __init__(self, args):
+    def __init__(self, name: str, robot: str = "fr3", joint_states: Optional[str] = "/joint_states",
+                 target_topic: str = "/reach_target"):
         import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from geometry_msgs.msg import PointStamped
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
 
-        from reach_rl_core.franka_model import joint_names
         from reach_rl_deploy.ros_qos import reliable
 
         rclpy.init()
-        self.node = rclpy.create_node("reach_rl_targets")
-        self.names, self.limits = joint_names(args.robot), joint_limits(args.robot)
+        self.node = rclpy.create_node(name)
+        self.names, self.limits = joint_names(robot), joint_limits(robot)
         self.q = None  # type: Optional[np.ndarray]
         self.limit = np.full(7, np.inf)
         self.deploy_status = ""
         self.reflexes = []  # type: List[str]
-        self.node.create_subscription(JointState, args.joint_states, self._on_state, 10)
+        if joint_states:
+            self.node.create_subscription(JointState, joint_states, self._on_state, 10)
         self.node.create_subscription(String, "/sim_robot/reflex",
                                       lambda m: self.reflexes.append(m.data),
                                       reliable(10, latched=True))
+        self._error = DiagnosticStatus.ERROR
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.publisher = self.node.create_publisher(PointStamped, args.target_topic, 10)
-        self.frame = args.robot + "_link0"
+        self._target = PointStamped()
+        self._target.header.frame_id = robot + "_link0"
+        self._publisher = self.node.create_publisher(PointStamped, target_topic, 10)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
         self.spinner.start()
 
     def _on_state(self, msg) -> None:
-        from reach_rl_deploy.deploy_controller import reorder_joint_state
-
         try:
             q = reorder_joint_state(msg.name, msg.position, msg.velocity or [0.0] * len(msg.name),
                                     self.names)[0]
@@ -138,23 +143,19 @@ class Observer:
                                                            self.limits.pos_max))
 
     def _on_diagnostics(self, msg) -> None:
-        from diagnostic_msgs.msg import DiagnosticStatus
-
         for status in msg.status:
             if status.name != "reach_rl_deploy":
                 continue
             self.deploy_status = status.message
-            reflex = status.level == DiagnosticStatus.ERROR and status.message.startswith("reflex")
+            reflex = status.level == self._error and status.message.startswith("reflex")
             if reflex and status.message not in self.reflexes:
                 self.reflexes.append(status.message)
 
     def publish(self, target: Sequence[float]) -> None:
-        from geometry_msgs.msg import PointStamped
-
-        msg = PointStamped()
-        msg.header.frame_id = self.frame
-        msg.point.x, msg.point.y, msg.point.z = (float(v) for v in target)
-        self.publisher.publish(msg)
+        """Publish ``target`` [m, base frame]."""
+        point = self._target.point
+        point.x, point.y, point.z = (float(v) for v in target)
+        self._publisher.publish(self._target)
 
     def close(self) -> None:
         import rclpy
@@ -178,10 +179,8 @@ def hold_target(observer: Observer, target, hold: float) -> Tuple[float, float]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from reach_rl_deploy.deploy_controller import HOMING
-
     args = parse_args(argv)
-    observer = Observer(args)
+    observer = Observer("reach_rl_targets", args.robot, args.joint_states, args.target_topic)
     try:
         deadline = time.monotonic() + args.wait
         while observer.q is None and time.monotonic() < deadline:
