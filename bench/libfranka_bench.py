@@ -40,9 +40,8 @@ from typing import Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from deploy_bench import bench_setup, cpu_seconds  # noqa: E402
+from deploy_bench import FRANKA_SIM, bench_setup, cpu_seconds  # noqa: E402
 
-FRANKA_SIM = os.path.join(ROOT, "scripts", "reach_rl_sim", "franka_sim")
 VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
 PYTHON_LOOP_REF = "ec096b0"  # the last commit whose deploy node ran the 1 kHz loop in Python
 STALLS = "0.1/2,0.25@%.1f"  # s; the one long stall in the middle of the run
@@ -57,13 +56,15 @@ def python_loop_tree(ref: str) -> str:
     return os.path.join(folder, "src")
 
 
-def start_node(params, log, src: str, env: Dict[str, str]) -> subprocess.Popen:
-    """deploy_node from the source tree ``src``, its environment extended by ``env``."""
+def start_node(params, log, src: Optional[str], env: Dict[str, str]) -> subprocess.Popen:
+    """deploy_node from the source tree ``src`` (None: the installed packages), its environment
+    extended by ``env``."""
     args = [sys.executable, "-m", "reach_rl_deploy.deploy_node", "--ros-args"]
     for name, value in params:
         args += ["-p", "%s:=%s" % (name, value)]
     full = dict(os.environ, **env)
-    full["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
+    if src:
+        full["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
     return subprocess.Popen(args, env=full, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -149,11 +150,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not bench_setup("libfranka_bench", args.policy, "reach-rl-train --interface libfranka"):
         return 2
     os.environ["REACH_RL_FRANKA_SIM_RT_PRIORITY"] = str(args.sim_rt_priority)
-    src = os.path.join(ROOT, "src")
-    configurations = {  # name: (source tree, environment)
+    configurations = {  # name: (source tree or None: this checkout's packages, environment)
         "python": lambda: (python_loop_tree(args.python_ref), {}),
-        "franky": lambda: (src, {}),
-        "franky-stalls": lambda: (src, {"REACH_RL_TEST_GIL_STALLS":
+        "franky": lambda: (None, {}),
+        "franky-stalls": lambda: (None, {"REACH_RL_TEST_GIL_STALLS":
                                         STALLS % (args.targets * args.hold / 2)}),
     }
     names = args.runs.split(",")

@@ -11,13 +11,9 @@ both success rates and median final errors (goal: within 1 point of each other).
     PYTHONPATH=src python bench/policy_file_alone.py runs/libfranka/policy.onnx
 """
 import argparse
-import os
 import sys
 
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, tcp_position  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402

@@ -23,8 +23,6 @@ import sys
 import time
 from typing import Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
 from reach_rl_train.progress_protocol import parse_line  # noqa: E402
 
@@ -38,7 +36,6 @@ def run_case(args, nproc: int, envs_per_rank: int, out: str) -> Dict:
            "--max-iterations", str(args.max_iterations), "goal.median_time_s=%g" % args.goal_time,
            "goal.eval_every=%d" % args.eval_every] + list(args.override)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.path.join(HERE, "..", "src") + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("NCCL_NVLS_ENABLE", "0")  # NVLink multicast stays off (machine docs)
     print("\n$ %s" % " ".join(shlex.quote(c) for c in cmd), flush=True)
     start = time.perf_counter()

@@ -9,8 +9,6 @@ import os
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "src"))
 # A short CPU training: 256 arms, 4 targets an episode, no speed cap, no goal checks.
 QUICK = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",
          "run.until_goal=false", "task.targets_per_episode=4", "reward.joint_limit=2",

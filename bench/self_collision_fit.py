@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# franka-sim's venv has MuJoCo but not the packages: reach_rl_core from the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "reach_rl_core"))
 
 import mujoco  # noqa: E402
 from franka_sim import mujoco_franka_sim as fs  # noqa: E402
