@@ -71,7 +71,8 @@ def test_ros_executables(name):
 
 def test_launch_ros_resolves_executables():
     substitutions = pytest.importorskip(
-        "launch_ros.substitutions", reason="launch_ros is not installed (../shared/ros2-tools)")
+        "launch_ros.substitutions", reason="needs launch_ros from a ROS 2 install (not on PyPI); "
+        "test_ros_executables looks up the same paths")
     launch = pytest.importorskip("launch")
     context = launch.LaunchContext()
     for name, exes in sorted(EXECUTABLES.items()):

@@ -1,8 +1,11 @@
 """What ``ros2 launch reach_rl_deploy franka.launch.py`` starts, decided from its arguments.
 
 :func:`plan` is pure (strings in, a :class:`LaunchPlan` out, ValueError with what to fix);
-:func:`launch_actions` turns a plan into launch actions. The launch file only declares the
-arguments and calls both, so everything here is unit-tested without starting anything.
+:func:`node_processes` lists the ROS processes a plan starts, with their parameters, as data.
+Two things start them: :func:`launch_actions` turns them into launch actions for the launch file
+(which only declares the arguments and calls these), and ``reach-rl-launch``
+(:mod:`reach_rl_deploy.plan_runner`) starts them as plain processes where ROS 2's launch system
+is not installed. Both read the same list, so the two cannot start different things.
 
 Modes, by ``interface`` and ``sim``:
 
@@ -27,7 +30,7 @@ Modes, by ``interface`` and ``sim``:
 """
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Tuple
 
 from reach_rl_core.franka_model import joint_names
 from reach_rl_core.filter_limits import INTERFACES, LIBFRANKA
@@ -140,6 +143,41 @@ def controller_parameters(arm_id: str) -> Dict[str, Dict]:
 # Environment variable that keeps franka-sim up a few seconds after SIGINT, then stops it
 # (reach_rl_sim/scripts/franka_sim).
 OUTLIVE_SIGINT = "REACH_RL_FRANKA_SIM_OUTLIVE_SIGINT"
+DEPLOY_CONFIG = "deploy.yaml"  # in reach_rl_deploy's share/config
+
+
+@dataclass(frozen=True)
+class NodeProcess:
+    """One ROS executable a plan starts, as launch_ros' ``Node`` starts it: ``<prefix of
+    package>/lib/<package>/<executable> --ros-args -r __node:=<name> --params-file ...``."""
+
+    package: str
+    executable: str
+    name: str
+    param_files: Tuple[str, ...] = ()  # absolute paths, loaded first
+    parameters: Dict[str, object] = field(default_factory=dict)  # then these, overriding them
+    env: Dict[str, str] = field(default_factory=dict)  # added to the environment
+
+
+def node_processes(launch_plan: LaunchPlan, share: str) -> List[NodeProcess]:
+    """The ROS processes ``launch_plan`` starts, in start order; ``share`` is reach_rl_deploy's
+    share directory. The hardware mode's franka_ros2 bring-up and controller spawner are not among
+    them (:func:`launch_actions` adds those): they exist only on a ROS 2 install."""
+    deploy = NodeProcess("reach_rl_deploy", "deploy_node", "reach_rl_deploy",
+                         param_files=(os.path.join(share, "config", DEPLOY_CONFIG),),
+                         parameters=dict(launch_plan.deploy_params))
+    if launch_plan.mode in ("libfranka", "hardware"):
+        return [deploy]
+    # franka-sim has no ROS interface: a plain process, stopped with the others. It stays up 3 s
+    # after a SIGINT, so that the nodes end their motions against it as against a robot, then
+    # stops by itself, inside launch's 5 s before SIGTERM.
+    franka_sim = NodeProcess("reach_rl_sim", "franka_sim", "franka_sim",
+                             env={OUTLIVE_SIGINT: "1"})
+    if launch_plan.mode == "libfranka_sim":
+        return [franka_sim, deploy]
+    standin = NodeProcess("reach_rl_sim", "franka_standin_node", "franka_standin",
+                          parameters=dict(launch_plan.sim_params))
+    return [franka_sim, standin, deploy]
 
 
 def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
@@ -150,22 +188,14 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     from launch_ros.actions import Node
     from launch_ros.substitutions import FindPackageShare
 
-    config = os.path.join(share, "config", "deploy.yaml")
-    deploy = Node(package="reach_rl_deploy", executable="deploy_node", name="reach_rl_deploy",
-                  parameters=[config, launch_plan.deploy_params], output="screen")
-    if launch_plan.mode == "libfranka":
-        return [deploy]
-    if launch_plan.mode in ("libfranka_sim", "sim"):
-        # franka-sim has no ROS interface: a plain process, stopped with the launch. It stays up
-        # 3 s after the launch's SIGINT, so that the nodes end their motions against it as against
-        # a robot, then stops by itself, inside launch's 5 s before SIGTERM.
-        franka_sim = Node(package="reach_rl_sim", executable="franka_sim", name="franka_sim",
-                          output="screen", additional_env={OUTLIVE_SIGINT: "1"})
-        if launch_plan.mode == "libfranka_sim":
-            return [franka_sim, deploy]
-        standin = Node(package="reach_rl_sim", executable="franka_standin_node",
-                       name="franka_standin", parameters=[launch_plan.sim_params], output="screen")
-        return [franka_sim, standin, deploy]
+    def node(p: NodeProcess):
+        parameters = list(p.param_files) + ([p.parameters] if p.parameters else [])
+        return Node(package=p.package, executable=p.executable, name=p.name, output="screen",
+                    parameters=parameters or None, additional_env=p.env or None)
+
+    nodes = [node(p) for p in node_processes(launch_plan, share)]
+    if launch_plan.mode != "hardware":
+        return nodes
     bringup = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution(
             [FindPackageShare("franka_bringup"), "launch", "franka.launch.py"])),
@@ -176,4 +206,4 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
                    arguments=[CONTROLLER_NAME, "--param-file",
                               os.path.join(share, "config", launch_plan.controller_file),
                               "--controller-manager-timeout", "30"])
-    return [bringup, spawner, deploy]
+    return [bringup, spawner] + nodes

@@ -1,5 +1,9 @@
 """franka.launch.py's plan for each argument set, the controller config, and the bring-up include
-without starting it (the simulated robots, started for real: reach_rl_sim's test_sim_launch.py)."""
+without starting it (the simulated robots, started for real: reach_rl_sim's test_sim_launch.py).
+
+The launch actions need launch_ros, which only a ROS 2 install has: those tests skip here, and
+the processes they wrap are judged through :func:`franka_launch.node_processes` (test_plan_runner.py).
+"""
 import os
 
 import pytest
@@ -9,6 +13,8 @@ from reach_rl_deploy import franka_launch
 from reach_rl_deploy.franka_launch import plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # reach_rl_deploy's folder
+NEEDS_LAUNCH_ROS = ("needs launch_ros from a ROS 2 install (not on PyPI); the processes it "
+                    "starts are checked through node_processes (test_plan_runner.py)")
 
 
 def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
@@ -117,7 +123,7 @@ def _text(value, context):
 
 def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
         policy_file, fake_franka_bringup):
-    pytest.importorskip("launch_ros", reason="launch_ros is not installed (../shared/ros2-tools)")
+    pytest.importorskip("launch_ros", reason=NEEDS_LAUNCH_ROS)
     from launch import LaunchContext
     from launch.actions import IncludeLaunchDescription
     from launch_ros.actions import Node
@@ -143,17 +149,23 @@ def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
     assert param_file == "/share/reach_rl_deploy/config/fr3_joint_velocity_controller.yaml"
 
 
-def test_libfranka_sim_description_starts_franka_sim_and_the_node(policy_file):
-    pytest.importorskip("launch_ros", reason="launch_ros is not installed (../shared/ros2-tools)")
+def test_sim_descriptions_start_the_node_processes(policy_file):
+    """Each launch_ros Node is one of node_processes, with its name, parameters and environment
+    (what reach-rl-launch starts)."""
+    pytest.importorskip("launch_ros", reason=NEEDS_LAUNCH_ROS)
     from launch_ros.actions import Node
 
-    p = plan({"policy": policy_file, "interface": "libfranka"})
-    sim, deploy = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
-    assert isinstance(sim, Node) and isinstance(deploy, Node)
-    assert sim.node_executable == "franka_sim"
-    assert deploy.node_executable == "deploy_node"
-    env = {"".join(t.text for t in key): "".join(t.text for t in value)
-           for key, value in sim.additional_env}
-    assert env == {franka_launch.OUTLIVE_SIGINT: "1"}  # the robot outlives the launch's SIGINT
+    for args in ({"interface": "libfranka"}, {}):
+        p = plan(dict(args, policy=policy_file))
+        nodes = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
+        processes = franka_launch.node_processes(p, "/share/reach_rl_deploy")
+        assert len(nodes) == len(processes)
+        for node, process in zip(nodes, processes):
+            assert isinstance(node, Node)
+            assert node.node_executable == process.executable
+            assert node.node_package == process.package
+            env = {"".join(t.text for t in key): "".join(t.text for t in value)
+                   for key, value in node.additional_env}
+            assert env == process.env
     p = plan({"policy": policy_file, "interface": "libfranka", "robot_ip": "172.16.0.2"})
     assert len(franka_launch.launch_actions(p, "/share/reach_rl_deploy")) == 1
