@@ -1,16 +1,19 @@
 """franka.launch.py's simulated robots, started for real: the sim plan's topics are the
-stand-in's, franka-sim outlives the launch's SIGINT, and one ros2 launch moves the arm."""
+stand-in's, franka-sim outlives the launch's SIGINT, and the plan's processes move the arm, started
+by reach-rl-launch (here) and by ros2 launch (where a ROS 2 install has launch_pytest)."""
 import os
 import signal
+import sys
 import time
 
 import numpy as np
 import pytest
 
 import franka_sim_harness
+from captured_process import CapturedProcess
 from reach_rl_deploy import franka_launch
 from reach_rl_deploy.franka_launch import plan
-from source_tree import REPO
+from source_tree import REPO, source_env
 
 
 def test_default_is_the_simulated_franka_with_autostart(policy_file):
@@ -57,10 +60,7 @@ def test_launched_franka_sim_outlives_sigint_then_stops_cleanly():
             sim.stop()
 
 
-# -- the sim branch, started for real ---------------------------------------------------------
-
-launch_pytest = pytest.importorskip(
-    "launch_pytest", reason="launch_pytest is not installed (../shared/ros2-tools; make setup)")
+# -- the plan's processes, started for real ---------------------------------------------------
 
 from ros_harness import TestNode, ros_context_fixture, test_node_name  # noqa: E402
 
@@ -70,6 +70,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from reach_rl_core.franka_model import tcp_position  # noqa: E402
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
+TARGET = (0.45, -0.15, 0.40)  # m, fr3_link0
 
 
 def _share():
@@ -82,45 +83,101 @@ def _share():
 
 
 FRANKA_SIM_VENV = os.environ.get("REACH_RL_FRANKA_SIM_VENV", str(REPO / ".venv-sim"))
+needs_franka_sim = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(FRANKA_SIM_VENV, "bin", "run-franka-sim-server")),
+    reason="franka-sim is not installed (make setup installs it)")
 
 
-@launch_pytest.fixture
-def sim_launch(libfranka_policy):
-    from launch import LaunchDescription
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-    path = os.path.join(_share(), "launch", "franka.launch.py")
-    return LaunchDescription([
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
-                                 launch_arguments={"interface": "libfranka", "sim": "true",
-                                                   "policy": libfranka_policy}.items()),
-        launch_pytest.actions.ReadyToTest(),
-    ])
-
-
-@pytest.mark.skipif(not os.path.isfile(os.path.join(FRANKA_SIM_VENV, "bin", "run-franka-sim-server")),
-                    reason="franka-sim is not installed (make setup installs it)")
-@pytest.mark.launch(fixture=sim_launch)
-def test_sim_launch_moves_the_arm_to_a_target(ros_context, request):
-    """franka-sim and the deploy node on the libfranka interface, from one ros2 launch."""
-    operator = TestNode(ros_context, test_node_name(request))
+def reach(operator: TestNode, target, timeout: float = 25.0) -> float:
+    """Publish ``target`` on /reach_target until the TCP is within 1 cm (the nodes may still be
+    starting, the arm homing) or ``timeout`` s passed; the last TCP error [m]."""
     states = []
     operator.record(JointState, "/joint_states", 10, states)
     target_pub = operator.node.create_publisher(PointStamped, "/reach_target", 10)
-    target = np.array([0.45, -0.15, 0.40])
+    operator.wait_for(lambda: states, 30.0, "joint states from the simulated Franka")
+    error, deadline = np.inf, time.monotonic() + timeout
+    while error >= 0.01 and time.monotonic() < deadline:
+        msg = PointStamped()
+        msg.point.x, msg.point.y, msg.point.z = (float(v) for v in target)
+        target_pub.publish(msg)
+        time.sleep(0.05)
+        with operator.lock:
+            error = float(np.linalg.norm(tcp_position(np.array(states[-1][1].position))
+                                         - np.asarray(target)))
+    return error
+
+
+@needs_franka_sim
+def test_reach_rl_launch_moves_the_arm_then_stops_everything(ros_context, request,
+                                                            libfranka_policy):
+    """reach-rl-launch interface:=libfranka sim:=true, as make demo runs it: franka-sim and the
+    deploy node from the plan; the arm reaches a target; Ctrl-C stops both in order (exit 0),
+    franka-sim judged no violation, and TCP 1337 is free again."""
+    _share()
+    if franka_sim_harness.port_open():
+        pytest.fail("TCP 1337 is taken: another franka-sim runs on this machine; stop it first")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts it
     try:
-        operator.wait_for(lambda: states, 30.0, "joint states from the launched simulated Franka")
-        error = np.inf
-        for _ in range(500):  # republish: the nodes may still be starting, the arm homing
-            msg = PointStamped()
-            msg.point.x, msg.point.y, msg.point.z = (float(v) for v in target)
-            target_pub.publish(msg)
-            time.sleep(0.05)
-            with operator.lock:
-                error = np.linalg.norm(tcp_position(np.array(states[-1][1].position)) - target)
-            if error < 0.01:
-                break
-        assert error < 0.01, "TCP %.1f mm from the target after 25 s" % (1000 * error)
+        runner = CapturedProcess(
+            [sys.executable, "-m", "reach_rl_deploy.plan_runner", "interface:=libfranka",
+             "sim:=true", "policy:=%s" % libfranka_policy], env=source_env())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    operator = TestNode(ros_context, test_node_name(request))
+    try:
+        error = reach(operator, TARGET)
+        assert error < 0.01, "TCP %.1f mm from the target after 25 s:\n%s" % (
+            1000 * error, runner.output[-3000:])
+        runner.process.send_signal(signal.SIGINT)
+        assert runner.process.wait(30.0) == 0, runner.output[-3000:]
+        runner.join_reader()
+        sim_lines = [line for line in runner.lines if line.startswith("[franka_sim]")]
+        assert sim_lines, "no franka-sim output relayed:\n" + runner.output[-2000:]
+        assert not [line for line in sim_lines if franka_sim_harness.VIOLATION.search(line)
+                    and ("WARNING" in line or "ERROR" in line)], runner.output[-3000:]
+        assert not franka_sim_harness.port_open()
     finally:
         operator.close()
+        if runner.process.poll() is None:
+            runner.process.kill()  # its processes die with it
+            runner.process.wait()
+
+
+try:
+    import launch_pytest
+except ImportError:
+    launch_pytest = None
+
+NEEDS_LAUNCH_PYTEST = ("needs launch_pytest from a ROS 2 install (not on PyPI); "
+                       "test_reach_rl_launch_moves_the_arm_then_stops_everything starts the same "
+                       "processes from the same plan")
+
+if launch_pytest is not None:
+    @launch_pytest.fixture
+    def sim_launch(libfranka_policy):
+        from launch import LaunchDescription
+        from launch.actions import IncludeLaunchDescription
+        from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+        path = os.path.join(_share(), "launch", "franka.launch.py")
+        return LaunchDescription([
+            IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
+                                     launch_arguments={"interface": "libfranka", "sim": "true",
+                                                       "policy": libfranka_policy}.items()),
+            launch_pytest.actions.ReadyToTest(),
+        ])
+
+    @needs_franka_sim
+    @pytest.mark.launch(fixture=sim_launch)
+    def test_ros2_launch_moves_the_arm_to_a_target(ros_context, request):
+        """franka-sim and the deploy node on the libfranka interface, from one ros2 launch."""
+        operator = TestNode(ros_context, test_node_name(request))
+        try:
+            error = reach(operator, TARGET)
+            assert error < 0.01, "TCP %.1f mm from the target after 25 s" % (1000 * error)
+        finally:
+            operator.close()
+else:
+    @pytest.mark.skip(reason=NEEDS_LAUNCH_PYTEST)
+    def test_ros2_launch_moves_the_arm_to_a_target():
+        """Skipped where ROS 2's launch system is not installed (see the reason)."""
