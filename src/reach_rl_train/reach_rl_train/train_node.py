@@ -23,11 +23,8 @@ e.g. Isaac Gym's Python 3.8 environment. The node
   transient-local QoS), keeps it available for ``linger`` seconds, then exits. The node's
   exit status is the trainer's (128 + N when the trainer was killed by signal N).
 
-Parameters (read at start; empty text keeps the training config's value): ``config``
-(training YAML, default the package's config/train.yaml), ``backend`` (torch | isaacgym),
-``device`` (cpu, cuda, cuda:N), ``num_envs``, ``max_iterations``, ``output`` (the policy
-file, .onnx), ``python`` (interpreter of the trainer; default this node's), ``overrides``
-(more ``section.key=value`` config overrides, shell-quoted, e.g. ``run.threads=1``) and
+Parameters (read at start): the text parameters of :mod:`reach_rl_train.train_parameters`
+(empty text keeps the training config's value; ``train.launch.py`` offers the same ones) and
 ``linger`` (s, default 5). A missing interpreter, an unknown backend or a non-numeric count
 is refused before anything starts, with exit status 2.
 """
@@ -51,6 +48,7 @@ from std_msgs.msg import String
 from reach_rl_deploy.ros_qos import reliable, wait_acknowledged
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
+from reach_rl_train.train_parameters import TEXT_PARAMETERS
 from reach_rl_deploy.ros_params import declare_read_only
 
 PROGRESS_QOS = reliable(50)
@@ -68,16 +66,8 @@ class TrainNode(Node):
         super().__init__("reach_rl_train")
         from reach_rl_train.cli import default_config_path  # no torch: cli imports it lazily
 
-        text = {name: str(self._param(name, "", description)) for name, description in (
-            ("config", "training YAML; empty: the package's config/train.yaml"),
-            ("backend", "arm simulator: torch or isaacgym; empty: the config's task.backend"),
-            ("device", "cpu, cuda or cuda:N; empty: the config's run.device"),
-            ("num_envs", "parallel simulated arms; empty: the config's run.num_envs"),
-            ("max_iterations", "PPO iterations; empty: the config's run.max_iterations"),
-            ("output", "policy file to write (.onnx); empty: the config's run.out"),
-            ("python", "interpreter that runs the trainer; empty: this node's"),
-            ("overrides", "more config overrides, shell-quoted section.key=value words"),
-            ("nproc", "trainer processes under torchrun, one per GPU; empty or 1: one"))}
+        text = {name: str(self._param(name, "", description))
+                for name, description in TEXT_PARAMETERS}
         self.linger = float(self._param("linger", 5.0, "seconds the latched policy path stays "
                                                        "available after training [s]"))
         python = tp.resolve_python(text["python"])

@@ -1,8 +1,11 @@
 """train.launch.py, as installed by colcon, under launch_pytest: a two-iteration training on CPU
 writes the policy file and latches its path on /reach_rl_train/policy.
 
-Skips, saying why, without launch_pytest / launch_ros (../shared/ros2-tools), rclpy, torch,
-or when reach_rl_train is not in the ament index (run `colcon build` and source env.sh).
+Skips, saying why, without launch_pytest / launch_ros (a ROS 2 install: they are on no registry),
+rclpy, torch, or when reach_rl_train is not in the ament index (run `colcon build` and source
+env.sh). Where it skips, test_train_node.py judges the same: train_node started as a process with
+the launch file's arguments as its text parameters (reach_rl_train/train_parameters.py) trains,
+writes the policy and latches its path.
 """
 import os
 import random
@@ -15,9 +18,10 @@ os.environ.setdefault("REACH_RL_TEST_DOMAIN_ID", str(random.Random().randint(1, 
 os.environ["ROS_DOMAIN_ID"] = os.environ["REACH_RL_TEST_DOMAIN_ID"]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
-launch_pytest = pytest.importorskip(
-    "launch_pytest", reason="launch_pytest is not installed (../shared/ros2-tools: run `make setup`)")
-pytest.importorskip("launch_ros", reason="launch_ros is not installed (../shared/ros2-tools: run `make setup`)")
+NEEDS_LAUNCH = ("needs launch_pytest and launch_ros from a ROS 2 install (not on PyPI); "
+                "test_train_node.py starts train_node with the same parameters")
+launch_pytest = pytest.importorskip("launch_pytest", reason=NEEDS_LAUNCH)
+pytest.importorskip("launch_ros", reason=NEEDS_LAUNCH)
 ament_index = pytest.importorskip(
     "ament_index_python.packages", reason="ament_index_python is not installed (ROS 2 wheels absent)")
 pytest.importorskip("torch", reason="torch is not installed: the trainer needs it")
