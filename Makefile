@@ -9,7 +9,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
-ROS2_TOOLS ?= ../shared/ros2-tools
 STAMP := $(VENV)/.reach_rl-setup-stamp
 # Franka's official libfranka bindings (libfranka >= 0.18: robot server protocol 10, FR3 system >= 5.9),
 # used by the franka_ros2 stand-in (reach_rl_sim).
@@ -22,9 +21,9 @@ SIM_VENV := .venv-sim
 
 # torch is pinned and installed first: an unpinned torch resolves a multi-GB CUDA build.
 TORCH_VERSION := 2.13.0
-# pytest<8.4: launch_pytest (ROS 2 Jazzy) reads fixture internals that pytest 8.4 changed, and the
-# launch_testing pytest plugin uses a hook argument that pytest 9 removed;
-# (without these bounds every pytest run fails at collection).
+# pytest<8.4: on a ROS 2 install, launch_pytest (Jazzy) reads fixture internals that pytest 8.4
+# changed, and the launch_testing pytest plugin uses a hook argument that pytest 9 removed
+# (without these bounds every pytest run there fails at collection). Kept here too: one pytest.
 PY_DEPS := numpy onnx onnxruntime pyyaml omegaconf tensorboard matplotlib "pytest>=8,<8.4" \
   pylibfranka==$(PYLIBFRANKA_VERSION) franky-control==$(FRANKY_VERSION)
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
@@ -48,7 +47,8 @@ help:
 	@echo "make test    colcon build + colcon test (pytest) + colcon test-result; non-zero on any failure"
 	@echo "            (make test PYTEST_ARGS=\"-k packaging\" to pass arguments to pytest)"
 	@echo "make demo    train a policy for the libfranka interface (or reuse runs/demo/libfranka_policy.onnx),"
-	@echo "            evaluate it, deploy it on franka-sim (ros2 launch), send four targets, print errors and reflexes"
+	@echo "            evaluate it, deploy it on franka-sim (reach-rl-launch: what franka.launch.py starts),"
+	@echo "            send four targets, print errors and reflexes"
 	@echo "make clean   remove build/ install/ log/"
 
 setup: $(STAMP)
@@ -64,13 +64,6 @@ $(STAMP): Makefile $(foreach p,$(PACKAGES),src/$(p)/setup.cfg src/$(p)/package.x
 	$(PIP) install -q "torch==$(TORCH_VERSION)"
 	@echo "== setup: Python, ROS 2 wheels, colcon, dev tools"
 	$(PIP) install -q "torch==$(TORCH_VERSION)" $(PY_DEPS) $(ROS_DEPS) $(DEV_DEPS)
-	if [ -x $(ROS2_TOOLS)/install.sh ]; then
-	  echo "== setup: ROS 2 launch tooling and ros2 CLI from $(ROS2_TOOLS)"
-	  $(ROS2_TOOLS)/install.sh $(VPY)
-	else
-	  echo "NOTE: $(ROS2_TOOLS) not found: launch, launch_ros, launch_testing and the ros2 CLI are NOT installed;"
-	  echo "      tests that need them will skip. Put the shared/ folder beside this repository and rerun 'make setup'."
-	fi
 	@echo "== setup: franka-sim (independent FCI emulator) in $(SIM_VENV)"
 	$(SIM_SETUP) $(PYTHON) $(SIM_VENV)
 	@echo "== setup: the four packages (editable: reach-rl-train and the other commands on PATH)"
@@ -107,6 +100,7 @@ test: build
 	# Each package's tests ran under pytest (colcon falls back to unittest, which finds none,
 	# when a package's setup.cfg does not name pytest among its test extras).
 	for p in $(PACKAGES); do [ -f build/$$p/pytest.xml ] || { echo "FAIL: no pytest results for $$p"; rc=1; }; done
+	python test/support/skip_report.py build/*/pytest.xml build/repo_checks/pytest.xml
 	if [ "$$rc" -ne 0 ]; then echo "FAIL: colcon test / test-result exit $$rc"; exit "$$rc"; fi
 	echo "== make test: OK ($$n tests)"
 
@@ -130,18 +124,24 @@ demo: build
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
 	reach-rl-eval $(DEMO_POLICY) --targets 500 --in-a-row 50
-	echo "== demo: ros2 launch reach_rl_deploy franka.launch.py interface:=libfranka sim:=true (franka-sim + deploy node)"
-	# Job control: the launch runs in a process group of its own and does not ignore SIGINT
-	# (a non-interactive shell's background jobs would), so Ctrl-C reaches it and its nodes.
+	echo "== demo: reach-rl-launch interface:=libfranka sim:=true (franka-sim + deploy node, as franka.launch.py starts them)"
+	# Job control: the runner has a process group of its own and does not ignore SIGINT (a
+	# non-interactive shell's background jobs would).
 	set -m
-	ros2 launch reach_rl_deploy franka.launch.py interface:=libfranka sim:=true \
-	  policy:=$(abspath $(DEMO_POLICY)) > log/demo_launch.log 2>&1 &
+	reach-rl-launch interface:=libfranka sim:=true policy:=$(abspath $(DEMO_POLICY)) \
+	  > log/demo_launch.log 2>&1 &
 	launch=$$!
-	# At the end SIGINT (the deploy node ramps to zero and ends its motion, launch stops
-	# franka-sim), then SIGTERM to what is left after 15 s: a make demo started from a script's
-	# background job inherits SIGINT ignored, which no shell can undo, and launch and franka-sim
-	# would wait forever.
-	trap 'kill -INT -- -$$launch 2>/dev/null || true; for i in $$(seq 75); do kill -0 -- -$$launch 2>/dev/null || break; sleep 0.2; done; kill -TERM -- -$$launch 2>/dev/null || true; wait $$launch || true; echo "== demo: launch log in log/demo_launch.log"' EXIT
+	# At the end SIGINT: the runner stops the deploy node (it ramps to zero and ends its motion),
+	# then franka-sim. SIGKILL after 30 s: the runner's processes die with it.
+	stop_launch() {
+	  kill -INT $$launch 2>/dev/null || true
+	  for i in $$(seq 150); do kill -0 $$launch 2>/dev/null || break; sleep 0.2; done
+	  kill -KILL $$launch 2>/dev/null || true
+	  wait $$launch && echo "== demo: reach-rl-launch stopped everything cleanly" \
+	    || echo "== demo: reach-rl-launch exit $$?: see log/demo_launch.log"
+	  if (exec 3<>/dev/tcp/127.0.0.1/1337) 2>/dev/null; then echo "== demo: TCP 1337 is still taken"; fi
+	}
+	trap stop_launch EXIT
 	reach-rl-targets --hold 3 --wait 60 0.45,0.20,0.35 0.50,-0.20,0.50 0.35,0.05,0.25 0.55,0.25,0.45
 
 clean:

@@ -1,6 +1,7 @@
 # Source me (bash): `source env.sh` — the project's venv plus the ROS 2 environment that the
 # ros-jazzy-* wheels need, and the colcon install space if `make test` (colcon build) has run.
-# Then: ros2 launch reach_rl_deploy franka.launch.py ...   ros2 run reach_rl_deploy deploy_node
+# Then: reach-rl-launch interface:=libfranka sim:=true policy:=...   reach-rl-targets ...
+# (ros2 launch / ros2 run where a ROS 2 install provides them).
 # Safe to source more than once. Needs `make setup` first.
 # colcon's and the venv's scripts are not `set -u` clean: relax it while sourcing, restore after.
 case $- in *u*) _reach_rl_nounset=1; set +u ;; *) _reach_rl_nounset= ;; esac
