@@ -3,6 +3,7 @@ file skipped, and why; ``make test`` prints it after the run, so no skip goes un
 
 A skip here should need a real ROS 2 install (launch, ros2cli, franka_ros2), a CUDA GPU or Isaac
 Gym; any other reason is worth a look."""
+import re
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -17,7 +18,11 @@ def skips(paths: Iterable[str]) -> List[Tuple[str, str]]:
             skipped = case.find("skipped")
             if skipped is not None:
                 test_id = "%s::%s" % (case.get("classname", "?"), case.get("name", "?"))
-                found.append((test_id, skipped.get("message", "").strip()))
+                reason = skipped.get("message", "").strip()
+                said = re.search(r"Skipped: (.*?)'?\)?$", (skipped.text or "").strip())
+                if reason == "collection skipped" and said:  # a module skipped whole
+                    reason = said.group(1)
+                found.append((test_id, reason))
     return found
 
 

@@ -82,9 +82,13 @@ def find_executable(package: str, executable: str) -> str:
     return path
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the runner dies, however it dies."""
+def _child_setup() -> None:
+    """In the child, before exec: SIGTERM when the runner dies, however it dies; and SIGINT
+    back to its default, so that the runner's SIGINT stops it even where the runner was started
+    with SIGINT ignored (a script's background job: a shell cannot trap what it inherits
+    ignored)."""
     _LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Runner:
@@ -114,7 +118,7 @@ class Runner:
             # processes in order, not all of them at once.
             child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=_child_setup)
             self.children.append((name, child))
             reader = threading.Thread(target=self._relay, args=(name, child), daemon=True)
             reader.start()

@@ -99,7 +99,13 @@ def test_stop_goes_in_reverse_start_order_and_escalates(tmp_path, monkeypatch):
     monkeypatch.setattr(plan_runner, "SIGTERM_TIMEOUT", 0.5)
     lines = []
     runner = _runner(tmp_path, {"robot": "exit 0", "node": "true"}, lines)  # node ignores INT
-    runner.start()
+    # Started with SIGINT ignored, as from a script's background job (CI): the children get it
+    # back, or their shells could not trap it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        runner.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 5.0
     while sum(line.endswith(" up") for line in lines) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -135,7 +141,7 @@ def test_processes_die_with_a_killed_runner(tmp_path):
     node = _script(tmp_path, "node", "exit 0")
     code = ("from reach_rl_deploy import plan_runner, franka_launch as f\n"
             "r = plan_runner.Runner([f.NodeProcess('p', 'node', 'node')], %r, "
-            "locate=lambda p, e: %r)\n"
+            "locate=lambda p, e: %r, write=lambda line: None)\n"
             "r.start()\n"
             "print('pid', r.children[0][1].pid, flush=True)\n"
             "import time; time.sleep(60)\n" % (str(tmp_path), node))
