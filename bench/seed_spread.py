@@ -9,10 +9,9 @@ import os
 import sys
 import tempfile
 
-# A short CPU training: 256 arms, 4 targets an episode, no speed cap, no goal checks.
-QUICK = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "task.max_stop_time=0",
-         "run.until_goal=false", "task.targets_per_episode=4", "reward.joint_limit=2",
-         "reward.limit_margin=0.3"]
+# A short CPU training: 256 arms, 4 targets an episode, no goal checks.
+QUICK = ["run.num_envs=256", "run.threads=2", "run.checkpoint_every=10", "run.until_goal=false",
+         "task.targets_per_episode=4", "reward.joint_limit=2", "reward.limit_margin=0.3"]
 
 from reach_rl_train.config import load_config  # noqa: E402
 from reach_rl_train.export import export_policy  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 from source_tree import REPO
 
 # A policy good enough to reach targets within 1 cm: the default CPU training (config/train.yaml,
-# at the deploy's speed cap; about 3 min here), once per test session, run the way a roboticist runs it: train_node as its
+# about 3 min here), once per test session, run the way a roboticist runs it: train_node as its
 # own process, the trainer as its child. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a file
 # trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
 TRAIN_TIMEOUT_S = 900
@@ -45,10 +45,8 @@ def reach_policy(tmp_path_factory) -> str:
     from ros_harness import NodeProcess  # skips the test where rclpy is absent
 
     out = str(tmp_path_factory.mktemp("policy") / "policy.onnx")
-    # Trained at the deploy node's default speed cap (max_stop_time 0.2 s), as make demo does.
     node = NodeProcess("reach_rl_train.train_node", [("device", "cpu"), ("output", out),
-                                                    ("linger", 0.0),
-                                                    ("overrides", "task.max_stop_time=0.2")])
+                                                    ("linger", 0.0)])
     try:
         assert node.wait(TRAIN_TIMEOUT_S) == 0, node.output
     finally:

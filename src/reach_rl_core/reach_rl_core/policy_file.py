@@ -10,16 +10,17 @@ Output: ``joint_vel_cmd`` [B, 7] rad/s, the command for the next ``policy_dt``: 
 goal already clamped to the training's velocity bounds and moved from ``prev_command`` by at
 most the training's acceleration times ``policy_dt`` (``command_limits`` below). Applied as
 it is at the policy rate, it reproduces what the policy did in training; a deploy's safety
-filter stays the independent guard on every message.
+filter stays the independent guard on every command.
 
 Metadata (``metadata_props``): ``reach_rl/contract`` = "2", ``reach_rl/robot`` (fr3|panda),
 ``reach_rl/policy_dt`` (s), ``reach_rl/joint_names`` (JSON list), ``reach_rl/target_box``
 (JSON {"min": [x, y, z], "max": [x, y, z]}, metres, base frame: where the policy was trained
 to reach), ``reach_rl/command_limits`` (JSON: {"interface": "ros2_control"|"libfranka",
-"velocity_fraction": f, "accel": [7 rad/s^2], "jerk": [7 rad/s^3], "speed_cap": [7 rad/s,
-null: none], "brake_margin": rad}), ``reach_rl/version`` and ``reach_rl/train_config`` (JSON,
-informational). :func:`check_command_limits` refuses a policy trained with looser limits than
-a deploy filter enforces. Contract-1 files (a raw goal, limits only in the training config)
+"velocity_fraction": f, "accel": [7 rad/s^2], "jerk": [7 rad/s^3], "brake_margin": rad}; files
+from before the stop-time speed cap was retired also carry "speed_cap", ignored: their graph
+applies it itself), ``reach_rl/version`` and ``reach_rl/train_config`` (JSON, informational).
+:func:`check_command_limits` refuses a policy trained with looser limits than a deploy filter
+enforces. Contract-1 files (a raw goal, limits only in the training config)
 are refused with the command that re-exports them.
 
 This module reads and checks the metadata (numpy only); :mod:`reach_rl_deploy.policy_runtime`
@@ -28,7 +29,7 @@ runs the file with onnxruntime.
 import json
 import math
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Sequence, Tuple
 
 
 from reach_rl_core.franka_model import NUM_JOINTS, ROBOTS
@@ -60,7 +61,6 @@ class CommandLimits(NamedTuple):
     velocity_fraction: float  # of Franka's velocity bounds
     accel: Tuple[float, ...]  # rad/s^2 per joint
     jerk: Tuple[float, ...]  # rad/s^3 per joint
-    speed_cap: Tuple[Optional[float], ...]  # rad/s per joint, None: no cap
     brake_margin: float  # rad
 
     @classmethod
@@ -68,7 +68,6 @@ class CommandLimits(NamedTuple):
         """From a ``filter_limits.FilterLimits``."""
         return cls(limits.interface, float(limits.velocity_fraction),
                    tuple(float(a) for a in limits.accel), tuple(float(j) for j in limits.jerk),
-                   tuple(float(c) if math.isfinite(c) else None for c in limits.speed_cap),
                    float(limits.brake_margin))
 
     def to_json(self) -> str:
@@ -79,11 +78,10 @@ class CommandLimits(NamedTuple):
         """ValueError, KeyError or TypeError when ``text`` is not such a record."""
         d = json.loads(text)
         if not isinstance(d["interface"], str) or any(
-                len(d[k]) != NUM_JOINTS for k in ("accel", "jerk", "speed_cap")):
+                len(d[k]) != NUM_JOINTS for k in ("accel", "jerk")):
             raise ValueError("command_limits needs an interface and 7 values per joint list")
         return cls(d["interface"], float(d["velocity_fraction"]),
                    tuple(float(v) for v in d["accel"]), tuple(float(v) for v in d["jerk"]),
-                   tuple(None if v is None else float(v) for v in d["speed_cap"]),
                    float(d["brake_margin"]))
 
 
@@ -154,9 +152,8 @@ def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -
 def check_command_limits(info: PolicyInfo, limits) -> None:
     """PolicyFileError unless the policy ``info`` was trained under limits no looser than the
     ``filter_limits.FilterLimits`` ``limits`` a deploy enforces: the same interface, and no
-    larger velocity fraction, acceleration or speed cap (per joint, beyond 1e-9 relative)."""
-    fix = "retrain with reach-rl-train --interface %s (and the deploy's fractions and " \
-          "max_stop_time)" % limits.interface
+    larger velocity fraction or acceleration (per joint, beyond 1e-9 relative)."""
+    fix = "retrain with reach-rl-train --interface %s (and the deploy's fractions)" % limits.interface
     trained = info.command_limits
     if trained.interface != limits.interface:
         raise PolicyFileError("%s was trained for the %s interface, the deploy runs %s: %s"
@@ -170,11 +167,9 @@ def check_command_limits(info: PolicyInfo, limits) -> None:
         problems.append("velocity_fraction %g (deploy %g)" % (trained.velocity_fraction,
                                                              limits.velocity_fraction))
     for j in range(NUM_JOINTS):
-        cap = math.inf if trained.speed_cap[j] is None else trained.speed_cap[j]
-        for name, got, enforced, unit in (("acceleration", trained.accel[j], limits.accel[j], "rad/s^2"),
-                                          ("speed cap", cap, limits.speed_cap[j], "rad/s")):
-            if looser(got, float(enforced)):
-                problems.append("joint %d %s %.4g %s (deploy %.4g)" % (j + 1, name, got, unit, enforced))
+        if looser(trained.accel[j], float(limits.accel[j])):
+            problems.append("joint %d acceleration %.4g rad/s^2 (deploy %.4g)"
+                            % (j + 1, trained.accel[j], limits.accel[j]))
     if problems:
         raise PolicyFileError("%s was trained with looser limits than the %s deploy filter enforces: "
                               "%s: %s" % (info.path, limits.interface, ", ".join(problems), fix))

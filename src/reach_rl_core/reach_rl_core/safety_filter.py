@@ -1,16 +1,15 @@
-"""Safety filter: desired joint velocity -> the joint velocity command actually published.
+"""Safety filter: desired joint velocity -> the joint velocity command actually sent.
 
-One call of :func:`filter_step` per published message. The robot's 1 kHz controller holds
-the last command when a message is late, so every limit here is per *message* with
-``dt = 1 / control_rate``, not per elapsed wall time. The filter, in order:
+One call of :func:`filter_step` per command, once per policy step on both deploy interfaces.
+The filter clamps the goal; the robot side (joint_trajectory_controller's trajectory, or
+franky's Ruckig) reaches the command within the acceleration and jerk bounds every 1 ms. In
+order, the filter:
 
 1. replaces non-finite goals by 0 (stop);
 2. clamps the goal to the velocity bounds: ``velocity_fraction`` times Franka's
-   (for the FR3 position-dependent) bounds, the stop-time speed cap, and the braking
-   bounds that stop a joint ``brake_margin`` inside its position limits;
-3. where the filter tracks (``ros2_control``), moves the previous command toward the clamped
-   goal with bounded acceleration and jerk, without overshooting the goal (jerk-limited
-   velocity tracking); on ``libfranka`` Ruckig does this step in the 1 kHz loop.
+   (for the FR3 position-dependent) bounds, and the braking bounds that stop a joint
+   ``brake_margin`` inside its position limits (allowing for ``hold_time``);
+3. limits the goal's approach of the closest link pair (self-collision).
 
 The bounds and why each is what it is: :mod:`reach_rl_core.filter_limits`.
 
@@ -44,15 +43,14 @@ def braking_velocity_bounds(q, pos_min, pos_max, brake_accel, margin: float = DE
 
 
 class FilterState(NamedTuple):
-    """The last published command [rad/s] and its per-message acceleration [rad/s^2], shape (7,)."""
+    """The last command sent [rad/s], shape (7,)."""
 
     command: np.ndarray
-    accel: np.ndarray
 
     @classmethod
     def at_rest(cls) -> "FilterState":
-        """State of a robot standing still: zero command, zero acceleration."""
-        return cls(np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS))
+        """State of a robot standing still: zero command."""
+        return cls(np.zeros(NUM_JOINTS))
 
 
 class FilterActivity(NamedTuple):
@@ -62,23 +60,20 @@ class FilterActivity(NamedTuple):
     self_collision: np.ndarray  # goal changed to stop closing a link separation
     velocity: np.ndarray  # goal clamped to the (position-dependent) velocity bound
     braking: np.ndarray  # goal clamped by braking ahead of a position limit
-    acceleration: np.ndarray  # command change limited by the acceleration bound
-    jerk: np.ndarray  # command change limited by the jerk bound
 
     def active(self) -> Tuple[str, ...]:
-        """Names of the clamps that acted on any joint, e.g. ``('velocity', 'jerk')``."""
+        """Names of the clamps that acted on any joint, e.g. ``('velocity', 'braking')``."""
         return tuple(name for name, flags in zip(self._fields, self) if np.any(flags))
 
 
 def velocity_goal_bounds(limits: FilterLimits, q) -> Tuple[np.ndarray, np.ndarray]:
     """Scaled velocity bounds [rad/s] at joint positions ``q`` [rad]: ``velocity_fraction`` times
-    Franka's bounds (position-dependent for the FR3), within the stop-time speed cap. A
-    non-finite ``q`` gives bounds 0."""
+    Franka's bounds (position-dependent for the FR3). A non-finite ``q`` gives bounds 0."""
     q = np.asarray(q, dtype=float)
     finite = np.isfinite(q)
     lower, upper = velocity_bounds(limits.joint_limits, np.where(finite, q, 0.0))
     scale = np.where(finite, limits.velocity_fraction, 0.0)
-    return np.maximum(scale * lower, -limits.speed_cap), np.minimum(scale * upper, limits.speed_cap)
+    return scale * lower, scale * upper
 
 
 def goal_bounds(limits: FilterLimits, q):
@@ -87,12 +82,11 @@ def goal_bounds(limits: FilterLimits, q):
     limits. numpy or torch: the training task and the exported policy graph clamp with it too."""
     xp = array_namespace(q)
     lower, upper = velocity_bounds(limits.joint_limits, q)
-    cap = like(q, limits.speed_cap)
     brake_lower, brake_upper = braking_velocity_bounds(q, limits.pos_min, limits.pos_max,
                                                        limits.brake_accel, limits.brake_margin,
                                                        limits.hold_time)
-    low = xp.maximum(xp.maximum(limits.velocity_fraction * lower, -cap), brake_lower)
-    high = xp.minimum(xp.minimum(limits.velocity_fraction * upper, cap), brake_upper)
+    low = xp.maximum(limits.velocity_fraction * lower, brake_lower)
+    high = xp.minimum(limits.velocity_fraction * upper, brake_upper)
     return low, high
 
 
@@ -107,40 +101,6 @@ def policy_command(limits: FilterLimits, q, goal, prev_command, step_dt: float):
     clamped = xp.minimum(xp.maximum(goal, low), high)
     step = like(q, limits.accel * step_dt)
     return prev_command + xp.minimum(xp.maximum(clamped - prev_command, -step), step)
-
-
-def track_step(command, accel, goal, accel_bound, jerk_bound, dt: float):
-    """One message of jerk-limited velocity tracking; returns ``(command, accel, accel_limited,
-    jerk_limited)``.
-
-    From the previous ``command`` [rad/s] and its per-message acceleration ``accel``
-    [rad/s^2], move toward ``goal`` [rad/s] with ``|a| <= accel_bound`` and
-    ``|a - accel| / dt <= jerk_bound`` [rad/s^3]. Toward the goal the acceleration is
-    also at most the largest ``a`` with ``a^2 / (2 J) + a dt <= |goal - command|``: after
-    this step the acceleration can still be ramped down to 0 at the jerk bound before
-    the goal is reached, so a constant goal is never overshot. The last step lands on
-    the goal exactly. All arguments broadcast; ``dt`` in s.
-    """
-    command = np.asarray(command, dtype=float)
-    accel = np.asarray(accel, dtype=float)
-    error = np.asarray(goal, dtype=float) - command
-    step = jerk_bound * dt  # largest acceleration change per message, rad/s^2
-    low = np.maximum(accel - step, -accel_bound)
-    high = np.minimum(accel + step, accel_bound)
-    # Largest acceleration that still stops at the goal (root of a^2/(2J) + a dt = |e|,
-    # written without cancellation).
-    reach = 2.0 * jerk_bound * np.abs(error)
-    stoppable = reach / (step + np.sqrt(step * step + reach))
-    wanted = np.sign(error) * np.minimum(stoppable, accel_bound)
-    new_accel = np.clip(wanted, low, high)
-    # Land on the goal when one step gets there and the next (acceleration 0) is in bounds.
-    exact = error / dt
-    land = (np.abs(exact) <= step) & (exact >= low) & (exact <= high)
-    new_accel = np.where(land, exact, new_accel)
-    new_command = np.where(land, goal, command + new_accel * dt)
-    jerk_limited = ~land & ((wanted < low) & (low > -accel_bound) | (wanted > high) & (high < accel_bound))
-    accel_limited = ~land & ((np.abs(wanted) >= accel_bound) & (np.abs(new_accel) >= accel_bound))
-    return new_command, new_accel, accel_limited, jerk_limited
 
 
 def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, low: np.ndarray,
@@ -170,11 +130,12 @@ def self_collision_goal(limits: FilterLimits, goal: np.ndarray, q: np.ndarray, l
 
 def filter_step(limits: FilterLimits, state: FilterState, goal,
                 q) -> Tuple[FilterState, FilterActivity]:
-    """Next command to publish: returns ``(state, activity)``; publish ``state.command`` [rad/s].
+    """Next command to send: returns ``(state, activity)``; send ``state.command`` [rad/s].
 
     ``goal``: desired joint velocity [rad/s], shape (7,) (non-finite entries mean stop);
     ``q``: measured joint position [rad], shape (7,). ``state`` is the previous step's
-    (``FilterState.at_rest()`` when the robot stands still). A stop is ``goal = 0``.
+    (``FilterState.at_rest()`` when the robot stands still); the clamp does not depend on it,
+    the robot side ramps from the last command to the new one. A stop is ``goal = 0``.
     """
     goal = np.asarray(goal, dtype=float)
     q = np.asarray(q, dtype=float)
@@ -194,12 +155,4 @@ def filter_step(limits: FilterLimits, state: FilterState, goal,
         clamped = limited
     velocity_clamped = (goal < lower) | (goal > upper)
     braking = ((goal < brake_lower) & (brake_lower > lower)) | ((goal > brake_upper) & (brake_upper < upper))
-    if limits.tracking:
-        command, accel, accel_limited, jerk_limited = track_step(
-            state.command, state.accel, clamped, limits.accel, limits.jerk, limits.dt)
-    else:  # a trajectory generator downstream bounds acceleration and jerk
-        command, accel = clamped, (clamped - state.command) / limits.dt
-        accel_limited = jerk_limited = np.zeros(NUM_JOINTS, dtype=bool)
-    activity = FilterActivity(nonfinite, folding, velocity_clamped, braking, accel_limited,
-                              jerk_limited)
-    return FilterState(command, accel), activity
+    return FilterState(clamped), FilterActivity(nonfinite, folding, velocity_clamped, braking)

@@ -1,13 +1,23 @@
-"""Command streams for the safety filter's tests: random goals and start poses, the filter driven
-through a lagging joint, what a 1 kHz controller reads when messages come late, and the worst
-ratios of a stream to the filter's and Franka's limits."""
+"""Command streams for the safety filter's tests: random goals and start poses, and the filter
+run once per policy step, as both deploy interfaces run it, over a robot side that reaches
+each command within the filter's acceleration and jerk bounds every 1 ms (what franky's Ruckig
+and the topic path's trajectories do)."""
+from typing import List, NamedTuple
+
 import numpy as np
 
-from reach_rl_core.franka_model import velocity_bounds
-from reach_rl_core.safety_filter import FilterState, filter_step
+from reach_rl_core.filter_limits import FilterLimits
+from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
 
-DT = 1e-3  # s, one message per 1 kHz controller cycle
+POLICY_DT = 0.02  # s, one filter step per policy step
+CYCLE = 1e-3  # s, the robot side's control cycle
+CYCLES = int(round(POLICY_DT / CYCLE))  # robot cycles per filter step
 EXTREMES = np.array([1e9, -1e9, np.inf, -np.inf, 1e3, -1e3, 0.0])
+
+
+def deploy_limits(joint_limits, interface: str) -> FilterLimits:
+    """The filter limits a deploy node builds: once per policy step, the interface's hold."""
+    return FilterLimits.for_interface(joint_limits, interface, 1.0 / POLICY_DT, command_hold=-1.0)
 
 
 def random_goals(rng, steps):
@@ -15,7 +25,7 @@ def random_goals(rng, steps):
     goals = np.empty((steps, 7))
     k = 0
     while k < steps:
-        n = int(rng.integers(1, 400))
+        n = int(rng.integers(1, 40))
         kind = rng.integers(4)
         if kind == 0:
             value = rng.uniform(-3.0, 3.0, 7)
@@ -40,57 +50,49 @@ def random_start(rng, limits):
     return np.where(near, np.where(upper_side, hi - offset, lo + offset), q)
 
 
-def run_filter(flimits, goals, q0, tau=0.0, delay=0):
-    """Drive the filter with ``goals``; the joint follows the commands through a first-order lag
-    ``tau`` [s] and the filter sees positions ``delay`` cycles old. Returns commands [N, 7] and
-    the true positions [N, 7] during each command's cycle."""
+def follow(velocity, accel, command, accel_bound, jerk_bound):
+    """One robot cycle toward ``command`` [rad/s] from ``velocity`` [rad/s] and ``accel``
+    [rad/s^2] with ``|a| <= accel_bound`` and ``|jerk| <= jerk_bound``, slowing in time not
+    to overshoot a constant command; returns ``(velocity, accel)``."""
+    error = command - velocity
+    step = jerk_bound * CYCLE
+    low = np.maximum(accel - step, -accel_bound)
+    high = np.minimum(accel + step, accel_bound)
+    reach = 2.0 * jerk_bound * np.abs(error)  # largest a with a^2/(2J) + a CYCLE <= |error|
+    wanted = np.sign(error) * np.minimum(reach / (step + np.sqrt(step * step + reach)), accel_bound)
+    new_accel = np.clip(wanted, low, high)
+    exact = error / CYCLE
+    land = (np.abs(exact) <= step) & (exact >= low) & (exact <= high)  # and a = 0 next cycle
+    return (np.where(land, command, velocity + new_accel * CYCLE),
+            np.where(land, exact, new_accel))
+
+
+class Stream(NamedTuple):
+    """What :func:`run_filter` returns."""
+
+    commands: np.ndarray  # rad/s [N, 7], one per policy step
+    positions: np.ndarray  # rad [N * CYCLES, 7], the robot's at the end of every cycle
+    velocities: np.ndarray  # rad/s [N * CYCLES, 7]
+    activity: List[FilterActivity]  # the filter's, one per policy step
+
+
+def run_filter(flimits, goals, q0, delay=0) -> Stream:
+    """Drive the filter with ``goals``, one per policy step, from rest at ``q0`` [rad]; the
+    robot follows each command (:func:`follow`) and the filter sees positions ``delay``
+    policy steps old."""
     state = FilterState.at_rest()
-    q, dq = np.array(q0, dtype=float), np.zeros(7)
+    q, dq, ddq = np.array(q0, dtype=float), np.zeros(7), np.zeros(7)
     history = [q.copy()] * (delay + 1)
-    alpha = 1.0 if tau <= 0 else 1.0 - np.exp(-DT / tau)
-    commands, positions = [], []
+    commands, positions, velocities, activity = [], [], [], []
     for goal in goals:
-        state, _ = filter_step(flimits, state, goal, history[0])
+        state, acted = filter_step(flimits, state, goal, history[0])
         commands.append(state.command)
-        positions.append(q.copy())
-        dq = dq + alpha * (state.command - dq)
-        q = q + dq * DT
+        activity.append(acted)
+        for _ in range(CYCLES):
+            dq_next, ddq = follow(dq, ddq, state.command, flimits.accel, flimits.jerk)
+            q = q + 0.5 * (dq + dq_next) * CYCLE
+            dq = dq_next
+            positions.append(q.copy())
+            velocities.append(dq.copy())
         history = history[1:] + [q.copy()]
-    return np.array(commands), np.array(positions)
-
-
-def read_with_late_messages(rng, commands, probability=0.05):
-    """What a 1 kHz controller reads when a message is occasionally late: the previous command
-    a second time, then (the late message superseded) the next one. Late messages never come
-    back to back."""
-    read = commands.copy()
-    late = rng.random(len(commands)) < probability
-    late[0] = False
-    late[1:] &= ~late[:-1]
-    idx = np.nonzero(late)[0]
-    read[idx] = commands[idx - 1]
-    return read
-
-
-def derivatives(read):
-    """Accelerations [rad/s^2] and jerks [rad/s^3] a controller reading ``read`` at 1 kHz sees,
-    starting from rest."""
-    v = np.vstack([np.zeros((2, 7)), read])
-    acc = np.diff(v, axis=0) / DT
-    return acc[1:], np.diff(acc, axis=0) / DT
-
-
-def worst_ratios(limits, flimits, commands, positions, read):
-    """Worst ratio of |velocity|, |acceleration|, |jerk| to the filter's own bounds (for the
-    stream as published) and to Franka's limits (for the stream as read)."""
-    lower, upper = velocity_bounds(limits, positions)
-    vel_hw = np.where(commands >= 0, commands / np.maximum(upper, 1e-12), commands / np.minimum(lower, -1e-12))
-    acc, jerk = derivatives(commands)
-    acc_read, jerk_read = derivatives(read)
-    return {
-        "velocity/franka": float(np.max(np.where(commands == 0, 0.0, vel_hw))),
-        "accel/filter": float(np.max(np.abs(acc) / flimits.accel)),
-        "jerk/filter": float(np.max(np.abs(jerk) / flimits.jerk)),
-        "accel/franka(read)": float(np.max(np.abs(acc_read) / np.array(limits.acc_max))),
-        "jerk/franka(read)": float(np.max(np.abs(jerk_read) / np.array(limits.jerk_max))),
-    }
+    return Stream(np.array(commands), np.array(positions), np.array(velocities), activity)

@@ -1,11 +1,11 @@
-"""reach_rl_core.braking and the libfranka filter built on it: a command held for hold_time,
-then a stop, ends before the boundary."""
+"""reach_rl_core.braking and the filter built on it: a command held for hold_time, then a stop,
+ends before the boundary."""
 import numpy as np
 import pytest
 
 from reach_rl_core.braking import braking_speed
 from reach_rl_core.franka_model import joint_limits
-from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_core.filter_limits import LIBFRANKA, FilterLimits
 from reach_rl_core.safety_filter import FilterState, filter_step
 
 
@@ -22,24 +22,13 @@ def test_a_hold_lowers_the_speed_and_no_room_gives_zero():
     assert braking_speed(-0.3, 2.0, 0.1) == 0.0
 
 
-def test_libfranka_limits_hold_and_leave_tracking_to_the_robot_side():
-    limits = FilterLimits.for_interface(joint_limits("fr3"), LIBFRANKA, control_rate=50.0,
-                                        command_hold=0.1)
-    # The hold covers command_hold, one policy step and the jerk ramp to a new command.
-    assert limits.hold_time == pytest.approx(0.1 + 0.02 + 4.0 / 500.0)
-    assert not limits.tracking
-    np.testing.assert_allclose(limits.accel, 4.0)  # 0.4 of the FR3's 10 rad/s^2, no late term
-    assert FilterLimits.for_interface(joint_limits("fr3"), ROS2_CONTROL).tracking
-
-
-def test_untracked_filter_passes_the_clamped_goal_and_brakes_for_the_hold():
+def test_filter_passes_the_clamped_goal_and_brakes_for_the_hold():
     limits = FilterLimits.for_interface(joint_limits("fr3"), LIBFRANKA, control_rate=50.0,
                                         command_hold=0.1)
     q = np.array([0.0, 0.0, 0.0, -1.5, 0.0, 1.6, 0.8])
     goal = np.array([0.3, -0.2, 0.1, 0.0, 0.0, 0.0, 0.0])
     state, _ = filter_step(limits, FilterState.at_rest(), goal, q)
-    np.testing.assert_allclose(state.command, goal)  # no ramp: Ruckig ramps
-    np.testing.assert_allclose(state.accel, goal / 0.02)
+    np.testing.assert_allclose(state.command, goal)  # no ramp: the robot side ramps
     # Near joint 1's upper limit, a joint moving toward it may go no faster than lets it hold
     # the command for hold_time and then stop brake_margin inside the limit.
     near = q.copy()

@@ -1,12 +1,10 @@
 """The deploy loop without ROS: joint state + target -> one joint velocity command per tick.
 
-``DeployController.tick`` is called once per published message (``control_rate``, 1 kHz by
-default). Every ``policy_dt`` it runs the policy; between policy steps it interpolates
-linearly from the command published at the last policy step to the new policy output
-(the same constant-slope change the training simulator applies), and every message
-passes the safety filter. Anything doubtful -- no or stale joint state, NaN/inf in it, a
-non-finite policy output, motion disabled, no target -- makes the goal zero, so the
-filter ramps the arm smoothly to a stop.
+``DeployController.tick`` is called once per policy step (both interfaces; ``limits.dt`` is
+the policy's ``policy_dt``): it runs the policy and passes its output through the safety
+filter. Anything doubtful -- no or stale joint state, NaN/inf in it, a non-finite policy
+output, motion disabled, no target -- makes the goal zero, and the robot side (the
+trajectory, or franky's Ruckig) ramps the arm smoothly to a stop.
 
 The policy only ever sees states like those it was trained on: when motion is enabled with
 the arm farther than ``home_tolerance`` from the home (ready) pose, the controller first
@@ -24,16 +22,8 @@ from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
-from reach_rl_deploy.tick_pacer import FALLBACK
 
 DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
-
-
-def detection_time(state_timeout: float, control_rate: float) -> float:
-    """Longest time [s] from the last joint state to the tick that finds it stale: the
-    timeout, then at most FALLBACK periods until the next tick (tick_pacer)."""
-    return state_timeout + FALLBACK / control_rate
-
 
 # Watchdog states, in the order a status report lists them.
 OK = "ok"
@@ -53,10 +43,10 @@ def homing_goal(q, home, limits: FilterLimits, speed: float):
     joint space, all joints arriving together at a peak speed of ``speed`` [rad/s].
 
     Each joint slows along the filter's braking curve, ``sqrt(2 * brake_accel * distance)``, so
-    the jerk-limited filter following the goal lands on ``home`` without overshoot; the last
-    millimetres close in proportion to the distance, a quarter of it per command message
-    (``limits.dt``), so a goal held for a whole policy step (libfranka: 20 ms) never
-    overshoots either.
+    the robot side's jerk-limited motion following the goal lands on ``home`` without
+    overshoot; the last millimetres close in proportion to the distance, a quarter of it per
+    command (``limits.dt``), so a goal held for a whole policy step (20 ms) never overshoots
+    either.
     """
     error = np.asarray(home, dtype=float) - np.asarray(q, dtype=float)
     largest = float(np.max(np.abs(error)))
@@ -118,13 +108,18 @@ def watchdog(sample: Optional[JointSample], now: float, timeout: float,
 
 
 class DeployController:
-    """Runs ``policy`` behind the safety filter, one ``tick`` per published command."""
+    """Runs ``policy`` behind the safety filter, one ``tick`` per policy step."""
 
     def __init__(self, policy: Policy, limits: FilterLimits, state_timeout: float,
                  home: Optional[Sequence[float]] = None, home_tolerance: float = 0.2,
                  home_speed: float = 0.5):
         """``home`` [rad] (None: no homing), ``home_tolerance`` [rad] (the training's start
-        spread) and ``home_speed`` [rad/s] configure the move to the ready pose."""
+        spread) and ``home_speed`` [rad/s] configure the move to the ready pose. ValueError
+        when ``limits.dt`` is not the policy's period: one tick, one policy step."""
+        if int(round(policy.info.policy_dt / limits.dt)) > 1:
+            raise ValueError("the filter's period %g s is shorter than the policy's %g s: "
+                             "DeployController ticks once per policy step"
+                             % (limits.dt, policy.info.policy_dt))
         self.policy = policy
         self.limits = limits
         self.state_timeout = state_timeout
@@ -133,11 +128,7 @@ class DeployController:
         self.home_speed = home_speed
         self.homing = False  # moving to home before the policy takes over
         self.homed = False  # homing was decided since the last rehome(): the policy drives
-        self.policy_every = max(1, int(round(policy.info.policy_dt / limits.dt)))
         self.filter = FilterState.at_rest()
-        self.tick_count = 0
-        self.segment_start = np.zeros(NUM_JOINTS)  # command published at the last policy step
-        self.segment_goal = np.zeros(NUM_JOINTS)  # the policy's output at that step
         self.status = NO_STATE
         self.last_inference_s = 0.0
         self.last_activity = None  # type: Optional[FilterActivity]
@@ -154,20 +145,15 @@ class DeployController:
             status = HOMING
         if status == OK and target is None:
             status = NO_TARGET
-        policy_step = self.tick_count % self.policy_every == 0
-        self.tick_count += 1
-        if status == OK and policy_step:
-            status = self._run_policy(sample, target)
+        goal = np.zeros(NUM_JOINTS)
         if status == OK:
-            fraction = (self.tick_count - 1) % self.policy_every + 1
-            goal = self.segment_start + (self.segment_goal - self.segment_start) * (
-                fraction / self.policy_every)
+            output = self._infer(sample, target)
+            if np.all(np.isfinite(output)):
+                goal = output
+            else:
+                status = NONFINITE_POLICY
         elif status == HOMING:
             goal = homing_goal(sample.position, self.home, self.limits, self.home_speed)
-            self.segment_goal = self.segment_start = self.filter.command
-        else:
-            goal = np.zeros(NUM_JOINTS)
-            self.segment_goal = self.segment_start = self.filter.command
         q = sample.position if sample is not None else np.full(NUM_JOINTS, np.nan)
         self.filter, self.last_activity = filter_step(self.limits, self.filter, goal, q)
         self.status = status
@@ -198,14 +184,6 @@ class DeployController:
         self.last_inference_s = time.perf_counter() - start
         return output
 
-    def _run_policy(self, sample: JointSample, target: np.ndarray) -> str:
-        output = self._infer(sample, target)
-        if not np.all(np.isfinite(output)):
-            return NONFINITE_POLICY
-        self.segment_start = self.filter.command.copy()
-        self.segment_goal = output
-        return OK
-
     def stopped(self) -> bool:
-        """Whether the last published command is exactly zero and no longer changing."""
-        return not np.any(self.filter.command) and not np.any(self.filter.accel)
+        """Whether the last command is exactly zero (the robot side then ramps to rest)."""
+        return not np.any(self.filter.command)

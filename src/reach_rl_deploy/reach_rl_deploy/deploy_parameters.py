@@ -29,23 +29,24 @@ def _p(default, doc: str):
 
 @dataclass(frozen=True)
 class DeployParameters:
-    """deploy_node's parameters; -1.0 for a fraction or ``max_stop_time`` means the
-    interface's default (:data:`reach_rl_core.filter_limits.INTERFACE_DEFAULTS`)."""
+    """deploy_node's parameters; -1.0 for a fraction or ``command_hold`` means the interface's
+    default (:data:`reach_rl_core.filter_limits.INTERFACE_DEFAULTS`)."""
 
     policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
     robot: str = _p("fr3", "robot model: fr3 (the only arm both interfaces drive)")
-    interface: str = _p("ros2_control", "ros2_control: publish commands for franka_ros2's joint "
-                                        "velocity controller; libfranka: drive the arm through "
-                                        "franky-control, whose C++ thread runs Franka's 1 kHz "
-                                        "loop (needs robot_ip)")
+    interface: str = _p("ros2_control", "ros2_control: one trajectory per policy step for "
+                                        "franka_ros2's joint_trajectory_controller; libfranka: "
+                                        "drive the arm through franky-control, whose C++ thread "
+                                        "runs Franka's 1 kHz loop (needs robot_ip)")
     robot_ip: str = _p("", "libfranka: the arm's control unit (127.0.0.1 for franka-sim)")
     realtime: bool = _p(False, "libfranka: require real-time scheduling (true on a robot PC with "
                                "a real-time kernel)")
     rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the 1 kHz control thread (the "
                               "Python threads stay ordinary ones; needs root or CAP_SYS_NICE, "
                               "else a warning); 0: the ordinary scheduler")
-    command_hold: float = _p(0.1, "libfranka: how long the arm keeps the last command when no new "
-                                  "one comes, before it is brought to rest [s]")
+    command_hold: float = _p(-1.0, "how long the arm keeps the last command when no new one "
+                                   "comes, before it brakes to rest on its own [s]; -1: the "
+                                   "interface's (ros2_control 0.04, libfranka 0.1)")
     collision_torque_thresholds: tuple = _p(
         (20.0, 20.0, 18.0, 18.0, 16.0, 14.0, 12.0),
         "libfranka: joint torque thresholds of the contact and collision reflexes [Nm], set at "
@@ -58,10 +59,11 @@ class DeployParameters:
                                "libfranka: stiffness of the robot's internal joint impedance "
                                "controller [Nm/rad], set at connection")
     joint_prefix: str = _p("", "joint name prefix, default <robot>_joint")
-    control_rate: float = _p(1000.0, "ros2_control: command rate [Hz] (the controller's cycle); "
-                                     "libfranka commands at the policy's rate")
-    command_topic: str = _p("joint_velocity_controller/commands",
-                            "ros2_control: Float64MultiArray joint velocity commands [rad/s]")
+    trajectory_topic: str = _p("joint_trajectory_controller/joint_trajectory",
+                               "ros2_control: trajectory_msgs/JointTrajectory, one per policy step")
+    activate_controller: str = _p("", "ros2_control: the controller ~/enable activates through "
+                                      "/controller_manager/switch_controller (spawned inactive); "
+                                      "empty: none to activate")
     target_topic: str = _p("reach_target", "PointStamped TCP target [m] in the base frame")
     joint_states_topic: str = _p("joint_states", "ros2_control: JointState input; libfranka: "
                                                   "where the measured joint states are published")
@@ -74,8 +76,5 @@ class DeployParameters:
     acceleration_fraction: float = _p(-1.0, "fraction of Franka's acceleration limits; -1: the "
                                             "interface's default")
     jerk_fraction: float = _p(-1.0, "fraction of Franka's jerk limits; -1: the interface's default")
-    max_stop_time: float = _p(-1.0, "joints move no faster than lets them stop within this many "
-                                    "seconds of the last good joint state [s]; 0: no such cap; "
-                                    "-1: the interface's default (ros2_control 0.2, libfranka 0)")
     home_speed: float = _p(0.5, "peak joint speed of the move to the ready pose [rad/s]")
     cpu: int = _p(-1, "CPU to run the whole node on, e.g. an isolated core; -1: any")

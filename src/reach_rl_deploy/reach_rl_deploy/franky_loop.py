@@ -7,7 +7,7 @@ runs once per policy step (``controller.limits.dt``, 50 Hz) on a Python thread:
 * reads the robot's latest state (measured ``q`` [rad], ``dq`` [rad/s]) from franky;
 * runs :class:`~reach_rl_deploy.deploy_controller.DeployController` (watchdog, homing, policy,
   and the safety filter's goal clamp: velocity bounds, braking ahead of the position limits,
-  self-collision; ``FilterLimits.tracking`` False);
+  self-collision);
 * hands the command to franky as an asynchronous ``JointVelocityMotion`` that replaces the
   previous one. Ruckig reaches it within the acceleration and jerk limits given to franky
   (the filter's ``accel`` and ``jerk``), holds it for ``command_hold`` [s] and then brings the

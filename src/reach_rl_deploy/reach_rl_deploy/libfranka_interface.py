@@ -33,7 +33,8 @@ class LibfrankaInterface:
         settings = RobotSettings(p.collision_torque_thresholds, p.collision_force_thresholds,
                                  p.joint_impedance)
         self.loop = FrankyLoop(p.robot_ip, node.controller, node.loop_inputs, self._on_robot_state,
-                               self._on_reflex, node.get_logger().info, settings, p.command_hold,
+                               self._on_reflex, node.get_logger().info, settings,
+                               node.controller.limits.command_hold,
                                realtime=p.realtime, rt_priority=p.rt_priority)
 
     def run(self) -> bool:
@@ -50,6 +51,10 @@ class LibfrankaInterface:
     def fault(self) -> str:
         """The latched reflex for /diagnostics, '' when none."""
         return "reflex: " + self.loop.reflex.text if self.loop.reflex.text else ""
+
+    def activate(self) -> str:
+        """On ``~/enable true``: nothing to activate (the node drives the arm itself)."""
+        return ""
 
     def diagnostic_values(self) -> list:
         return self.loop.stats.window_values()

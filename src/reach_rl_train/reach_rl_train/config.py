@@ -16,9 +16,9 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
-from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, INTERFACES, FilterLimits
+from reach_rl_core.filter_limits import INTERFACES, FilterLimits
 
-# task.accel_fraction/jerk_fraction/max_stop_time: the interface's value (INTERFACE_DEFAULTS)
+# task.accel_fraction/jerk_fraction: the interface's value (INTERFACE_DEFAULTS)
 INTERFACE_DEFAULT = -1.0
 DETERMINISTIC_COMMANDS = ("expected", "mean")  # ppo.deterministic_command
 
@@ -40,16 +40,13 @@ class TaskConfig:
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
     start_noise: float = 0.2  # rad, uniform around the ready pose
     action_scale: float = 1.5  # rad/s per unit of policy action
-    # deploy interface whose filter limits the commands: ros2_control (topic path: 2 rad/s^2,
-    # speed cap of max_stop_time 0.2 s) | libfranka (4 rad/s^2, no speed cap)
+    # deploy interface whose filter limits the commands: ros2_control (topic path, trajectories
+    # for joint_trajectory_controller) | libfranka; both 4 rad/s^2
     interface: str = "ros2_control"
     velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
-    # The next three: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
+    # The next two: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
     accel_fraction: float = INTERFACE_DEFAULT  # of the joint acceleration limit, (0, 1]
     jerk_fraction: float = INTERFACE_DEFAULT  # of the joint jerk limit, (0, 1]
-    # s; > 0: joint speeds capped as the deploy node's max_stop_time caps them (0: no cap)
-    max_stop_time: float = INTERFACE_DEFAULT
-    control_rate: float = 1000.0  # Hz of the deploy stream whose limits training mirrors
     success_radius: float = 0.01  # m
     isaacgym_viewer: bool = False  # backend isaacgym: open Isaac Gym's viewer (default headless)
 
@@ -237,11 +234,12 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Tr
 
 def task_filter_limits(t: TaskConfig) -> FilterLimits:
     """The deploy filter's limits that ``t`` trains under: ``t.interface``'s defaults
-    (``FilterLimits.for_interface``) with the task's overrides, the default watchdog's
-    detection time, at ``t.control_rate``. ValueError when they cannot be built."""
+    (``FilterLimits.for_interface``) with the task's overrides, once per policy step as the
+    deploy node runs it (no command hold: the training simulator holds no command). ValueError
+    when they cannot be built."""
     return FilterLimits.for_interface(
-        franka_model.joint_limits(t.robot), t.interface, t.control_rate, t.velocity_fraction,
-        t.accel_fraction, t.jerk_fraction, t.max_stop_time, detect_time=DEFAULT_DETECT_TIME)
+        franka_model.joint_limits(t.robot), t.interface, 1.0 / t.policy_dt, t.velocity_fraction,
+        t.accel_fraction, t.jerk_fraction)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -281,14 +279,6 @@ def _validate_task(t: TaskConfig) -> None:
         value = getattr(t, name)
         _require(value == INTERFACE_DEFAULT or 0.0 < value <= 1.0,
                  "task.%s must be in (0, 1] (or -1: the interface's default), got %r" % (name, value))
-    _require(t.control_rate >= 1.0 / t.policy_dt, "task.control_rate must be >= 1 / policy_dt")
-    _require(t.max_stop_time in (INTERFACE_DEFAULT, 0.0) or t.max_stop_time >= 0.05,
-             "task.max_stop_time must be 0 (no speed cap), >= 0.05 s or -1 (the interface's "
-             "default), got %r" % t.max_stop_time)
-    try:
-        task_filter_limits(t)
-    except ValueError as exc:
-        raise ConfigError("task.max_stop_time: %s" % exc) from None
     _require(t.success_radius > 0, "task.success_radius must be > 0 m")
 
 

@@ -42,11 +42,18 @@ CONDITIONS = {
 }
 
 
+# Task keys that files written before the filter only clamped the goal still carry: the
+# stop-time speed cap and the rate of the 1 kHz stream training mirrored. Dropped: a file's
+# graph applies the limits it was trained under itself.
+RETIRED_TASK_KEYS = ("max_stop_time", "control_rate")
+
+
 def config_of(policy: Policy) -> TrainConfig:
     """The training config stored in the policy file (defaults where it says nothing)."""
-    stored = policy.info.train_config
-    return config_from([({k: v for k, v in stored.items() if k in ("task", "reward")},
-                         policy.info.path)])
+    stored = {k: v for k, v in policy.info.train_config.items() if k in ("task", "reward")}
+    if isinstance(stored.get("task"), dict):
+        stored["task"] = {k: v for k, v in stored["task"].items() if k not in RETIRED_TASK_KEYS}
+    return config_from([(stored, policy.info.path)])
 
 
 def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:

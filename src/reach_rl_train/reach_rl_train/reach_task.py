@@ -10,8 +10,8 @@ the target (m, base frame) and the previous command sent (rad/s). All preprocess
 in the policy network, so the exported graph is self-contained.
 
 Commands go through the same limits as the deploy safety filter before they reach the
-backend: position-dependent velocity bounds, the stop-time speed cap (``max_stop_time``)
-and the per-step change that the deploy stream's acceleration bound allows.
+backend: position-dependent velocity bounds, the braking curves of the position limits, and
+the per-step change that the deploy side's acceleration bound allows.
 """
 import math
 from typing import Dict, Optional, Tuple
@@ -89,12 +89,11 @@ class ReachTask:
         self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)
         self.target_min = torch.tensor(task.target_min, device=dev)
         self.target_max = torch.tensor(task.target_max, device=dev)
-        # The deploy filter's own bounds (task.interface's) for its 1 / control_rate message
-        # stream; its jerk bound is not resolved by a 50 Hz policy step.
+        # The deploy filter's own bounds (task.interface's); its jerk bound, which the robot
+        # side meets every 1 ms, is not resolved by a 50 Hz policy step.
         deploy = task_filter_limits(task)
         self.filter_limits = deploy
         self.max_command_change = self._tensor(deploy.accel) * task.policy_dt  # rad/s per step
-        self.speed_cap = self._tensor(deploy.speed_cap)  # rad/s, inf: none
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
         self.posture_weights = self._tensor(reward.posture_joints)

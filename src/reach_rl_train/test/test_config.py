@@ -40,8 +40,8 @@ def test_the_yaml_and_the_dataclass_defaults_agree():
     ("task.accel_fraction=1.5", "task.accel_fraction must be in (0, 1]"),
     ("task.jerk_fraction=0", "task.jerk_fraction must be in (0, 1]"),
     ("task.interface=ethercat", "task.interface must be one of ros2_control, libfranka"),
-    ("task.max_stop_time=0.01", "task.max_stop_time must be 0 (no speed cap), >= 0.05 s"),
-    ("task.jerk_fraction=0.0001", "task.max_stop_time: max_stop_time 0.200 s is too short"),
+    ("task.max_stop_time=0.2", "unknown key task.max_stop_time"),  # the speed cap is retired
+    ("task.control_rate=1000", "unknown key task.control_rate"),
     ("reward.posture_joints=[1, 1]", "reward.posture_joints must list 7 weights"),
     ("reward.limit_margin=0", "reward.limit_margin must be > 0 rad"),
     ("randomization.latency_steps_max=-1", "latency_steps"),
@@ -102,36 +102,28 @@ def test_viewer_flag_sets_the_isaacgym_viewer_key(monkeypatch):
 
 
 def test_command_limits_follow_the_interface_with_overrides():
-    """task.interface picks the deploy filter's limits; -1 keys take the interface's value,
-    others override it."""
+    """task.interface picks the deploy filter's limits, as the deploy node builds them once
+    per policy step; -1 keys take the interface's value, others override it."""
     import numpy as np
 
     from reach_rl_core.franka_model import FR3
-    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_core.filter_limits import FilterLimits
     from reach_rl_train.config import INTERFACE_DEFAULT, task_filter_limits
 
-    ros = load_config(TRAIN_YAML)
-    assert ros.task.interface == "ros2_control"
-    assert ros.task.max_stop_time == ros.task.accel_fraction == INTERFACE_DEFAULT
-    limits = task_filter_limits(ros.task)
-    deploy = FilterLimits.for_interface(FR3, "ros2_control", detect_time=DEFAULT_DETECT_TIME)
-    np.testing.assert_allclose(limits.accel, 2.0)
-    np.testing.assert_allclose(limits.speed_cap, deploy.speed_cap)
-    assert 0.25 < limits.speed_cap[0] < 0.27  # the deploy node's default cap (0.2 s stop)
-
-    franka = task_filter_limits(load_config(TRAIN_YAML, ["task.interface=libfranka"]).task)
-    assert franka.interface == "libfranka"
-    expected = FilterLimits.for_interface(FR3, "libfranka", detect_time=DEFAULT_DETECT_TIME)
-    np.testing.assert_allclose(franka.accel, expected.accel)
-    np.testing.assert_allclose(franka.jerk, expected.jerk)
-    assert np.isinf(franka.speed_cap).all()  # a dead libfranka loop stops the arm by Franka's reflex
+    for interface in ("ros2_control", "libfranka"):
+        cfg = load_config(TRAIN_YAML, ["task.interface=" + interface])
+        assert cfg.task.accel_fraction == cfg.task.jerk_fraction == INTERFACE_DEFAULT
+        limits = task_filter_limits(cfg.task)
+        deploy = FilterLimits.for_interface(FR3, interface, 1.0 / cfg.task.policy_dt)
+        assert limits.interface == interface and limits.dt == deploy.dt == 0.02
+        np.testing.assert_allclose(limits.accel, 4.0)
+        np.testing.assert_allclose(limits.accel, deploy.accel)
+        np.testing.assert_allclose(limits.jerk, deploy.jerk)
+        assert limits.hold_time == 0.0  # the training simulator holds no command
 
     over = task_filter_limits(load_config(TRAIN_YAML, [
-        "task.interface=libfranka", "task.accel_fraction=0.1", "task.max_stop_time=0.5"]).task)
+        "task.interface=libfranka", "task.accel_fraction=0.1"]).task)
     np.testing.assert_allclose(over.accel, 1.0)  # 0.1 * 10 rad/s^2
-    assert np.isfinite(over.speed_cap).all()
-    uncapped = task_filter_limits(load_config(TRAIN_YAML, ["task.max_stop_time=0"]).task)
-    assert np.isinf(uncapped.speed_cap).all() and uncapped.interface == "ros2_control"
 
 
 def test_interface_flag_sets_task_interface(monkeypatch, capsys):

@@ -1,6 +1,5 @@
 """The exported policy file: contract 2, numerically equal to torch, refused when wrong."""
 import json
-import re
 
 import numpy as np
 import pytest
@@ -129,10 +128,11 @@ def exported_libfranka(exported, tmp_path_factory):
 
 
 def _deploy(interface, **kwargs):
+    """The filter limits the deploy node builds: once per 50 Hz policy step, its command hold."""
     from reach_rl_core.franka_model import FR3
-    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
+    from reach_rl_core.filter_limits import FilterLimits
 
-    return FilterLimits.for_interface(FR3, interface, detect_time=DEFAULT_DETECT_TIME, **kwargs)
+    return FilterLimits.for_interface(FR3, interface, 50.0, command_hold=-1.0, **kwargs)
 
 
 def test_command_limits_metadata_records_the_training_filter(exported, exported_libfranka):
@@ -140,23 +140,41 @@ def test_command_limits_metadata_records_the_training_filter(exported, exported_
     ros = Policy(path).info.command_limits
     assert isinstance(ros, contract.CommandLimits)
     assert ros.interface == "ros2_control" and ros.velocity_fraction == pytest.approx(0.9)
-    np.testing.assert_allclose(ros.accel, [2.0] * 7)
+    np.testing.assert_allclose(ros.accel, [4.0] * 7)
     np.testing.assert_allclose(ros.jerk, [500.0] * 7)
-    np.testing.assert_allclose(ros.speed_cap, _deploy("ros2_control").speed_cap)
     assert ros.brake_margin == pytest.approx(0.05)
     franka = Policy(exported_libfranka).info.command_limits
     assert franka.interface == "libfranka"
     np.testing.assert_allclose(franka.accel, _deploy("libfranka").accel)
     np.testing.assert_allclose(franka.jerk, _deploy("libfranka").jerk)
-    assert franka.speed_cap == (None,) * 7
-    raw = json.loads(onnx.load(exported_libfranka).metadata_props[-1].value)
-    assert raw["speed_cap"] == [None] * 7  # JSON null: no cap
+    raw = {p.key: p.value for p in onnx.load(exported_libfranka).metadata_props}
+    assert set(json.loads(raw[contract.KEY_COMMAND_LIMITS])) == {
+        "interface", "velocity_fraction", "accel", "jerk", "brake_margin"}
 
 
 def test_check_command_limits_accepts_the_same_or_looser_deploy(exported, exported_libfranka):
     contract.check_command_limits(Policy(exported[2]).info, _deploy("ros2_control"))
-    contract.check_command_limits(Policy(exported[2]).info, _deploy("ros2_control", max_stop_time=0.3))
+    contract.check_command_limits(Policy(exported[2]).info, _deploy("ros2_control", velocity_fraction=1))
     contract.check_command_limits(Policy(exported_libfranka).info, _deploy("libfranka"))
+
+
+def test_files_from_before_the_speed_cap_was_retired_still_deploy_and_evaluate(exported, tmp_path):
+    """Their command limits carry a "speed_cap" (their graph applies it) and their training
+    config task.max_stop_time and task.control_rate: read, checked and judged without them."""
+    from reach_rl_train.evaluate import config_of
+
+    _, _, path, _ = exported
+    info = Policy(path).info
+    limits = dict(info.command_limits._asdict(), accel=[2.0] * 7, speed_cap=[0.26] * 7)
+    config = dict(info.train_config)
+    config["task"] = dict(config["task"], max_stop_time=0.2, control_rate=1000.0)
+    old = str(tmp_path / "old.onnx")
+    _rewrite_metadata(path, old, **{contract.KEY_COMMAND_LIMITS: json.dumps(limits),
+                                    contract.KEY_TRAIN_CONFIG: json.dumps(config)})
+    policy = Policy(old)
+    np.testing.assert_allclose(policy.info.command_limits.accel, 2.0)
+    contract.check_command_limits(policy.info, _deploy("ros2_control"))  # tighter: accepted
+    assert config_of(policy).task.robot == "fr3"
 
 
 def test_check_command_limits_refuses_looser_training(exported, exported_libfranka):
@@ -167,9 +185,6 @@ def test_check_command_limits_refuses_looser_training(exported, exported_libfran
         (franka, _deploy("ros2_control"), "--interface ros2_control"),
         (franka, _deploy("libfranka", accel_fraction=0.1),
          r"joint 1 acceleration %g rad/s\^2 \(deploy 1\)" % franka.command_limits.accel[0]),
-        (franka, _deploy("libfranka", max_stop_time=0.2), r"joint 1 speed cap inf rad/s \(deploy 0\.\d+\)"),
-        (ros, _deploy("ros2_control", max_stop_time=0.1),
-         r"speed cap %s rad/s \(deploy 0\.1" % re.escape("%.4g" % ros.command_limits.speed_cap[0])),
         (ros, _deploy("ros2_control", velocity_fraction=0.5), r"velocity_fraction 0\.9 \(deploy 0\.5\)"),
     ]
     for info, limits, message in cases:

@@ -46,34 +46,34 @@ def test_commands_respect_the_deploy_streams_acceleration_and_velocity_bounds():
     assert torch.all(q <= torch.tensor(task.limits.pos_max) + 1e-6)
 
 
-def test_max_stop_time_caps_commands_as_the_deploy_filter_does():
-    from reach_rl_core.filter_limits import DEFAULT_DETECT_TIME, FilterLimits
+def test_full_speed_is_the_deploy_filters_velocity_bound():
+    """No speed cap: a policy asking for more than the deploy filter allows gets its bounds
+    (velocity_fraction of Franka's, and braking ahead of the limits), on both interfaces."""
+    from reach_rl_core.safety_filter import goal_bounds
 
-    task = make_task(num_envs=64)  # ros2_control: the deploy node's default cap (0.2 s)
-    deploy = FilterLimits.for_interface(fm.FR3, "ros2_control", max_stop_time=0.2,
-                                        detect_time=DEFAULT_DETECT_TIME)
-    assert torch.allclose(task.speed_cap.double(), torch.tensor(deploy.speed_cap))
-    task.reset()
-    fastest = 0.0
-    for _ in range(100):
-        task.step(torch.ones(64, 7))  # full speed ahead on every joint
-        fastest = max(fastest, float(task.command.abs().max()))
-    assert fastest == pytest.approx(float(task.speed_cap.max()), rel=1e-5)
-    assert 0.25 < fastest < 0.27
-    assert torch.isinf(make_task(num_envs=2, max_stop_time=0.0).speed_cap).all()  # override: none
-    assert torch.isinf(make_task(num_envs=2, interface="libfranka").speed_cap).all()
+    for interface in ("ros2_control", "libfranka"):
+        task = make_task(num_envs=64, interface=interface)
+        task.reset()
+        fastest = 0.0
+        for _ in range(50):
+            q = task.backend.joint_pos.clone()
+            task.step(10 * torch.ones(64, 7))  # far beyond every bound on every joint
+            low, high = goal_bounds(task.filter_limits, q)
+            assert torch.all((task.command >= low - 1e-6) & (task.command <= high + 1e-6))
+            fastest = max(fastest, float(task.command.abs().max()))
+        assert fastest > 1.0, interface  # the retired stop-time cap held it at 0.26 rad/s
 
 
-def test_libfranka_interface_takes_its_filter_limits_without_a_speed_cap():
+def test_both_interfaces_take_the_deploy_filters_limits():
     from reach_rl_core.filter_limits import FilterLimits
 
     ros = make_task(num_envs=4)
     franka = make_task(num_envs=4, interface="libfranka")
     accel = float(FilterLimits.for_interface(fm.FR3, "libfranka").accel[0])
-    assert torch.isfinite(ros.speed_cap).all() and torch.isinf(franka.speed_cap).all()
-    torch.testing.assert_close(ros.max_command_change, torch.full((7,), 2.0 * 0.02))
+    assert accel == pytest.approx(4.0)
+    torch.testing.assert_close(ros.max_command_change, torch.full((7,), accel * 0.02))
     torch.testing.assert_close(franka.max_command_change, torch.full((7,), accel * 0.02))
-    assert franka.filter_limits.interface == "libfranka"
+    assert franka.filter_limits.interface == "libfranka" and ros.filter_limits.interface == "ros2_control"
     franka.reset()
     franka.step(torch.ones(4, 7))
     torch.testing.assert_close(franka.command, torch.full((4, 7), accel * 0.02))
