@@ -27,7 +27,7 @@ TORCH_VERSION := 2.13.0
 PY_DEPS := numpy onnx onnxruntime pyyaml omegaconf tensorboard matplotlib "pytest>=8,<8.4" \
   pylibfranka==$(PYLIBFRANKA_VERSION) franky-control==$(FRANKY_VERSION)
 ROS_DEPS := ros-wheels-bootstrapper ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
-  ros-jazzy-geometry-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
+  ros-jazzy-geometry-msgs ros-jazzy-trajectory-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp \
   ros-jazzy-ament-package colcon-common-extensions colcon-ros catkin-pkg
 # Dev tools; rsl-rl-lib (for bench/) depends on torch, so it is installed in the same pip run as
 # the pinned torch, which keeps it at $(TORCH_VERSION).

@@ -5,8 +5,10 @@ both interfaces share — the policy and :class:`~reach_rl_deploy.deploy_control
 targets, ``~/enable``, ``/diagnostics``, the run's figures, shutdown — and one interface, which
 owns its loop (on a thread of its own) and its recovery:
 
-* ``ros2_control`` (default): 1 kHz commands for franka_ros2's joint velocity controller
-  (:mod:`reach_rl_deploy.topic_interface`);
+* ``ros2_control`` (default): one trajectory per policy step for franka_ros2's
+  joint_trajectory_controller, which interpolates it at 1 kHz
+  (:mod:`reach_rl_deploy.trajectory_interface`; ``~/enable`` also activates
+  ``activate_controller``, :mod:`reach_rl_deploy.controller_switch`);
 * ``libfranka``: the policy at its own rate over franky-control's 1 kHz C++ loop, with
   ``~/recover`` after a reflex (:mod:`reach_rl_deploy.libfranka_interface`).
 
@@ -52,11 +54,11 @@ from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_rob
 from reach_rl_deploy.franky_loop import LoopInputs
 from reach_rl_deploy.libfranka_interface import LibfrankaInterface
 from reach_rl_deploy.loop_stats import LoopStats
-from reach_rl_deploy.topic_interface import TopicInterface
+from reach_rl_deploy.trajectory_interface import TrajectoryInterface
 
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
-INTERFACE_TYPES = {ROS2_CONTROL: TopicInterface, LIBFRANKA: LibfrankaInterface}
+INTERFACE_TYPES = {ROS2_CONTROL: TrajectoryInterface, LIBFRANKA: LibfrankaInterface}
 
 
 def target_refusal(frame_id: str, point: np.ndarray, base_frame: str, info) -> str:
@@ -82,13 +84,12 @@ def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployContr
                               "(written by reach-rl-train)")
     policy = Policy(p.policy)
     policy.check_matches(p.robot, joint_names_)
-    # libfranka: the filter runs once per policy step, franky's Ruckig at 1 kHz after it.
-    rate = p.control_rate if p.interface == ROS2_CONTROL else 1.0 / policy.info.policy_dt
+    # The filter runs once per policy step; the robot side (JTC, or franky's Ruckig) meets the
+    # acceleration and jerk bounds at 1 kHz after it.
+    rate = 1.0 / policy.info.policy_dt
     limits = FilterLimits.for_interface(  # -1: the interface's setting
         joint_limits(p.robot), p.interface, rate, p.velocity_fraction,
-        p.acceleration_fraction, p.jerk_fraction, p.max_stop_time,
-        detect_time=dc.detection_time(p.state_timeout, rate),
-        command_hold=p.command_hold if p.interface == LIBFRANKA else 0.0)
+        p.acceleration_fraction, p.jerk_fraction, command_hold=p.command_hold)
     check_command_limits(policy.info, limits)
     start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
     return DeployController(policy, limits, p.state_timeout, home=READY_POSE,
@@ -120,6 +121,11 @@ class DeployNode(Node):
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
         self.interface = INTERFACE_TYPES[p.interface](self, p)
+        if self._enabled:
+            refusal = self.interface.activate()
+            if refusal:
+                self.get_logger().error("autostart: %s; motion stays disabled" % refusal)
+                self._enabled = False
         self._thread = threading.Thread(target=self._run, name="deploy_loop", daemon=True)
         limits, info = self.controller.limits, self.controller.policy.info
         self.get_logger().info(
@@ -127,9 +133,8 @@ class DeployNode(Node):
             % (p.policy, info.robot, 1.0 / info.policy_dt, self.interface.name, 1.0 / limits.dt,
                p.target_topic, "enabled" if p.autostart else "disabled (call ~/enable true)"))
         self.get_logger().info(
-            "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3, speed cap %s rad/s"
-            % (p.interface, np.round(limits.accel, 3).tolist(), np.round(limits.jerk, 1).tolist(),
-               np.round(limits.speed_cap, 3).tolist()))
+            "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3"
+            % (p.interface, np.round(limits.accel, 3).tolist(), np.round(limits.jerk, 1).tolist()))
 
     def _declare_parameters(self) -> DeployParameters:
         """Every parameter, declared up front (read-only), with its description."""
@@ -151,7 +156,7 @@ class DeployNode(Node):
         self._target = point
 
     def _on_enable(self, request, response):
-        refusal = self.interface.fault() if request.data else ""
+        refusal = (self.interface.fault() or self.interface.activate()) if request.data else ""
         if refusal:
             return answer(response, "refusing to enable: " + refusal, self.get_logger(),
                           success=False, severity="error")

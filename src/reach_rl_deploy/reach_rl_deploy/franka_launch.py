@@ -15,18 +15,19 @@ Modes, by ``interface`` and ``sim``:
   communication constraints enforced), runs on this machine and the node connects to
   127.0.0.1.
 * ``interface:=ros2_control`` (default), ``sim`` (the default when neither ``robot_ip`` nor
-  ``use_fake_hardware`` is given): franka-sim, ``franka_standin_node`` (franka_ros2's joint
-  velocity data path on it through libfranka: ``/franka/joint_states`` every cycle, the
-  latest command held) and ``deploy_node`` reading ``/franka/joint_states`` as on hardware;
-  no franka_ros2 needed.
-* ``interface:=ros2_control``, ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake hardware): franka_ros2's
-  bring-up (``franka_bringup/launch/franka.launch.py``, franka_ros2 for Jazzy, 3.x), a
-  ``velocity_controllers/JointGroupVelocityController`` named ``joint_velocity_controller``
-  for the seven arm joints spawned through the controller manager with this package's
-  ``config/<arm_id>_joint_velocity_controller.yaml``, and ``deploy_node`` reading
-  ``/franka/joint_states``: franka_ros2's joint_state_broadcaster publishes there at the
-  1 kHz controller rate, while ``/joint_states`` is joint_state_publisher's 30 Hz merge,
-  too slow for the deploy node's staleness watchdog.
+  ``use_fake_hardware`` is given): franka-sim, ``franka_standin_node`` (franka_ros2's
+  joint_trajectory_controller data path on it through libfranka: ``/franka/joint_states``
+  every cycle, each trajectory interpolated at 1 kHz) and ``deploy_node`` reading
+  ``/franka/joint_states`` as on hardware; no franka_ros2 needed.
+* ``interface:=ros2_control``, ``hardware`` (a real arm at ``robot_ip``, or franka_ros2's fake
+  hardware): franka_ros2's bring-up (``franka_bringup/launch/franka.launch.py``, franka_ros2
+  for Jazzy, 3.x), a ``joint_trajectory_controller/JointTrajectoryController`` named
+  ``joint_trajectory_controller`` on the seven arms joints' velocity interfaces, spawned
+  ``--inactive`` through the controller manager with this package's
+  ``config/<arm_id>_joint_trajectory_controller.yaml`` (``~/enable`` activates it), and
+  ``deploy_node`` reading ``/franka/joint_states``: franka_ros2's joint_state_broadcaster
+  publishes there at the 1 kHz controller rate, while ``/joint_states`` is
+  joint_state_publisher's 30 Hz merge, too slow for the deploy node's staleness watchdog.
 """
 import os
 from dataclasses import dataclass, field
@@ -36,14 +37,22 @@ from reach_rl_core.franka_model import joint_names
 from reach_rl_core.filter_limits import INTERFACES, LIBFRANKA
 from reach_rl_deploy.deploy_parameters import check_deploy_robot
 
-CONTROLLER_NAME = "joint_velocity_controller"
-CONTROLLER_TYPE = "velocity_controllers/JointGroupVelocityController"
-COMMAND_TOPIC = "%s/commands" % CONTROLLER_NAME  # relative, as every topic the node uses
+CONTROLLER_NAME = "joint_trajectory_controller"
+CONTROLLER_TYPE = "joint_trajectory_controller/JointTrajectoryController"
+TRAJECTORY_TOPIC = "%s/joint_trajectory" % CONTROLLER_NAME  # relative, as every topic the node uses
+# franka_hardware's velocity command interface, with JTC's velocity-only control law: the next
+# sample's velocity as feed-forward plus P on the position error. Velocity, not position: the
+# position commands of a trajectory that replaces another 50 times a second reach libfranka
+# unfiltered (franka_hardware's rate limiter is off), while velocity feed-forward is what the
+# policy commands and P = 5 /s only corrects the drift (a one-off check of franka_ros2 3.4.0
+# with these gains on franka-sim under load, reported to this project: no reflex in 3 runs).
+TRAJECTORY_GAINS = {"p": 5.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
 FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true
 ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments (docs/deploy.md)
-    "interface": ("ros2_control", "ros2_control (franka_ros2's velocity controller) or libfranka"),
+    "interface": ("ros2_control", "ros2_control (franka_ros2's joint_trajectory_controller) or "
+                                  "libfranka"),
     "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
     "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
     "use_fake_hardware": ("false", "franka_ros2's fake hardware: a bring-up check, may not move"),
@@ -116,7 +125,7 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
         return LaunchPlan(mode="libfranka_sim" if sim else "libfranka", arm_id=arm_id,
                           deploy_params=params)
     deploy_params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
-                     "autostart": autostart, "command_topic": COMMAND_TOPIC,
+                     "autostart": autostart, "trajectory_topic": TRAJECTORY_TOPIC,
                      "joint_states_topic": HARDWARE_JOINT_STATES}
     if sim:
         return LaunchPlan(mode="sim", arm_id=arm_id, deploy_params=deploy_params,
@@ -129,15 +138,30 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
                    "use_fake_hardware": str(fake).lower(),
                    "fake_sensor_commands": str(fake).lower(),
                    "load_gripper": str(_flag("load_gripper", value["load_gripper"])).lower()}
-    return LaunchPlan(mode="hardware", arm_id=arm_id, deploy_params=deploy_params,
+    return LaunchPlan(mode="hardware", arm_id=arm_id,
+                      deploy_params=dict(deploy_params, activate_controller=CONTROLLER_NAME),
                       franka_args=franka_args,
-                      controller_file="%s_joint_velocity_controller.yaml" % arm_id)
+                      controller_file="%s_joint_trajectory_controller.yaml" % arm_id)
 
 
 def controller_parameters(arm_id: str) -> Dict[str, Dict]:
-    """What ``config/<arm_id>_joint_velocity_controller.yaml`` holds (a test checks the file)."""
-    return {CONTROLLER_NAME: {"ros__parameters": {"type": CONTROLLER_TYPE,
-                                                   "joints": list(joint_names(arm_id))}}}
+    """What ``config/<arm_id>_joint_trajectory_controller.yaml`` holds (a test checks the file):
+    JTC on the velocity interfaces (TRAJECTORY_GAINS), quintic splines, each new trajectory
+    continuing from the last commanded state (``interpolate_from_desired_state``, ros2_controllers
+    Jazzy), trajectories ending at rest, no timeout and no goal tolerances to abort on."""
+    joints = list(joint_names(arm_id))
+    return {CONTROLLER_NAME: {"ros__parameters": {
+        "type": CONTROLLER_TYPE,
+        "joints": joints,
+        "command_interfaces": ["velocity"],
+        "state_interfaces": ["position", "velocity"],
+        "interpolation_method": "splines",
+        "interpolate_from_desired_state": True,
+        "allow_nonzero_velocity_at_trajectory_end": False,
+        "cmd_timeout": 0.0,
+        "constraints": {"goal_time": 0.0},
+        "gains": {joint: dict(TRAJECTORY_GAINS) for joint in joints},
+    }}}
 
 
 # Environment variable that keeps franka-sim up a few seconds after SIGINT, then stops it
@@ -205,5 +229,5 @@ def launch_actions(launch_plan: LaunchPlan, share: str) -> List:
     spawner = Node(package="controller_manager", executable="spawner", output="screen",
                    arguments=[CONTROLLER_NAME, "--param-file",
                               os.path.join(share, "config", launch_plan.controller_file),
-                              "--controller-manager-timeout", "30"])
+                              "--inactive", "--controller-manager-timeout", "30"])
     return [bringup, spawner] + nodes

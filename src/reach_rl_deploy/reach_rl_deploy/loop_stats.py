@@ -7,14 +7,12 @@ import numpy as np
 from reach_rl_deploy.timing_histogram import TimingHistogram
 
 # Timing figures [s] kept per window and over the whole run (logged when the node stops).
-RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference",
-              "publish period")
+RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference")
 
 
 class LoopStats:
-    """Ticks, late clock ticks, ticks on joint states, filter activity and timing samples of the
-    window since ``since`` (monotonic s); ``window_values`` reports the window and starts the
-    next one."""
+    """Ticks, filter activity and timing samples of the window since ``since`` (monotonic s);
+    ``window_values`` reports the window and starts the next one."""
 
     def __init__(self, now: float):
         self.run_timing = {name: TimingHistogram() for name in RUN_TIMING}
@@ -23,8 +21,6 @@ class LoopStats:
     def _start_window(self, now: float) -> None:
         self.since = now
         self.ticks = 0
-        self.late = 0  # clock ticks that came over a tenth of a period late
-        self.locked = 0  # ticks started by a joint state
         self.activity = {}  # type: Dict[str, int]  # filter limit name -> ticks it was active
         self.timing = {name: [] for name in RUN_TIMING}  # type: Dict[str, List[float]]
 
@@ -40,9 +36,7 @@ class LoopStats:
     def window_values(self, now: float) -> List[Tuple[str, str]]:
         """Diagnostics key/value pairs of the window ending at ``now``; starts the next window."""
         elapsed = max(now - self.since, 1e-9)
-        values = [("loop rate [Hz]", "%.1f" % (self.ticks / elapsed)),
-                  ("ticks on joint states [%]", "%.0f" % (100.0 * self.locked / max(self.ticks, 1))),
-                  ("late clock ticks", str(self.late))]
+        values = [("loop rate [Hz]", "%.1f" % (self.ticks / elapsed))]
         for name in RUN_TIMING:
             us = 1e6 * np.asarray(self.timing[name])
             for q in (50, 99):

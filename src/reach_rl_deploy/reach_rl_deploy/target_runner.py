@@ -10,8 +10,8 @@ Each target (x,y,z in metres, in ``<robot>_link0``) is published on ``--target-t
 left the arm; the TCP error [mm] is computed from ``--joint-states`` by forward kinematics at
 the end of the hold, with the time until the TCP first came within 1 cm. While the deploy node
 reports that it moves the arm to the ready pose, the first target waits. Reflexes are collected
-from the simulated Franka (``/sim_robot/reflex``) and from the deploy node's ``/diagnostics``
-(libfranka interface), and so is the smallest distance of any joint to its position limits.
+from the simulated Franka (``/sim_robot/reflex``) and from ``/diagnostics`` (the deploy node's on
+the libfranka interface, the franka_ros2 stand-in's on the topic path), and so is the smallest distance of any joint to its position limits.
 Exit status 0 when the share of targets within ``--tolerance`` is at least ``--min-success``
 (default: all) and no reflex fired.
 """
@@ -28,6 +28,10 @@ from reach_rl_core.franka_model import (ROBOTS, joint_limits, joint_names, limit
 from reach_rl_deploy.deploy_controller import HOMING, reorder_joint_state
 
 DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
+# /diagnostics statuses that report the robot's reflexes: the deploy node's (libfranka) and the
+# franka_ros2 stand-in's (the topic path on franka-sim).
+REFLEX_REPORTERS = ("reach_rl_deploy", "franka_standin")
+
 def random_targets(count: int, seed: int, box) -> List[Tuple[float, float, float]]:
     """``count`` targets [m] drawn uniformly from ``box`` ((min xyz), (max xyz)) with ``seed``."""
     rng = np.random.default_rng(seed)
@@ -144,9 +148,10 @@ class Observer:
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
-            if status.name != "reach_rl_deploy":
+            if status.name not in REFLEX_REPORTERS:
                 continue
-            self.deploy_status = status.message
+            if status.name == "reach_rl_deploy":
+                self.deploy_status = status.message
             reflex = status.level == self._error and status.message.startswith("reflex")
             if reflex and status.message not in self.reflexes:
                 self.reflexes.append(status.message)

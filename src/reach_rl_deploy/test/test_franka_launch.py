@@ -26,7 +26,10 @@ def test_real_arm_uses_franka_ros2_without_autostart(policy_file):
     assert p.franka_args == {"robot_type": "fr3", "arm_id": "fr3", "robot_ip": "172.16.0.2",
                              "use_fake_hardware": "false", "fake_sensor_commands": "false",
                              "load_gripper": "false"}
-    assert p.controller_file == "fr3_joint_velocity_controller.yaml"
+    assert p.controller_file == "fr3_joint_trajectory_controller.yaml"
+    # The controller is spawned inactive; the node's ~/enable activates it.
+    assert p.deploy_params["activate_controller"] == "joint_trajectory_controller"
+    assert p.deploy_params["trajectory_topic"] == "joint_trajectory_controller/joint_trajectory"
 
 
 def test_fake_hardware_and_explicit_autostart(policy_file):
@@ -71,8 +74,18 @@ def test_bad_arguments_say_what_to_fix(args, message, policy_file):
 
 @pytest.mark.parametrize("arm_id", ["fr3"])
 def test_controller_config_files_name_the_arm_joints(arm_id):
-    with open(os.path.join(ROOT, "config", "%s_joint_velocity_controller.yaml" % arm_id)) as f:
-        assert yaml.safe_load(f) == franka_launch.controller_parameters(arm_id)
+    with open(os.path.join(ROOT, "config", "%s_joint_trajectory_controller.yaml" % arm_id)) as f:
+        parameters = yaml.safe_load(f)
+    assert parameters == franka_launch.controller_parameters(arm_id)
+    jtc = parameters["joint_trajectory_controller"]["ros__parameters"]
+    assert jtc["joints"] == ["%s_joint%d" % (arm_id, i) for i in range(1, 8)]
+    # Velocity command interface: feed-forward plus P on the position error, every joint.
+    assert jtc["command_interfaces"] == ["velocity"]
+    assert all(jtc["gains"][joint]["ff_velocity_scale"] == 1.0 and jtc["gains"][joint]["p"] > 0
+               for joint in jtc["joints"])
+    # Each message continues from the last commanded state and must end at rest.
+    assert jtc["interpolate_from_desired_state"] is True
+    assert jtc["allow_nonzero_velocity_at_trajectory_end"] is False
 
 
 # The arguments of franka_bringup/launch/franka.launch.py in the two families of franka_ros2
@@ -141,12 +154,13 @@ def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
         assert passed[arm_argument] == "fr3"
     assert isinstance(spawner, Node) and isinstance(deploy, Node)
     spawner_args = [a[0].perform(context) for a in spawner.cmd[1:] if a]
-    assert spawner_args[0] == "joint_velocity_controller"
+    assert spawner_args[0] == "joint_trajectory_controller"
+    assert "--inactive" in spawner_args  # ~/enable activates it
     # Jazzy's spawner rejects --controller-type (removed in ros2_control 4.15): the type is the
     # param file's, which test_controller_config_files_name_the_arm_joints checks.
     assert "--controller-type" not in spawner_args
     param_file = spawner_args[spawner_args.index("--param-file") + 1]
-    assert param_file == "/share/reach_rl_deploy/config/fr3_joint_velocity_controller.yaml"
+    assert param_file == "/share/reach_rl_deploy/config/fr3_joint_trajectory_controller.yaml"
 
 
 def test_sim_descriptions_start_the_node_processes(policy_file):
