@@ -1,43 +1,50 @@
 """ROS 2 node ``franka_standin_node``: exactly what franka_ros2 offers the deploy node's topic path,
 on a robot reached through libfranka (franka-sim, or a real FR3), and nothing more.
 
-The topic path is deploy_node -> ``/joint_velocity_controller/commands`` -> franka_ros2
-(controller_manager at 1 kHz, ``velocity_controllers/JointGroupVelocityController``,
-franka_hardware) -> libfranka -> robot. franka_ros2 is not built here; this node stands in for
-that data path, checked against franka_ros2's jazzy sources and ros2_controllers:
+The topic path is deploy_node -> ``/joint_trajectory_controller/joint_trajectory`` ->
+franka_ros2 (controller_manager at 1 kHz, ``joint_trajectory_controller/JointTrajectoryController``
+on the arm joints' velocity command interfaces, franka_hardware) -> libfranka -> robot.
+franka_ros2 is not built here; this node stands in for that data path:
 
 * **Joint states**: franka_ros2's ``joint_state_broadcaster`` publishes the hardware's state
   interfaces every controller cycle on ``/franka/joint_states``; here every cycle's
   ``RobotState`` gives measured ``q`` [rad], ``dq`` [rad/s] and ``tau_J`` [Nm], stamped with
   the cycle's time.
-* **Commands**: ``forward_command_controller::ForwardCommandController::update``
-  (ros2_controllers, ``forward_controllers_base.cpp``) writes the latest
-  ``std_msgs/Float64MultiArray`` it received to the command interfaces every cycle, holds it
-  while no new one arrives (no timeout: ros2_controllers issue #95), and leaves the
-  interfaces unchanged when the message's size differs from the number of joints (it logs
-  "command size (%zu) does not match number of interfaces (%zu)" and returns ERROR).
+* **Trajectories**: trajectory_msgs/JointTrajectory on ``/joint_trajectory_controller/
+  joint_trajectory`` go to :class:`~reach_rl_sim.trajectory_controller.TrajectoryController`,
+  a model of joint_trajectory_controller configured as ``config/fr3_joint_trajectory_
+  controller.yaml`` of reach_rl_deploy configures it (command interface velocity, splines,
+  ``interpolate_from_desired_state``, P gain ``p_gain``, ``ff_velocity_scale``; that module says
+  which rule comes from where). Every cycle its velocity command [rad/s] is what libfranka
+  sends. A message the controller refuses is logged at ERROR with the reason (throttled) and
+  counted on ``/diagnostics``; the trajectory running goes on.
+* **Clock**: JTC compares each message's ``header.stamp`` with the controller manager's clock,
+  the system clock. Every time this node hands the model (the receipt of a message, each
+  cycle's update) is therefore ``time.time()`` [s, system clock]; the libfranka loop's own
+  monotonic times are not used for it.
 * **No rate limiter, no low-pass filter**: franka_hardware's ``Robot::writeOnceJointVelocities``
   (``franka_hardware/src/robot.cpp``) applies ``franka::limitRate`` only when
   ``velocity_command_rate_limit_active_`` is set, and it defaults to false
   (``franka_hardware/include/franka_hardware/robot.hpp``).
-* **Activation and deactivation**: ``JointGroupVelocityController::on_deactivate`` sets every
-  command interface to 0.0 ("stop all joints"), and on activation no command has been received
-  yet, so the hardware starts from zero; here motion starts with zero and ends (SIGINT or
-  ``~/active`` false) with zero commands, however fast the arm was moving: that step is the
-  robot's to judge, as it would be with franka_ros2.
+* **Activation and deactivation** (``~/active``, std_srvs/SetBool; the controller starts
+  active): JTC on activation holds the measured position; here each motion starts so (the
+  first cycle of a libfranka motion, also after ``~/recover``). On deactivation JTC writes zero
+  velocity commands and drops the messages it receives; here zeros go out until the robot has
+  stopped, however fast the arm was moving (that step is the robot's to judge, as it would be
+  with franka_ros2), and the motion ends. SIGINT ends the motion the same way.
 * **Reflexes**: libfranka's ``ControlException`` is logged and published on ``/diagnostics``;
   ``~/recover`` (std_srvs/Trigger) runs ``automatic_error_recovery`` (franka_ros2's
-  ``error_recovery`` action).
+  ``error_recovery`` action). What franka_ros2's controller manager does with an active JTC
+  across a reflex is not modelled: here the next motion starts like an activation.
 
 Besides, for tests only: ``~/hold_joint_states`` (std_srvs/SetBool) stops publishing joint
-states while the robot keeps executing the held command, as when a broadcaster or the network
-stalls.
+states while the robot keeps executing, as when a broadcaster or the network stalls.
 """
 import signal
 import sys
 import threading
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import rclpy
@@ -46,52 +53,33 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import NUM_JOINTS, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, receive
+from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController
 from reach_rl_deploy.ros_qos import reliable
 from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.ros_params import declare_read_only
 
-COMMAND_TOPIC = "/joint_velocity_controller/commands"
 JOINT_STATES_TOPIC = "/franka/joint_states"
+CONTROLLER_PERIOD = 0.001  # s, the controller manager's update period (Franka's 1 kHz)
 
 
-class HeldCommand:
-    """forward_command_controller's command buffer: the latest message of the right size, held."""
+class TrajectoryMotion:
+    """LibfrankaLoop source: while active, every cycle sends the controller model's velocity
+    command; when deactivated or stopping, zeros until the robot has stopped, then the motion
+    ends. ``lock`` guards ``controller`` against the subscription's thread; ``clock`` gives the
+    system clock [s] (module docstring: Clock)."""
 
-    def __init__(self, size: int = NUM_JOINTS):
-        self.size = size
-        self._command = np.zeros(size)
-        self._lock = threading.Lock()
-
-    def receive(self, data) -> bool:
-        """Take a message's data; False (and nothing changes) when its size is wrong."""
-        if len(data) != self.size:
-            return False
-        with self._lock:
-            self._command = np.array(data, dtype=float)
-        return True
-
-    def reset(self) -> None:
-        """Zeros: the controller deactivated (or not yet commanded)."""
-        with self._lock:
-            self._command = np.zeros(self.size)
-
-    def latest(self) -> np.ndarray:
-        with self._lock:
-            return self._command
-
-
-class StandinMotion:
-    """LibfrankaLoop source: while active, every cycle sends the held command; when stopping,
-    zeros until the robot has stopped, then the motion ends."""
-
-    def __init__(self, held: HeldCommand, active: threading.Event, stopping: threading.Event):
-        self.held, self.active, self._stopping = held, active, stopping
+    def __init__(self, controller: TrajectoryController, lock: threading.Lock,
+                 active: threading.Event, stopping: threading.Event,
+                 clock: Callable[[], float] = time.time):
+        self.controller, self.lock, self.clock = controller, lock, clock
+        self.active, self._stopping = active, stopping
 
     def stopping(self) -> bool:
         return self._stopping.is_set()
@@ -100,13 +88,23 @@ class StandinMotion:
         return self.active.is_set() and not self._stopping.is_set()
 
     def start(self) -> None:
-        self.held.reset()
+        """A motion starts: the controller is activated at its first cycle, where the measured
+        position is known."""
+        with self.lock:
+            self.controller.deactivate()
 
     def command(self, state, now: float):
-        if self._stopping.is_set() or not self.active.is_set():
-            self.held.reset()
-            return np.zeros(NUM_JOINTS), not np.any(np.array(state.dq_d))
-        return self.held.latest(), False
+        """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
+        time) is not used: the model runs on the system clock."""
+        wall = self.clock()
+        q, dq = np.array(state.q), np.array(state.dq)
+        with self.lock:
+            if self._stopping.is_set() or not self.active.is_set():
+                self.controller.deactivate()
+                return np.zeros(NUM_JOINTS), not np.any(np.array(state.dq_d))
+            if not self.controller.active:
+                self.controller.activate(wall, q, dq)
+            return self.controller.update(wall, q, dq), False
 
     def after_write(self, state, now: float) -> None:
         pass
@@ -124,29 +122,40 @@ class FrankaStandinNode(Node):
         arm_id = self._param("arm_id", "fr3", "fr3 or panda: joint names <arm_id>_joint1..7")
         self.rt_priority = self._param("rt_priority", 85, "SCHED_FIFO priority of every thread, "
                                        "as franka_ros2's controller manager runs (0: ordinary)")
+        p_gain = self._param("p_gain", 5.0, "joint_trajectory_controller's gains.<joint>.p of "
+                             "every arm joint [1/s]: velocity command per rad of position error")
+        ff_velocity_scale = self._param("ff_velocity_scale", 1.0, "joint_trajectory_controller's "
+                                        "gains.<joint>.ff_velocity_scale of every arm joint: the "
+                                        "share of the trajectory's velocity commanded")
         self.names = list(joint_names(arm_id))
-        self.held = HeldCommand()
+        self.robot_ip = robot_ip
+        self.controller = TrajectoryController(self.names, p_gain, ff_velocity_scale,
+                                               CONTROLLER_PERIOD)
+        self.controller_lock = threading.Lock()
         self.active = threading.Event()
         self.active.set()  # the controller is spawned active
         self.stopping = threading.Event()
         self.hold_states = False
-        self.ignored = 0  # messages of the wrong size
+        self.dropped = 0  # trajectories received while the controller was inactive
         self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, reliable(1))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._commands = self.create_subscription(Float64MultiArray, COMMAND_TOPIC,
-                                                  self._on_command, reliable(10))
+        self._trajectories = self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC,
+                                                      self._on_trajectory, reliable(10))
         self.create_service(SetBool, "~/active", self._on_active)
         self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_service(SetBool, "~/hold_joint_states", self._on_hold)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.loop = LibfrankaLoop(robot_ip, StandinMotion(self.held, self.active, self.stopping),
-                                  self._publish_state, lambda: None, self._on_reflex,
-                                  self.get_logger().info, state_every=1)
+        motion = TrajectoryMotion(self.controller, self.controller_lock, self.active,
+                                  self.stopping)
+        self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, lambda: None,
+                                  self._on_reflex, self.get_logger().info, state_every=1)
         self.finished = threading.Event()
         self.failed = False
         self._thread = threading.Thread(target=self._run, name="franka_loop", daemon=True)
-        self.get_logger().info("stand-in for franka_ros2's joint velocity path: robot %s, %s -> "
-                               "robot, robot -> %s" % (robot_ip, COMMAND_TOPIC, JOINT_STATES_TOPIC))
+        self.get_logger().info("stand-in for franka_ros2's joint_trajectory_controller path "
+                               "(p %g, ff_velocity_scale %g): robot %s, %s -> robot, robot -> %s"
+                               % (p_gain, ff_velocity_scale, robot_ip, TRAJECTORY_TOPIC,
+                                  JOINT_STATES_TOPIC))
 
     def _param(self, name, default, description):
         return declare_read_only(self, name, default, description)
@@ -168,11 +177,13 @@ class FrankaStandinNode(Node):
             self.get_logger().fatal("libfranka loop failed (%s: %s)" % (type(exc).__name__, exc))
         self.finished.set()
 
-    def _on_command(self, msg: Float64MultiArray) -> None:
-        if not self.held.receive(msg.data):
-            self.ignored += 1
-            self.get_logger().error("command size (%d) does not match number of interfaces (%d)"
-                                    % (len(msg.data), NUM_JOINTS), throttle_duration_sec=1.0)
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        with self.controller_lock:
+            reason = receive(self.controller, msg, time.time())
+        if reason == DROPPED_INACTIVE:
+            self.dropped += 1
+        elif reason:
+            self.get_logger().error("trajectory rejected: %s" % reason, throttle_duration_sec=1.0)
 
     def _publish_state(self, state) -> None:
         if self.hold_states:
@@ -189,7 +200,7 @@ class FrankaStandinNode(Node):
         if request.data:
             self.active.set()
         else:
-            self.active.clear()  # JointGroupVelocityController::on_deactivate: zeros
+            self.active.clear()  # JTC's on_deactivate: zero velocity commands
         return answer(response, "active" if request.data else "deactivated", self.get_logger())
 
     def _on_recover(self, request, response):
@@ -202,13 +213,17 @@ class FrankaStandinNode(Node):
                       self.get_logger())
 
     def _publish_diagnostics(self) -> None:
-        values = self.loop.stats.window_values() + [("ignored commands", str(self.ignored))]
+        with self.controller_lock:
+            counts = [("trajectories accepted", str(self.controller.accepted)),
+                      ("trajectories rejected", str(self.controller.rejected)),
+                      ("trajectories dropped while inactive", str(self.dropped))]
+        values = self.loop.stats.window_values() + counts
         reflex = self.loop.reflex.text
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(
             level=DiagnosticStatus.ERROR if reflex else DiagnosticStatus.OK, name="franka_standin",
-            message="reflex: " + reflex if reflex else "ok", hardware_id=COMMAND_TOPIC,
+            message="reflex: " + reflex if reflex else "ok", hardware_id=self.robot_ip,
             values=[KeyValue(key=k, value=v) for k, v in values])]
         self._diag_pub.publish(msg)
 

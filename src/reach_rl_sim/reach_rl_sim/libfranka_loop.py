@@ -110,7 +110,7 @@ def robot_errors(state) -> str:
 class LibfrankaLoop(RobotLink):
     """Runs the motions of ``source`` in Franka's 1 kHz loop on the robot at ``robot_ip``.
 
-    ``source`` (franka_standin_node's held command) has ``stopping()``,
+    ``source`` (franka_standin_node's trajectory controller) has ``stopping()``,
     ``wants_motion(state)``, ``start()``, ``command(state, now) -> (command [rad/s],
     finished)``, ``after_write(state, now)`` (work that can wait until the command is out)
     and ``describe()``.

@@ -14,8 +14,7 @@ every violated limit, per joint:
 joint_motion_generator_velocity_limits_violation, ..._velocity_discontinuity and
 ..._acceleration_discontinuity.) Plain numpy.
 """
-import math
-from typing import Callable, List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -102,51 +101,3 @@ class StreamMonitor:
         self._history = [np.array(command, dtype=float), self._history[0]]
         return None
 
-
-class SentStreamMonitor:
-    """Judges a stream of stamped commands as a 1 kHz loop reading it would, whatever the delays
-    between sending and judging: a command sent at time ``s`` is read from the first cycle
-    boundary after ``s`` on (cycle ``floor(s / dt) + 1``) and held until a newer one is read;
-    of several sent within one cycle only the newest is read.
-
-    A cycle is judged once a command for a later cycle arrives (:meth:`feed`) or once time has
-    passed it (:meth:`flush`); a command that arrives for a cycle already judged is read in the
-    next cycle not yet judged, as a controller reads a late message. ``q_at(t)`` gives the joint
-    position [rad] at time ``t`` [s] (the cycle's own, for the position-dependent bounds).
-    """
-
-    HELD_CHECKS = 3  # after three cycles holding one command, every further one checks the same
-
-    def __init__(self, monitor: StreamMonitor):
-        self.monitor = monitor
-        self.reset()
-
-    def reset(self) -> None:
-        """A robot at rest, holding zero, nothing judged yet."""
-        self.monitor.reset()
-        self._next = None  # type: Optional[int]  # first cycle not judged yet
-        self._command = np.zeros(len(self.monitor.joint_names))  # held from cycle _next on
-
-    def _cycle(self, t: float) -> int:
-        return math.floor(t / self.monitor.dt) + 1
-
-    def _judge_until(self, cycle: int, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
-        """Judge cycles ``_next`` .. ``cycle - 1`` holding ``_command``."""
-        error = None
-        if self._next is None:
-            self._next = cycle
-        for k in range(self._next, self._next + min(cycle - self._next, self.HELD_CHECKS)):
-            error = error or self.monitor.check(q_at(k * self.monitor.dt), self._command)
-        self._next = max(self._next, cycle)
-        return error
-
-    def feed(self, sent: float, command, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
-        """Take ``command`` [rad/s] sent at ``sent`` [s]; the violations found in the cycles it
-        closes, or None."""
-        error = self._judge_until(self._cycle(sent), q_at)
-        self._command = command
-        return error
-
-    def flush(self, now: float, q_at: Callable[[float], Sequence[float]]) -> Optional[str]:
-        """Judge the cycles that ended by ``now`` [s] (same clock as the send times)."""
-        return self._judge_until(self._cycle(now), q_at)

@@ -1,12 +1,12 @@
 """Simulated Franka arm under joint velocity control: 1 ms physics with Franka's reflexes.
 
-Each 1 ms cycle the arm holds one joint velocity command (the latest received; the
-same one again when none arrived, like Franka's controller). The limit monitor checks
-that command against the position, velocity, acceleration and jerk limits; on the first
-violation the arm goes into a reflex: it stands still (dq = 0), ignores commands and
-keeps the error until :meth:`SimRobot.reset`. Otherwise the joint velocity follows the
-command through the first-order lag of :mod:`reach_rl_core.actuator_lag` (time constant
-``tau``) and the position integrates it, both exactly over the cycle.
+Each 1 ms cycle the arm holds one joint velocity command (in ``sim_robot_node``, the joint
+trajectory controller's command of that cycle). The limit monitor checks that command
+against the position, velocity, acceleration and jerk limits; on the first violation the
+arm goes into a reflex: it stands still (dq = 0), ignores commands and keeps the error until
+:meth:`SimRobot.reset`. Otherwise the joint velocity follows the command through the
+first-order lag of :mod:`reach_rl_core.actuator_lag` (time constant ``tau``) and the position
+integrates it, both exactly over the cycle.
 
 Plain numpy, no ROS: ``sim_robot_node`` wraps it.
 """
@@ -26,9 +26,7 @@ class SimRobot:
 
     def __init__(self, limits: JointLimits, initial_positions: Sequence[float],
                  tau: float = DEFAULT_ACTUATOR_TAU, names: Optional[Sequence[str]] = None,
-                 dt: float = CONTROL_DT, check_commands: bool = True):
-        """``check_commands=False``: :meth:`step` checks no limits; the caller judges the
-        stream with its own :class:`StreamMonitor` and calls :meth:`trigger_reflex`."""
+                 dt: float = CONTROL_DT):
         q = np.array(initial_positions, dtype=float)
         if q.shape != (NUM_JOINTS,) or not np.all(np.isfinite(q)):
             raise ValueError("initial_positions must be %d finite values, got %r" % (NUM_JOINTS, list(q)))
@@ -43,7 +41,7 @@ class SimRobot:
         self.q = q
         self.dq = np.zeros(NUM_JOINTS)
         self.error: Optional[str] = None
-        self.monitor = StreamMonitor(limits, self.names, dt) if check_commands else None
+        self.monitor = StreamMonitor(limits, self.names, dt)
 
     @property
     def in_reflex(self) -> bool:
@@ -65,7 +63,7 @@ class SimRobot:
         if self.in_reflex:
             return None
         command = np.asarray(command, dtype=float)
-        error = self.monitor.check(self.q, command) if self.monitor is not None else None
+        error = self.monitor.check(self.q, command)
         if error:
             self.trigger_reflex(error)
             return self.error
@@ -85,6 +83,5 @@ class SimRobot:
         error, self.error = self.error, None
         self.dq = np.zeros(NUM_JOINTS)
         self.q = np.clip(self.q, self.limits.pos_min, self.limits.pos_max)
-        if self.monitor is not None:
-            self.monitor.reset()
+        self.monitor.reset()
         return error

@@ -1,41 +1,62 @@
-"""The test's side of deploy_node over real DDS: an operator node that records commands, joint
-states, reflexes and diagnostics and sends targets, and a publisher of fixed joint states."""
+"""The test's side of deploy_node over real DDS: an operator node that records trajectories,
+joint states, reflexes and diagnostics and sends targets, and a publisher of fixed joint states."""
 import threading
 import time
 
 import numpy as np
+from controller_replay import NAMES, Replay, Sent, replay
 from ros_harness import TestNode
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
 
-from reach_rl_core.franka_model import FR3, READY_POSE, joint_names, tcp_position
+from reach_rl_core.franka_model import tcp_position
+from reach_rl_core.trajectory_spline import Trajectory
 from reach_rl_deploy.ros_qos import reliable
-from reach_rl_sim.limit_monitor import StreamMonitor
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
 
-COMMAND_TOPIC = "/joint_velocity_controller/commands"
-NAMES = joint_names("fr3")
+JOINT_STATES_TOPIC = "/joint_states"  # sim_robot_node's default
+
+
+def max_speed(msg: JointTrajectory) -> float:
+    """The fastest joint velocity [rad/s] of any point of ``msg``."""
+    return max((abs(v) for p in msg.points for v in p.velocities), default=0.0)
+
+
+def as_sent(msg: JointTrajectory, sent: float) -> Sent:
+    """``msg``, sent at ``sent`` [s, system clock], for :func:`controller_replay.replay`."""
+    def rows(field):
+        return np.array([getattr(p, field) for p in msg.points], dtype=float)
+
+    times = np.array([seconds(p.time_from_start) for p in msg.points])
+    return Sent(sent, seconds(msg.header.stamp),
+                Trajectory(times, rows("positions"), rows("velocities"), rows("accelerations")))
 
 
 class Operator(TestNode):
-    """The test's side: records commands, joint states, reflexes and diagnostics; sends targets
-    and (where no simulated robot runs) joint states."""
+    """The test's side: records trajectories, joint states, reflexes and diagnostics; sends
+    targets and (where no simulated robot runs) joint states."""
 
     def __init__(self, context, name):
         super().__init__(context, name)
-        self.commands, self.states, self.reflexes, self.diagnostics = [], [], [], []
-        self.commands_sent, self.states_sent = [], []  # DDS send times, system clock [s]
-        self.record(Float64MultiArray, COMMAND_TOPIC, 10000, self.commands, sent=self.commands_sent)
-        self.record(JointState, "/joint_states", 100, self.states, sent=self.states_sent)
+        self.trajectories, self.states, self.reflexes, self.diagnostics = [], [], [], []
+        self.trajectories_sent, self.states_sent = [], []  # DDS send times, system clock [s]
+        self.record(JointTrajectory, TRAJECTORY_TOPIC, 1000, self.trajectories,
+                    sent=self.trajectories_sent)
+        self.record(JointState, JOINT_STATES_TOPIC, 100, self.states, sent=self.states_sent)
         self.record(String, "/sim_robot/reflex", reliable(10, latched=True), self.reflexes,
                     stamp=False, keep=lambda msg: msg.data)
         self.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
         self.target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
-        self.state_pub = self.node.create_publisher(JointState, "/joint_states", 10)
+        self.state_pub = self.node.create_publisher(JointState, JOINT_STATES_TOPIC, 10)
 
     def send_target(self, xyz, frame="fr3_link0"):
+        """Publish a target [m], once the deploy node subscribes (it is not latched)."""
+        self.wait_for(lambda: self.target_pub.get_subscription_count() > 0, 20.0,
+                      "the deploy node's target subscription")
         msg = PointStamped()
         msg.header.frame_id = frame
         msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
@@ -46,17 +67,41 @@ class Operator(TestNode):
                          velocity=[0.0] * len(names))
         self.state_pub.publish(msg)
 
-    def tcp(self, states=None):
-        states = self.states if states is None else states
+    def tcp(self):
         with self.lock:
-            return tcp_position(np.array(states[-1][1].position)) if states else None
+            return tcp_position(np.array(self.states[-1][1].position)) if self.states else None
 
-    def command_array(self, since=0.0):
+    def latest_state(self) -> JointState:
         with self.lock:
-            return np.array([m.data for t, m in self.commands if t >= since])
+            return self.states[-1][1]
 
-    def wait_for_commands(self, count, timeout=20.0):
-        self.wait_for(lambda: len(self.commands) >= count, timeout, "%d commands" % count)
+    def moved(self) -> bool:
+        """Whether any trajectory received so far moves a joint."""
+        with self.lock:
+            return any(max_speed(msg) > 0.0 for _, msg in self.trajectories)
+
+    def wait_for_motion(self, what, speed=0.05, timeout=10.0):
+        """Until the newest trajectory moves a joint faster than ``speed`` [rad/s]."""
+        self.wait_for(lambda: self.trajectories and max_speed(self.trajectories[-1][1]) > speed,
+                      timeout, what)
+
+    def wait_until_quiet(self, what, quiet=0.5, timeout=10.0):
+        """Until no trajectory came for ``quiet`` s and the last one is over: the deploy node
+        sends none while the command is zero and the reference rests."""
+        def over():
+            if not self.trajectories:
+                return True
+            received, msg = self.trajectories[-1]
+            end = seconds(msg.header.stamp) + seconds(msg.points[-1].time_from_start)
+            return time.monotonic() - received > quiet and time.time() > end
+        self.wait_for(over, timeout, what)
+
+    def replay(self) -> Replay:
+        """Every trajectory received, replayed through the controller model at 1 kHz."""
+        with self.lock:
+            messages = [as_sent(msg, sent) for (_, msg), sent
+                        in zip(self.trajectories, self.trajectories_sent)]
+        return replay(messages)
 
 
 class StatePublisher:
@@ -77,9 +122,3 @@ class StatePublisher:
     def stop(self):
         self.running = False
         self.thread.join(1.0)
-
-
-def stream_violations(commands, q=READY_POSE):
-    """Limit violations of a received command stream read one message per 1 ms cycle."""
-    monitor = StreamMonitor(FR3, NAMES)
-    return [error for error in (monitor.check(q, c) for c in commands) if error]

@@ -1,17 +1,21 @@
-"""DeployController without ROS: joint-state reordering, watchdogs, policy rate, and that every
-command it emits passes Franka's limits as a 1 kHz controller reads them, on real policy files."""
+"""DeployController without ROS: joint-state reordering, watchdogs, one policy step per tick, and
+that its commands, sent as the topic path sends them and replayed through the
+joint_trajectory_controller model at 1 kHz, pass Franka's limits, on real policy files."""
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="exporting a test policy needs torch (make setup)")
+trajectory_interface = pytest.importorskip("reach_rl_deploy.trajectory_interface",
+                                           reason="the topic path's messages need ROS 2")
 
+from controller_replay import Sent, replay, violations  # noqa: E402
+from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
+from reach_rl_core.filter_limits import ROS2_CONTROL, FilterLimits, interface_defaults  # noqa: E402
+from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_deploy import deploy_controller as dc  # noqa: E402
 from reach_rl_deploy.deploy_controller import (DeployController, JointSample,  # noqa: E402
                                                reorder_joint_state, watchdog)
-from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
-from reach_rl_sim.limit_monitor import StreamMonitor  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
-from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic  # noqa: E402
 from reach_rl_train.config import TrainConfig  # noqa: E402
 from reach_rl_train.export import export_policy, policy_metadata  # noqa: E402
@@ -19,7 +23,10 @@ from reach_rl_train.export import export_policy, policy_metadata  # noqa: E402
 NAMES = joint_names("fr3")
 READY = np.array(READY_POSE)
 TARGET = np.array([0.5, 0.2, 0.3])
-DT = 1e-3
+HOLD = interface_defaults(ROS2_CONTROL).command_hold
+LIMITS = FilterLimits.for_interface(FR3, ROS2_CONTROL, control_rate=50.0, command_hold=HOLD)
+DT = LIMITS.dt  # s, one policy step
+T0 = 1000.0  # s, the first tick's time
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +62,37 @@ def nan_policy(tmp_path_factory):
 
 
 def controller(policy):
-    return DeployController(policy, FilterLimits.from_joint_limits(FR3), state_timeout=0.02)
+    return DeployController(policy, LIMITS, state_timeout=0.02)
 
 
-def run(ctrl, ticks, sample_at, enabled=True, target=TARGET, start=0.0):
-    """``ticks`` ticks at 1 kHz; ``sample_at(t)`` gives the joint sample at time t. Returns the
-    commands [ticks, 7] and the statuses."""
+def run(ctrl, ticks, sample_at, enabled=True, target=TARGET, start=T0):
+    """``ticks`` policy steps; ``sample_at(t)`` gives the joint sample at time t. Returns the
+    tick times, the commands [ticks, 7] and the statuses."""
+    times = start + DT * np.arange(ticks)
     commands, statuses = [], []
-    for k in range(ticks):
-        t = start + k * DT
+    for t in times:
         commands.append(ctrl.tick(sample_at(t), target, enabled, t).copy())
         statuses.append(ctrl.status)
-    return np.array(commands), statuses
+    return times, np.array(commands), statuses
 
 
 def fresh(q=READY):
     return lambda t: JointSample(np.array(q, float), np.zeros(7), received=t)
 
 
-def assert_within_limits(commands, q=READY):
-    monitor = StreamMonitor(FR3, NAMES)
-    errors = [e for e in (monitor.check(q, c) for c in commands) if e]
-    assert not errors, errors[:3]
+def sent_as_trajectories(times, commands, q=READY):
+    """The messages the topic path sends for ``commands`` [rad/s] at ``times`` [s] with the arm
+    measured at ``q``: none while the command is zero and the reference rests."""
+    stream = TrajectoryStream(LIMITS.accel, LIMITS.jerk, HOLD, trajectory_interface.KNOT_DT,
+                              takeover_margin=DT)
+    messages = []
+    for t, command in zip(times, commands):
+        reference = stream.reference(t)
+        resting = reference is None or not (np.any(reference.velocity)
+                                            or np.any(reference.acceleration))
+        if np.any(command) or not resting:
+            messages.append(Sent(t, t, stream.next(t, command, q)))
+    return messages
 
 
 def test_reorder_picks_arm_joints_by_name_and_ignores_fingers():
@@ -102,48 +118,60 @@ def test_watchdog_states():
     assert watchdog(bad, 10.0, 0.02) == dc.NONFINITE_STATE
 
 
-def test_policy_runs_at_its_rate_and_commands_stay_within_limits(policy):
+def test_policy_runs_every_tick_and_its_stream_stays_within_limits(policy):
     ctrl = controller(policy)
-    assert ctrl.policy_every == 20  # 50 Hz policy, 1 kHz stream
     inferences = 0
     commands = []
-    for k in range(400):
-        commands.append(ctrl.tick(fresh()(k * DT), TARGET, True, k * DT).copy())
+    times = T0 + DT * np.arange(10)  # 0.2 s: the arm, measured at READY, stays well inside its limits
+    for t in times:
+        commands.append(ctrl.tick(fresh()(t), TARGET, True, t).copy())
         inferences += ctrl.last_inference_s > 0
         ctrl.last_inference_s = 0.0
-    assert inferences == 20
-    assert set([ctrl.status]) == {dc.OK}
-    commands = np.array(commands)
+    assert inferences == 10
+    assert ctrl.status == dc.OK
     assert np.abs(commands[-1]).max() > 0.05, "the policy never moved the arm"
-    assert_within_limits(commands)
+    problems = violations(replay(sent_as_trajectories(times, commands)))
+    assert not problems, problems[:3]
+
+
+def test_a_filter_faster_than_the_policy_is_refused(policy):
+    with pytest.raises(ValueError, match="once per policy step"):
+        DeployController(policy, FilterLimits.for_interface(FR3, ROS2_CONTROL), 0.02)
 
 
 @pytest.mark.parametrize("fault", ["disabled", "stale", "nan state", "no target"])
-def test_any_doubt_ramps_smoothly_to_zero(policy, fault):
+def test_any_doubt_brings_the_arm_smoothly_to_rest(policy, fault):
     ctrl = controller(policy)
-    moving, _ = run(ctrl, 300, fresh())
+    times, moving, _ = run(ctrl, 10, fresh())
     assert np.abs(moving[-1]).max() > 0.05
-    t0 = 0.3
+    t0 = times[-1] + DT
     if fault == "disabled":
-        after, statuses = run(ctrl, 2000, fresh(), enabled=False, start=t0)
+        later, after, statuses = run(ctrl, 100, fresh(), enabled=False, start=t0)
     elif fault == "stale":
-        frozen = fresh()(t0 - DT)
-        after, statuses = run(ctrl, 2000, lambda t: frozen, start=t0)
+        frozen = fresh()(t0 - 2 * DT)  # the last state came two ticks ago
+        later, after, statuses = run(ctrl, 100, lambda t: frozen, start=t0)
     elif fault == "nan state":
-        after, statuses = run(ctrl, 2000, fresh(READY * np.nan), start=t0)
+        later, after, statuses = run(ctrl, 100, fresh(READY * np.nan), start=t0)
     else:
-        after, statuses = run(ctrl, 2000, fresh(), target=None, start=t0)
+        later, after, statuses = run(ctrl, 100, fresh(), target=None, start=t0)
     expected = {"disabled": dc.DISABLED, "stale": dc.STALE_STATE, "nan state": dc.NONFINITE_STATE,
                 "no target": dc.NO_TARGET}[fault]
-    assert statuses[-1] == expected
-    assert ctrl.stopped(), "not at rest 2 s after %s" % fault
-    assert_within_limits(np.concatenate([moving, after]))
-    zero_at = int(np.argmax(~np.any(after, axis=1)))
-    print("%s: zero after %d ms from %.2f rad/s" % (fault, zero_at, np.abs(moving[-1]).max()))
+    assert set(statuses) == {expected}
+    assert ctrl.stopped() and not np.any(after), "a command after %s" % fault
+    messages = sent_as_trajectories(np.concatenate([times, later]),
+                                    np.concatenate([moving, after]))
+    replayed = replay(messages)
+    problems = violations(replayed)
+    assert not problems, problems[:3]
+    last = messages[-1]
+    assert last.stamp > t0, "no trajectory to rest was sent"
+    assert replayed.at_rest_from(last.stamp + last.trajectory.duration)
+    print("%s: at rest %.2f s after, from %.2f rad/s" % (
+        fault, last.stamp + last.trajectory.duration - t0, np.abs(moving[-1]).max()))
 
 
 def test_non_finite_policy_output_stops(nan_policy):
     ctrl = controller(nan_policy)
-    commands, statuses = run(ctrl, 100, fresh())
+    _, commands, statuses = run(ctrl, 10, fresh())
     assert statuses[0] == dc.NONFINITE_POLICY
     assert not np.any(commands)

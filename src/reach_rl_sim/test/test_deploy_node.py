@@ -1,33 +1,36 @@
-"""deploy_node's topic path over real DDS: the node runs as its own process and drives either
-the kinematic simulated Franka (reach_rl_sim.sim_robot_node, another process) or joint states
-this test publishes; the test reads every command.
+"""deploy_node's topic path over real DDS: the node runs as its own process (interface
+ros2_control) and drives either the kinematic simulated Franka (reach_rl_sim.sim_robot_node,
+another process, behind its joint_trajectory_controller model) or joint states this test
+publishes; the test records every trajectory.
 
 With the session's policy (policy_fixtures.reach_policy: trained by train_node as its own
 process, the trainer as its child) the first test is the whole chain end to end: train node ->
-policy file -> deploy node + simulated Franka -> three targets within 1 cm, no reflex. On
-franka-sim through franka_ros2's stand-in, three 1 kHz Python processes share this 2-core
-machine and lose cycles (measured by bench/deploy_bench.py --franka-sim, not asserted here).
+policy file -> deploy node + simulated Franka -> three targets within 1 cm, no reflex.
 
-Every command stream the test receives is judged as Franka's 1 kHz controller would read it,
-message by message (``limit_monitor.StreamMonitor``), besides the simulated Franka's own checks.
+The trajectories a test records are replayed through the joint_trajectory_controller model at
+1 kHz (controller_replay) and that command stream is judged against the FR3's limits, besides
+the simulated Franka's own judgement of the stream it ran (a reflex on /sim_robot/reflex).
 """
 import contextlib
 import time
 
 import numpy as np
 import pytest
+from controller_replay import violations
+from deploy_operator import JOINT_STATES_TOPIC, NAMES, Operator, StatePublisher, max_speed
 from ros_harness import NodeProcess, ros_context_fixture, test_node_name
 
-from deploy_operator import NAMES, Operator, StatePublisher, stream_violations  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from std_msgs.msg import Float64MultiArray  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from reach_rl_core.franka_model import READY_POSE, joint_names  # noqa: E402
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 TARGETS = [(0.45, 0.20, 0.35), (0.50, -0.20, 0.50), (0.35, 0.05, 0.25)]
+AT_REST = 1e-3  # rad/s: a joint slower than this rests (the P term closes the last micro-radians)
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 
@@ -40,7 +43,8 @@ def operator(ros_context, request):
 
 
 def deploy(policy, **params):
-    defaults = {"policy": policy, "robot": "fr3", "autostart": True}
+    defaults = {"policy": policy, "robot": "fr3", "autostart": True, "interface": "ros2_control",
+                "trajectory_topic": TRAJECTORY_TOPIC, "joint_states_topic": JOINT_STATES_TOPIC}
     defaults.update(params)
     return NodeProcess("reach_rl_deploy.deploy_node", sorted(defaults.items()))
 
@@ -55,6 +59,21 @@ def deploy_on_states(operator, policy, names=NAMES, **params):
     finally:
         states.stop()
         node.stop()
+
+
+@contextlib.contextmanager
+def deploy_on_sim(operator, policy, **params):
+    """deploy_node driving sim_robot_node, both stopped after. Joint states at 250 Hz, not every
+    1 ms cycle as franka_ros2 publishes them: the node reads one per 20 ms policy tick, and this
+    test's own process records them in Python."""
+    sim = NodeProcess("reach_rl_sim.sim_robot_node", [("robot", "fr3"), ("joint_state_rate", 250.0)])
+    node = deploy(policy, **params)
+    try:
+        operator.wait_for(lambda: operator.states, 20.0, "joint states from the simulated Franka")
+        yield node, sim
+    finally:
+        node.stop()
+        sim.stop()
 
 
 def reach_each(operator, targets):
@@ -72,140 +91,123 @@ def reach_each(operator, targets):
         assert error < 0.01, "target %s missed by %.1f mm" % (target, 1000 * error)
 
 
-def print_timing(operator, since_sent):
-    """The command period (by DDS send times since ``since_sent``) and the ticks on joint states:
-    figures of bench/deploy_bench.py, not judges here (on a loaded 2-core machine three 1 kHz
-    processes share the CPU and late states fall back to the clock)."""
+def assert_brought_to_rest(operator, since):
+    """The recorded trajectories, replayed at 1 kHz, stay within the FR3's limits, the arm was
+    moving at ``since`` [s, system clock] and rests from the end of the last trajectory on."""
+    run = operator.replay()
+    problems = violations(run)
+    assert not problems, problems[:5]
+    speed = np.abs(run.commands[np.searchsorted(run.times, since)]).max()
+    assert speed > 0.05, "the arm was not moving (%.3f rad/s), nothing to bring to rest" % speed
     with operator.lock:
-        sent = np.array(operator.commands_sent)
-        locked = [float(kv.value) for d in operator.diagnostics for kv in d.status[0].values
-                  if kv.key == "ticks on joint states [%]"]
-    periods = np.diff(sent[sent >= since_sent])
-    print("command period median %.3f ms, p99 %.3f ms" % (1e3 * np.median(periods),
-                                                          1e3 * np.percentile(periods, 99)))
-    print("ticks on joint states per diagnostics window [%%]: %s" % locked)
+        last = operator.trajectories[-1][1]
+    assert run.at_rest_from(seconds(last.header.stamp) + seconds(last.points[-1].time_from_start))
 
 
-def commands_until_zero_after_states_stop(operator):
-    """Hold the robot's joint states while the arm moves; the number of commands from the last
-    state to the first zero command, judged by send times (this process's delays do not count)."""
-    operator.send_target((0.55, 0.25, 0.45))
-    time.sleep(0.3)
-    operator.call(SetBool, "/sim_robot/hold_joint_states", SetBool.Request(data=True))
-    operator.wait_for(lambda: np.all(np.array(operator.commands[-1][1].data) == 0.0), 5.0,
-                      "zero commands after the joint states stopped")
-    time.sleep(0.2)  # states still queued in this process are recorded by now
-    with operator.lock:
-        last_state_sent = operator.states_sent[-1]
-        sent = np.array(operator.commands_sent)
-        data = np.array([m.data for _, m in operator.commands])
-    after = sent > last_state_sent
-    zero_sent = sent[after & ~np.any(data, axis=1)][0]
-    ramp = np.diff(sent[after & (sent <= zero_sent)])
-    print("speed at the last joint state %.3f rad/s; first zero command sent %.0f ms after it; "
-          "%d commands in between, longest gap %.1f ms"
-          % (np.abs(data[after][0]).max(), 1e3 * (zero_sent - last_state_sent), len(ramp) + 1,
-             1e3 * ramp.max()))
-    return len(ramp) + 1
+def assert_arm_rests(operator, timeout=5.0):
+    """The simulated Franka's joint states come to rest."""
+    operator.wait_for(lambda: np.abs(operator.latest_state().velocity).max() < AT_REST, timeout,
+                      "the simulated arm at rest")
 
 
 @pytest.mark.slow
 def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach_policy):
-    """Deploy node + simulated Franka: three successive targets within 1 cm, no reflex, a ~1 kHz
-    stream within limits; when the robot's joint states stop, commands ramp to zero."""
-    # Joint states every controller cycle, as franka_ros2's joint_state_broadcaster sends them:
-    # the deploy node ticks on each of them.
-    sim = NodeProcess("reach_rl_sim.sim_robot_node", [("robot", "fr3"), ("joint_state_rate", 1000.0)])
-    node = deploy(reach_policy)
-    try:
-        operator.wait_for(lambda: operator.states, 20.0, "joint states from the simulated Franka")
-        operator.wait_for_commands(200)
-        start_sent = time.time()
+    """Deploy node + simulated Franka: three successive targets within 1 cm, no reflex; when the
+    robot's joint states stop while the arm moves, the trajectories bring it to rest."""
+    with deploy_on_sim(operator, reach_policy) as (node, _):
         reach_each(operator, TARGETS)
         assert operator.reflexes == [], operator.reflexes
-        print_timing(operator, start_sent)
-        # The promise is per message, not per wall-clock second (a loaded machine sends fewer
-        # messages a second, never more): from the last state to the first zero no more
-        # messages than max_stop_time (0.2 s) holds at the control rate.
-        count = commands_until_zero_after_states_stop(operator)
-        assert count <= 200, "%d commands from the last joint state to zero" % count
+        operator.send_target((0.55, 0.25, 0.45))
+        operator.wait_for_motion("motion toward the fourth target")
+        time.sleep(0.2)
+        operator.call(SetBool, "/sim_robot/hold_joint_states", SetBool.Request(data=True))
         node.wait_for_line("stale joint state", 5.0)
-        time.sleep(0.1)  # the simulated controller judges each cycle 50 ms after it ended
+        operator.wait_until_quiet("no more trajectories after the joint states stopped")
+        with operator.lock:
+            last_state_sent = operator.states_sent[-1]
+        assert_brought_to_rest(operator, since=last_state_sent)
+        # The simulated arm rested all along since: its first state after the hold says so.
+        count = len(operator.states)
+        operator.call(SetBool, "/sim_robot/hold_joint_states", SetBool.Request(data=False))
+        operator.wait_for(lambda: len(operator.states) > count, 5.0, "joint states again")
+        with operator.lock:
+            resumed = operator.states[count][1]
+        assert np.abs(resumed.velocity).max() < AT_REST, resumed.velocity
         assert operator.reflexes == [], operator.reflexes
-        commands = operator.command_array()
-        violations = stream_violations(commands, q=operator.states[-1][1].position)
-        assert not violations, violations[:5]
-    finally:
-        node.stop()
-        sim.stop()
 
 
-def test_nan_joint_state_ramps_to_zero_and_reports(operator, reach_policy):
+def test_nan_joint_state_brings_the_arm_to_rest_and_reports(operator, reach_policy):
     with deploy_on_states(operator, reach_policy) as (node, states):
-        operator.wait_for_commands(50)
         operator.send_target(TARGETS[0])
-        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
-                          "the arm commanded to move")
+        operator.wait_for_motion("the arm commanded to move")
+        time.sleep(0.2)
+        nan_at = time.time()
         states.position = np.array(READY_POSE) * np.nan
         node.wait_for_line("non-finite joint state", 5.0)
-        operator.wait_for(lambda: not np.any(operator.commands[-1][1].data), 5.0, "zero commands")
+        operator.wait_until_quiet("no more trajectories after the NaN state")
         operator.wait_for(lambda: any(d.status[0].level == DiagnosticStatus.ERROR
                                       and "non-finite" in d.status[0].message
                                       for d in operator.diagnostics), 3.0, "an ERROR diagnostic")
-        violations = stream_violations(operator.command_array())
-        assert not violations, violations[:5]
+        assert_brought_to_rest(operator, since=nan_at)
 
 
 def test_wrong_joint_names_never_move(operator, reach_policy):
     with deploy_on_states(operator, reach_policy, names=joint_names("panda")) as (node, _):
-        operator.wait_for_commands(100)
+        node.wait_for_line("joint_states lacks fr3_joint1", 20.0)
         operator.send_target(TARGETS[0])
-        node.wait_for_line("joint_states lacks fr3_joint1", 10.0)
+        node.wait_for_line("target (0.450, 0.200, 0.350) m", 10.0)
         time.sleep(0.5)
-        assert not np.any(operator.command_array()), "commands moved without valid joint states"
+        assert not operator.moved(), "a trajectory moved the arm without valid joint states"
 
 
 def test_out_of_workspace_target_refused(operator, reach_policy):
     with deploy_on_states(operator, reach_policy) as (node, _):
-        operator.wait_for_commands(50)
+        node.wait_for_line("watchdog: no target", 20.0)
         operator.send_target((1.5, 0.0, 0.3))
         node.wait_for_line("target refused", 10.0)
         operator.send_target((0.45, 0.0, 0.4), frame="world")
         node.wait_for_line("expected 'fr3_link0' or empty", 10.0)
         time.sleep(0.3)
-        assert not np.any(operator.command_array()), "the arm moved toward a refused target"
+        assert not operator.moved(), "the arm moved toward a refused target"
 
 
-def test_enable_service_and_sigint_ramp_to_zero(operator, reach_policy):
-    with deploy_on_states(operator, reach_policy, autostart=False) as (node, _):
-        operator.wait_for_commands(50)
+def test_enable_service_and_sigint_bring_the_arm_to_rest(operator, reach_policy):
+    with deploy_on_sim(operator, reach_policy, autostart=False) as (node, sim):
+        node.wait_for_line("watchdog: disabled", 20.0)
         operator.send_target(TARGETS[1])
         time.sleep(0.3)
-        assert not np.any(operator.command_array()), "moved before ~/enable"
+        assert not operator.moved(), "moved before ~/enable"
         assert operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True)).success
-        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
-                          "motion after ~/enable true")
-        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=False))
-        operator.wait_for(lambda: not np.any(operator.commands[-1][1].data), 5.0,
-                          "zero commands after ~/enable false")
-        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True))
-        operator.wait_for(lambda: np.abs(operator.commands[-1][1].data).max() > 0.05, 10.0,
-                          "motion after ~/enable true again")
-        assert node.interrupt(10.0) == 0
+        operator.wait_for_motion("motion after ~/enable true")
         time.sleep(0.2)
+        disabled_at = time.time()
+        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=False))
+        operator.wait_until_quiet("no more trajectories after ~/enable false")
+        assert_brought_to_rest(operator, since=disabled_at)
+        assert_arm_rests(operator)
+        operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True))
+        operator.wait_for_motion("motion after ~/enable true again")
+        time.sleep(0.2)
+        interrupted_at = time.time()
+        assert node.interrupt(10.0) == 0
+        exited_at = time.time()
         assert "stopped, zeros published" in node.output
-        commands = operator.command_array()
-        assert not np.any(commands[-3:]), "the last commands before exit are not zero"
-        violations = stream_violations(commands)
-        assert not violations, violations[:5]
+        # The node exits once the reference of its last trajectory rests, not before.
+        with operator.lock:
+            last = operator.trajectories[-1][1]
+        end = seconds(last.header.stamp) + seconds(last.points[-1].time_from_start)
+        assert end < exited_at, "exited %.3f s before its last trajectory ends" % (end - exited_at)
+        assert_brought_to_rest(operator, since=interrupted_at)
+        assert_arm_rests(operator)
+        assert operator.reflexes == [], operator.reflexes
 
 
-def test_enable_refused_while_nobody_subscribes_to_the_commands(operator, reach_policy):
-    """No subscriber on the command topic (no controller loaded): ~/enable is refused, saying
+def test_enable_refused_while_nobody_subscribes_to_the_trajectories(operator, reach_policy):
+    """No subscriber on the trajectory topic (no controller loaded): ~/enable is refused, saying
     why, /diagnostics reports ERROR and nothing moves; once one subscribes, enable works."""
-    topic = "/unheard/commands"
+    topic = "/unheard/joint_trajectory"
     with deploy_on_states(operator, reach_policy, autostart=False,
-                          command_topic=topic) as (node, _):
+                          trajectory_topic=topic) as (node, _):
         node.wait_for_line("motion disabled", 20.0)
         response = operator.call(SetBool, "/reach_rl_deploy/enable", SetBool.Request(data=True),
                                  timeout=10.0)
@@ -215,14 +217,14 @@ def test_enable_refused_while_nobody_subscribes_to_the_commands(operator, reach_
             for msg in list(operator.diagnostics) for s in msg.status), 5.0,
             "ERROR on /diagnostics")
         heard = []
-        operator.record(Float64MultiArray, topic, 10000, heard)
+        operator.record(JointTrajectory, topic, 100, heard)
         operator.send_target(TARGETS[0])
         deadline = time.monotonic() + 10.0  # until the node has discovered the subscriber
         while not operator.call(SetBool, "/reach_rl_deploy/enable",
                                 SetBool.Request(data=True)).success:
             assert time.monotonic() < deadline, "~/enable still refused with a subscriber"
             time.sleep(0.2)
-        operator.wait_for(lambda: heard and np.abs(heard[-1][1].data).max() > 0.05, 10.0,
+        operator.wait_for(lambda: heard and max_speed(heard[-1][1]) > 0.05, 10.0,
                           "motion on %s after ~/enable" % topic)
 
 

@@ -1,81 +1,196 @@
-"""franka_standin_node: franka_ros2's joint velocity data path on franka-sim, as a real process.
+"""franka_standin_node: franka_ros2's joint_trajectory_controller data path on franka-sim, as a
+real process.
 
-The command buffer's semantics (forward_command_controller's) are tested without a robot; the
-node itself against franka-sim: joint states every cycle, a command held while none arrives,
-a message of the wrong size ignored, a command step the FCI refuses reported as a reflex and
-recovered only by ``~/recover``.
+The libfranka loop's source is tested without a robot: the controller model activated at the
+measured position when a motion starts, driven by the system clock, zeros once deactivated. The
+node itself against franka-sim: joint states every cycle, a trajectory moving the arm and held
+at its last point, refused trajectories logged and counted while the arm stays, a reference
+step the FCI refuses reported as a reflex and recovered only by ``~/recover``, after which the
+arm is held where it is, and ``~/active``.
 """
+import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
-from reach_rl_sim.franka_standin_node import COMMAND_TOPIC, JOINT_STATES_TOPIC, HeldCommand
+from reach_rl_core.franka_model import READY_POSE, joint_names
+from reach_rl_sim.franka_standin_node import JOINT_STATES_TOPIC, TRAJECTORY_TOPIC, TrajectoryMotion
+from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController
+
+NAMES = joint_names("fr3")
+Q0 = np.array(READY_POSE)
 
 
-def test_held_command_keeps_the_latest_message_of_the_right_size():
-    held = HeldCommand()
-    np.testing.assert_array_equal(held.latest(), np.zeros(7))  # nothing received: zeros
-    assert held.receive([0.1] * 7)
-    assert not held.receive([0.5] * 6)  # forward_command_controller: size mismatch, ignored
-    np.testing.assert_array_equal(held.latest(), [0.1] * 7)  # held, whatever time passes
-    held.reset()  # on_deactivate: "stop all joints"
-    np.testing.assert_array_equal(held.latest(), np.zeros(7))
+class RobotState(NamedTuple):
+    """What TrajectoryMotion reads of libfranka's RobotState."""
+
+    q: tuple
+    dq: tuple
+    dq_d: tuple
+
+
+def test_motion_runs_the_controller_on_the_system_clock_and_stops_when_deactivated():
+    controller = TrajectoryController(NAMES, 5.0)
+    active, stopping = threading.Event(), threading.Event()
+    active.set()
+    system_clock = [2000.0]
+    motion = TrajectoryMotion(controller, threading.Lock(), active, stopping,
+                              clock=lambda: system_clock[0])
+    at_rest = RobotState(tuple(Q0 + 0.01), (0.0,) * 7, (0.0,) * 7)
+    assert motion.wants_motion(at_rest)
+    motion.start()
+    command, done = motion.command(at_rest, 7.5)  # 7.5: the loop's monotonic time, unused
+    np.testing.assert_array_equal(command, np.zeros(7))  # held where it was measured
+    assert not done and controller.active
+    positions = np.array([Q0 + 0.01 + 0.025, Q0 + 0.01 + 0.05])
+    velocities = np.array([np.full(7, 0.1), np.zeros(7)])
+    assert controller.receive(NAMES, 2000.0005, [0.5, 1.0], positions, velocities,
+                              np.zeros((2, 7)), 2000.0005) == ""
+    system_clock[0] = 2000.25
+    command, done = motion.command(at_rest, 7.501)
+    assert np.all(command > 0.05) and not done  # under way on the stamps' clock
+    active.clear()
+    moving = RobotState(at_rest.q, (0.1,) * 7, (0.1,) * 7)
+    np.testing.assert_array_equal(motion.command(moving, 7.502)[0], np.zeros(7))
+    assert not motion.command(moving, 7.503)[1]  # zeros until the robot stands still
+    assert motion.command(at_rest, 7.504)[1]
+    assert controller.receive(NAMES, 0.0, [0.5, 1.0], positions, velocities, np.zeros((2, 7)),
+                              2000.3) == DROPPED_INACTIVE
+    assert not motion.wants_motion(at_rest)
 
 
 ros_harness = pytest.importorskip("ros_harness")  # skips where rclpy is absent
 from franka_sim_harness import franka_sim_fixture  # noqa: E402
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name  # noqa: E402
 
+from builtin_interfaces.msg import Duration, Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
+
+from reach_rl_deploy.ros_qos import reliable  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 franka_sim = pytest.fixture(scope="module")(franka_sim_fixture)
 
 
-def test_states_every_cycle_commands_held_and_reflexes_reported(franka_sim, ros_context, request):
+def to_time(seconds: float) -> Time:
+    nanoseconds = int(round(seconds * 1e9))
+    return Time(sec=nanoseconds // 1000000000, nanosec=nanoseconds % 1000000000)
+
+
+def trajectory(stamp: float, times, positions, last_velocity: float = 0.0) -> JointTrajectory:
+    """Points at ``times`` [s] at ``positions`` [rad], at rest but for ``last_velocity``
+    [rad/s] of joint 1 at the last one."""
+    msg = JointTrajectory(joint_names=list(NAMES))
+    msg.header.stamp = to_time(stamp)
+    for i, (t, q) in enumerate(zip(times, positions)):
+        velocity = [0.0] * 7
+        if i == len(times) - 1:
+            velocity[0] = last_velocity
+        at = to_time(t)
+        msg.points.append(JointTrajectoryPoint(
+            positions=[float(v) for v in q], velocities=velocity, accelerations=[0.0] * 7,
+            time_from_start=Duration(sec=at.sec, nanosec=at.nanosec)))
+    return msg
+
+
+def diagnostic(diagnostics, key: str) -> int:
+    """The last ``key`` the stand-in published on /diagnostics (-1 before any)."""
+    values = [int(kv.value) for d in diagnostics for s in d.status if s.name == "franka_standin"
+              for kv in s.values if kv.key == key]
+    return values[-1] if values else -1
+
+
+class StandinOperator:
+    """The test's side of the stand-in: its joint states, /diagnostics, a trajectory publisher."""
+
+    def __init__(self, operator, standin, franka_sim):
+        self.operator, self.standin, self.franka_sim = operator, standin, franka_sim
+        self.states, self.sent, self.diagnostics = [], [], []
+        operator.record(JointState, JOINT_STATES_TOPIC, 1000, self.states, sent=self.sent)
+        operator.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
+        self.publisher = operator.node.create_publisher(JointTrajectory, TRAJECTORY_TOPIC,
+                                                        reliable(10))
+
+    def position(self):
+        with self.operator.lock:
+            return np.array(self.states[-1][1].position)
+
+    def count(self, key: str, value: int) -> None:
+        self.operator.wait_for(lambda: diagnostic(self.diagnostics, key) == value, 5.0,
+                               "%s %d on /diagnostics" % (key, value))
+
+
+def _states_every_cycle(op: StandinOperator) -> None:
+    op.operator.wait_for(lambda: len(op.states) > 2000, 60.0, "2000 joint states")
+    with op.operator.lock:  # a figure, not a judge (rates are bench/ figures)
+        periods = np.diff(np.array(op.sent[-1000:]))
+        stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for _, m in op.states[-1000:]]
+    print("joint state period median %.3f ms" % (1e3 * np.median(periods)))
+    assert np.all(np.diff(stamps) > 0.0)  # one state per robot cycle, each stamped anew
+    op.operator.wait_for(lambda: op.publisher.get_subscription_count() > 0, 10.0,
+                         "the stand-in's trajectory subscription")
+
+
+def _follows_then_holds_and_refuses(op: StandinOperator):
+    # 20 mrad on joint 1 in 1 s from rest to rest: followed, then the last point held
+    # (the P term makes up for MuJoCo's joint friction).
+    start = op.position()
+    goal = start + np.eye(7)[0] * 0.02
+    op.publisher.publish(trajectory(time.time(), [1.0], [goal]))
+    time.sleep(2.5)
+    print("joint 1 %.2f mrad from the last point 1.5 s after it" % (1e3 * (op.position() - goal)[0]))
+    np.testing.assert_allclose(op.position(), goal, atol=0.003)
+    # Refused, the arm stays: a last point that moves, a trajectory over before it came.
+    op.publisher.publish(trajectory(time.time(), [0.5], [start], last_velocity=0.1))
+    op.publisher.publish(trajectory(time.time() - 10.0, [0.5], [start]))
+    op.standin.wait_for_line("trajectory rejected: the last point's velocity of fr3_joint1", 5.0)
+    op.count("trajectories rejected", 2)
+    np.testing.assert_allclose(op.position(), goal, atol=0.003)
+    assert not [line for line in op.franka_sim.violations() if "discontinuity" in line]
+
+
+def _a_step_reflexes_and_recovers(op: StandinOperator) -> None:
+    # A point at time 0 is a step of the reference: 0.1 rad is a 0.5 rad/s velocity step
+    # (P = 5 /s) that no FCI accepts: Franka's reflex, reported.
+    jump = op.position() + np.eye(7)[0] * 0.1
+    op.publisher.publish(trajectory(0.0, [0.0, 0.1], [jump, jump]))
+    op.standin.wait_for_line("robot reflex", 10.0)
+    op.operator.wait_for(lambda: any(s.name == "franka_standin" and s.message.startswith("reflex")
+                                     for d in op.diagnostics for s in d.status), 5.0,
+                         "the reflex on /diagnostics")
+    assert any(line for line in op.franka_sim.violations() if "discontinuity" in line)
+    assert op.operator.call(Trigger, "/franka_standin/recover", Trigger.Request()).success
+    op.standin.wait_for_line("automatic error recovery", 5.0)
+    time.sleep(1.5)  # the next motion holds the arm where it is, not at the old reference
+    assert sum("robot reflex" in line for line in op.standin.lines) == 1, op.standin.output
+
+
+def _deactivated_drops_trajectories(op: StandinOperator) -> None:
+    # Deactivated: zeros until at rest, the motion ends, trajectories are dropped.
+    held = op.position()
+    assert op.operator.call(SetBool, "/franka_standin/active", SetBool.Request(data=False)).success
+    op.standin.wait_for_line("motion finished (deactivated)", 5.0)
+    op.publisher.publish(trajectory(time.time(), [0.5], [held + np.eye(7)[0] * 0.01]))
+    op.count("trajectories dropped while inactive", 1)
+    np.testing.assert_allclose(op.position(), held, atol=0.003)
+
+
+def test_trajectories_move_the_arm_refusals_are_reported_and_reflexes_recovered(
+        franka_sim, ros_context, request):
     operator = TestNode(ros_context, test_node_name(request))
-    states, sent, diagnostics = [], [], []
-    operator.record(JointState, JOINT_STATES_TOPIC, 1000, states, sent=sent)
-    operator.record(DiagnosticArray, "/diagnostics", 10, diagnostics, stamp=False)
-    commands = operator.node.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
     standin = NodeProcess("reach_rl_sim.franka_standin_node", [("robot_ip", "127.0.0.1")])
+    op = StandinOperator(operator, standin, franka_sim)
     try:
-        operator.wait_for(lambda: len(states) > 2000, 60.0, "2000 joint states")
-        with operator.lock:  # a figure, not a judge (bench/deploy_bench.py measures rates)
-            periods = np.diff(np.array(sent[-1000:]))
-            stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for _, m in states[-1000:]]
-        print("joint state period median %.3f ms" % (1e3 * np.median(periods)))
-        assert np.all(np.diff(stamps) > 0.0)  # one state per robot cycle, each stamped anew
-
-        # A step of 3 mrad/s is within the FCI's acceleration and jerk limits: held, joint 1
-        # moves at that speed while no other message arrives.
-        commands.publish(Float64MultiArray(data=[0.003, 0, 0, 0, 0, 0, 0]))
-        commands.publish(Float64MultiArray(data=[1.0] * 6))  # wrong size: ignored
-        time.sleep(0.5)
-        with operator.lock:
-            q0 = states[-1][1].position[0]
-        time.sleep(2.0)
-        with operator.lock:
-            moved = states[-1][1].position[0] - q0
-        # MuJoCo's joint friction slows so slow a joint: 3.7 mrad of 6 measured; 0 if not held
-        assert 0.003 * 2.0 * 0.4 < moved < 0.003 * 2.0 * 1.3, moved
-        standin.wait_for_line("does not match number of interfaces", 5.0)
-
-        # A 0.5 rad/s step is no velocity command the FCI accepts: Franka's reflex, reported.
-        commands.publish(Float64MultiArray(data=[0.5, 0, 0, 0, 0, 0, 0]))
-        standin.wait_for_line("robot reflex", 10.0)
-        operator.wait_for(lambda: any(s.name == "franka_standin" and s.message.startswith("reflex")
-                                      for d in diagnostics for s in d.status), 5.0,
-                          "the reflex on /diagnostics")
-        assert any(line for line in franka_sim.violations() if "discontinuity" in line)
-        commands.publish(Float64MultiArray(data=[0.0] * 7))  # what a user sends before recovery
-        assert operator.call(Trigger, "/franka_standin/recover", Trigger.Request()).success
-        standin.wait_for_line("automatic error recovery", 5.0)
+        _states_every_cycle(op)
+        _follows_then_holds_and_refuses(op)
+        _a_step_reflexes_and_recovers(op)
+        _deactivated_drops_trajectories(op)
         assert standin.interrupt(15.0) == 0, standin.output
     finally:
         standin.stop()

@@ -26,7 +26,8 @@ def test_default_is_the_simulated_franka_with_autostart(policy_file):
 
     # The node's names are relative (a namespace applies); outside one they are the stand-in's.
     assert "/" + p.deploy_params["joint_states_topic"] == standin.JOINT_STATES_TOPIC
-    assert "/" + p.deploy_params["command_topic"] == standin.COMMAND_TOPIC
+    assert "/" + p.deploy_params["trajectory_topic"] == standin.TRAJECTORY_TOPIC
+    assert "activate_controller" not in p.deploy_params  # the stand-in's controller starts active
     assert not p.deploy_params["target_topic"].startswith("/")
     assert p.sim_params == {"arm_id": "fr3", "robot_ip": "127.0.0.1"} and p.franka_args == {}
 

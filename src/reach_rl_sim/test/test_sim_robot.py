@@ -2,31 +2,36 @@
 import numpy as np
 import pytest
 
+from reach_rl_core.command_trajectory import evaluate, velocity_change
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE
-from reach_rl_core.filter_limits import FilterLimits
-from reach_rl_core.safety_filter import FilterState, filter_step
+from reach_rl_core.trajectory_spline import JointState3
 from reach_rl_sim.sim_robot import SimRobot
 
 READY = np.array(READY_POSE)
 
 
+def ramp(start, goal, cycles, dt=1e-3):
+    """Joint velocity commands [rad/s], one per cycle: the jerk-limited change from ``start`` to
+    ``goal`` (4 rad/s^2, 500 rad/s^3: inside Franka's limits), then ``goal`` held."""
+    at_start = JointState3(np.zeros(7), np.asarray(start, dtype=float), np.zeros(7))
+    pieces = velocity_change(at_start.velocity, at_start.acceleration, goal, np.full(7, 4.0),
+                             np.full(7, 500.0))
+    return [evaluate(at_start, pieces, (k + 1) * dt).velocity for k in range(cycles)]
+
+
 def test_actuator_lag_and_integration():
     robot = SimRobot(FR3, READY, tau=0.005)
-    flimits = FilterLimits.from_joint_limits(FR3)
-    state = FilterState.at_rest()
     goal = np.array([0.5, -0.3, 0.2, 0.4, -0.6, 0.3, 1.0])
     commanded = np.zeros(7)
-    for _ in range(1000):  # 1 s: ramp up (0.5 s at most), cruise
-        state, _ = filter_step(flimits, state, goal, robot.q)
-        assert robot.step(state.command) is None
-        commanded += state.command * robot.dt
+    for command in ramp(np.zeros(7), goal, 1000):  # 1 s: ramp up (0.26 s at most), cruise
+        assert robot.step(command) is None
+        commanded += command * robot.dt
     np.testing.assert_allclose(robot.dq, goal, atol=1e-9)
     # The lag trails the commanded position by velocity * tau.
     np.testing.assert_allclose(robot.q - READY, commanded - goal * 0.005, atol=1e-9)
-    for _ in range(1000):  # stop; the lag's trail closes once the arm stands still
-        state, _ = filter_step(flimits, state, np.zeros(7), robot.q)
-        robot.step(state.command)
-        commanded += state.command * robot.dt
+    for command in ramp(goal, np.zeros(7), 1000):  # stop; the lag's trail closes at rest
+        assert robot.step(command) is None
+        commanded += command * robot.dt
     np.testing.assert_allclose(robot.dq, 0.0, atol=1e-12)
     np.testing.assert_allclose(robot.q - READY, commanded, atol=1e-9)
 
@@ -77,9 +82,9 @@ def test_position_limit_reflex_and_reset_puts_joint_back():
 
 def test_trigger_reflex_keeps_first_error():
     robot = SimRobot(PANDA, READY)
-    assert robot.trigger_reflex("command has 6 values, expected 7")
+    assert robot.trigger_reflex("joint_jerk_limit_violation on panda_joint1")
     assert not robot.trigger_reflex("something else")
-    assert robot.error == "command has 6 values, expected 7"
+    assert robot.error == "joint_jerk_limit_violation on panda_joint1"
 
 
 def test_bad_initial_positions_rejected():

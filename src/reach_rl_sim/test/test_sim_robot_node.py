@@ -1,9 +1,9 @@
 """sim_robot_node over real DDS: the node runs as its own process, this test process talks to it.
 
 Each test starts ``python -m reach_rl_sim.sim_robot_node`` with a session-random
-ROS_DOMAIN_ID and DDS discovery kept on localhost, publishes joint velocity commands
-(through the safety filter, with gentle bounds so that scheduling stalls of a loaded test
-machine stay far inside Franka's limits) and watches joint states, reflexes and reset.
+ROS_DOMAIN_ID and DDS discovery kept on localhost, publishes trajectories on the joint
+trajectory controller's topic (as the deploy node makes them, ``TrajectoryStream``, or
+hand-made ones) and watches joint states, refusals, reflexes and reset.
 """
 import time
 
@@ -12,72 +12,59 @@ import pytest
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
 from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray, String  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
+from reach_rl_core.filter_limits import ROS2_CONTROL, FilterLimits  # noqa: E402
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
+from reach_rl_core.trajectory_spline import JointState3, Trajectory, sample  # noqa: E402
 from reach_rl_deploy.ros_qos import reliable  # noqa: E402
-from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
-from reach_rl_core.safety_filter import FilterState, filter_step  # noqa: E402
+from reach_rl_deploy.trajectory_interface import KNOT_DT, trajectory_message  # noqa: E402
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-COMMAND_TOPIC = "/joint_velocity_controller/commands"
 NAMES = joint_names("fr3")
-# 0.1 rad/s^2 and 10 rad/s^3 per message: a 50 ms stall of either process still reads as
-# at most 5 rad/s^2 and 5000 rad/s^3 at the controller.
-GENTLE = FilterLimits.from_joint_limits(FR3, accel_fraction=0.01, jerk_fraction=0.002)
-
+READY = np.array(READY_POSE)
+LIMITS = FilterLimits.for_interface(FR3, ROS2_CONTROL, control_rate=50.0)
+GOAL = np.array([0.2, 0.0, -0.15, 0.1, 0.0, 0.0, 0.2])  # rad/s
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
 
 
 class Harness(TestNode):
-    """This test's side: records what the sim publishes, sends commands, calls ~/reset."""
+    """This test's side: records what the sim publishes, sends trajectories, calls ~/reset."""
 
-    def __init__(self, context, name):
+    def __init__(self, context, name, process):
         super().__init__(context, name)
+        self.process = process
         self.states = []  # (receive time [s, monotonic], JointState)
         self.reflexes = []
-        self.pub = self.node.create_publisher(Float64MultiArray, COMMAND_TOPIC, 10)
-        self.record(JointState, "/joint_states", 50, self.states)
+        self.pub = self.node.create_publisher(JointTrajectory, TRAJECTORY_TOPIC, reliable(10))
+        self.record(JointState, "/joint_states", 1000, self.states)
         self.record(String, "/sim_robot/reflex", reliable(10, latched=True), self.reflexes,
                     stamp=False, keep=lambda msg: msg.data)
 
-    def latest(self):
+    def latest(self) -> JointState:
         with self.lock:
-            return self.states[-1][1] if self.states else None
+            return self.states[-1][1]
 
-    def publish(self, values):
-        self.pub.publish(Float64MultiArray(data=[float(v) for v in values]))
+    def position(self) -> np.ndarray:
+        return np.array(self.latest().position)
 
-    def drive(self, goals_at, duration, state=None):
-        """Publish filtered commands at 1 kHz for ``duration`` s; ``goals_at(t)`` gives the goal
-        [rad/s] at time t [s]. Returns the final filter state and the integral of the
-        published commands over time [rad]."""
-        state = state or FilterState.at_rest()
-        integral = np.zeros(7)
-        start = time.monotonic()
-        last = start
-        next_send = start
-        while True:
-            now = time.monotonic()
-            if now - start >= duration:
-                break
-            if now < next_send:
-                time.sleep(next_send - now)
-                continue
-            integral += state.command * (now - last)  # the previous command held until now
-            last = now
-            msg_state = self.latest()
-            q = np.array(msg_state.position) if msg_state else np.array(READY_POSE)
-            state, _ = filter_step(GENTLE, state, goals_at(now - start), q)
-            self.publish(state.command)
-            next_send += GENTLE.dt
-            if now - next_send > 0.05:  # fell far behind: do not send a burst
-                next_send = now
-        integral += state.command * (time.monotonic() - last)
-        return state, integral
+    def publish(self, trajectory: Trajectory, stamp: float, names=NAMES) -> None:
+        self.pub.publish(trajectory_message(trajectory, names, stamp))
+
+    def move(self, goal, hold: float, start):
+        """Publish, stamped now, the deploy node's trajectory toward joint velocities ``goal``
+        [rad/s] held ``hold`` [s], from rest at ``start`` [rad]; (that Trajectory, its stamp)."""
+        stamp = time.time()
+        trajectory = TrajectoryStream(LIMITS.accel, LIMITS.jerk, hold, KNOT_DT,
+                                      takeover_margin=LIMITS.dt).next(stamp, goal, start)
+        self.publish(trajectory, stamp)
+        return trajectory, stamp
 
     def reset(self):
         return self.call(Trigger, "/sim_robot/reset", Trigger.Request())
@@ -86,75 +73,86 @@ class Harness(TestNode):
 @pytest.fixture
 def sim(ros_context, request):
     process = NodeProcess("reach_rl_sim.sim_robot_node", [("robot", "fr3")])
-    harness = Harness(ros_context, test_node_name(request))
+    harness = Harness(ros_context, test_node_name(request), process)
     try:
         harness.wait_for(lambda: harness.states, 15.0, "the first JointState from sim_robot_node")
+        harness.wait_for(lambda: harness.pub.get_subscription_count() > 0, 10.0,
+                         "sim_robot_node's trajectory subscription")
         yield harness
     finally:
         harness.close()
         process.stop()
 
 
-def test_joint_states_follow_commanded_velocity(sim):
+def at_rest(position) -> Trajectory:
+    """A trajectory of one point at ``position`` [rad], at rest, 0.1 s after its start."""
+    state = JointState3.at_rest(position)
+    return Trajectory(np.array([0.1]), state.position[None], state.velocity[None],
+                      state.acceleration[None])
+
+
+def test_follows_a_trajectory_on_the_stamps_clock_and_holds_its_last_point(sim):
     first = sim.latest()
     assert tuple(first.name) == NAMES
-    np.testing.assert_allclose(first.position, READY_POSE, atol=1e-12)
-    count_before = len(sim.states)
-    goal = np.array([0.05, 0.0, -0.04, 0.03, 0.0, 0.0, 0.05])
-    t0 = time.monotonic()
-    # 1 s toward the goal, then 1 s of zeros: the gentle filter's stop takes 520 messages, which
-    # this test process sends at 1 kHz only on a quiet machine.
-    state, integral = sim.drive(lambda t: goal if t < 1.0 else np.zeros(7), 2.0)
-    assert np.all(state.command == 0.0)
-    rate = (len(sim.states) - count_before) / (time.monotonic() - t0)
-    time.sleep(0.1)  # the actuator lag settles
-    last = sim.latest()
+    np.testing.assert_allclose(first.position, READY, atol=1e-12)  # held where it started
+    trajectory, stamp = sim.move(GOAL, 0.5, READY)
+    end = stamp + trajectory.duration
+    time.sleep(max(0.0, end - time.time()) + 1.0)
+    last = trajectory.positions[-1]
+    assert np.all(np.sign(last - READY) == np.sign(GOAL))  # a real motion, each way
+    np.testing.assert_allclose(sim.position(), last, atol=1e-4)
+    assert np.abs(sim.latest().velocity).max() < 1e-4
     assert sim.reflexes == []
-    print("joint states arrived at %.0f Hz" % rate)  # a figure: bench/deploy_bench.py judges rates
-    moved = np.array(last.position) - np.array(READY_POSE)
-    print("displacement [rad] measured %s, commanded %s" % (np.round(moved, 5), np.round(integral, 5)))
-    np.testing.assert_allclose(moved, integral, rtol=0.1, atol=2e-3)
-    assert moved[0] > 0.03 and moved[2] < -0.02  # it really moved, in the commanded direction
-    np.testing.assert_allclose(last.velocity, 0.0, atol=1e-6)
+    # Every state during the motion is near the trajectory's reference at its stamp (a late
+    # takeover and the actuator lag cost millimetres; another clock would cost the motion).
+    with sim.lock:
+        during = [m for _, m in sim.states if stamp <= seconds(m.header.stamp) <= end]
+    before = (0.0, trajectory.point(0))
+    errors = [np.abs(np.array(m.position) - sample(trajectory, before,
+                                                   seconds(m.header.stamp) - stamp).position).max()
+              for m in during]
+    print("largest tracking error %.2f mrad over %d states" % (1e3 * max(errors), len(errors)))
+    assert len(errors) > 100 and max(errors) < 0.02
 
 
-def test_step_command_reflexes_stops_and_resets(sim):
-    sim.publish(np.zeros(7))
-    time.sleep(0.05)
-    step = np.zeros(7)
-    step[3] = 1.0  # 1 rad/s in one message: 1000 rad/s^2, 1e6 rad/s^3
-    sim.publish(step)
-    sim.wait_for(lambda: sim.reflexes, 5.0, "a reflex after a 1 rad/s step")
+def test_refused_trajectories_are_logged_and_counted_not_a_reflex(sim):
+    moving_end = at_rest(READY)._replace(velocities=np.array([[0.1] + [0.0] * 6]))
+    sim.publish(moving_end, time.time())
+    sim.publish(at_rest(READY + 0.05), time.time(), names=joint_names("panda"))
+    sim.publish(at_rest(READY + 0.05), time.time() - 10.0)
+    sim.process.wait_for_line("trajectory rejected (1 so far): the last point's velocity of "
+                              "fr3_joint1", 5.0)
+    time.sleep(0.5)
+    np.testing.assert_allclose(sim.position(), READY, atol=1e-12)  # the hold runs on
+    assert sim.reflexes == []
+    assert sim.process.interrupt(10.0) == 0
+    assert "trajectories: 0 accepted, 3 rejected" in sim.process.output
+
+
+def test_reference_step_reflexes_stops_and_resets(sim):
+    jump = READY + np.eye(7)[3] * 0.1
+    step = Trajectory(np.array([0.0, 0.1]), np.array([jump, jump]), np.zeros((2, 7)),
+                      np.zeros((2, 7)))
+    sim.publish(step, 0.0)  # a point at time 0: the P term steps the command by 0.5 rad/s
+    sim.wait_for(lambda: sim.reflexes, 5.0, "a reflex after a step of the reference")
     error = sim.reflexes[0]
-    assert "fr3_joint4" in error
-    assert "joint_jerk_limit_violation" in error or "joint_acceleration_limit_violation" in error
-    # The arm stands still while in the reflex, whatever is commanded.
+    assert "fr3_joint4" in error and "joint_acceleration_limit_violation" in error
+    # The arm stands still while in the reflex, whatever is sent.
     time.sleep(0.05)
-    held = np.array(sim.latest().position)
-    sim.publish(step)
-    time.sleep(0.3)
-    latest = sim.latest()
-    np.testing.assert_array_equal(latest.position, held)
-    np.testing.assert_array_equal(latest.velocity, 0.0)
+    held = sim.position()
+    sim.move(GOAL, 0.5, held)
+    time.sleep(0.5)
+    np.testing.assert_array_equal(sim.position(), held)
+    np.testing.assert_array_equal(sim.latest().velocity, 0.0)
     assert len(sim.reflexes) == 1
     response = sim.reset()
     assert response.success and "fr3_joint4" in response.message
-    # After the reset the arm moves again under gentle commands, with no new reflex.
-    _, integral = sim.drive(lambda t: np.full(7, 0.03) if t < 0.4 else np.zeros(7), 0.8)
-    time.sleep(0.1)
-    assert sim.reflexes == [error]
-    moved = np.array(sim.latest().position) - held
-    assert np.all(moved > 0.3 * integral) and np.all(moved > 0.0)
-
-
-def test_invalid_commands_reflex_with_clear_message(sim):
-    sim.publish([0.0] * 6)
-    sim.wait_for(lambda: sim.reflexes, 5.0, "a reflex after a 6-value command")
-    assert "6 values, expected 7" in sim.reflexes[0]
-    assert sim.reset().success
     assert sim.reset().message == "no reflex active"
-    bad = np.zeros(7)
-    bad[2] = np.nan
-    sim.publish(bad)
-    sim.wait_for(lambda: len(sim.reflexes) == 2, 5.0, "a reflex after a NaN command")
-    assert "non-finite" in sim.reflexes[1] and "fr3_joint3" in sim.reflexes[1]
+    # After the reset the controller holds the arm where it stands (the step is forgotten),
+    # and a trajectory moves it again without a new reflex.
+    time.sleep(0.3)
+    np.testing.assert_allclose(sim.position(), held, atol=1e-12)
+    trajectory, stamp = sim.move(GOAL, 0.3, held)
+    time.sleep(max(0.0, stamp + trajectory.duration - time.time()) + 1.0)
+    np.testing.assert_allclose(sim.position(), trajectory.positions[-1], atol=1e-4)
+    assert sim.reflexes == [error]
