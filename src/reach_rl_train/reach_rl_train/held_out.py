@@ -1,26 +1,43 @@
 """Held-out evaluation during training, and the goal that ends it (``run.until_goal``).
 
 Every ``goal.eval_every`` iterations the runner may judge the policy being trained exactly as
-``reach-rl-eval`` judges a policy file (:func:`reach_rl_train.evaluate.run_condition`, nominal
-conditions, targets of a seed training never uses), on the training device, with the command
-the policy file sends (:meth:`ActorCritic.command`). :class:`GoalJudge` decides when, and
-screens cheaply first; training stops once :class:`Goal` is met on every held-out target and
-exports the best policy judged.
+``reach-rl-eval`` judges a policy file (:func:`reach_rl_train.evaluate.run_condition`, targets
+of a seed training never uses), on the training device, with the command the policy file sends
+(:meth:`ActorCritic.command`). A full judgement runs both of ``reach-rl-eval``'s conditions,
+nominal and under lag, latency and noise, and its figures are the worse of the two
+(:func:`worse_of`): the goal holds in both or not at all. :class:`GoalJudge` decides when, and
+screens cheaply first (nominal only); training stops once :class:`Goal` is met on every held-out
+target and exports the best policy judged.
 """
 import copy
 import time
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 
 from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
                                    task_filter_limits)
-from reach_rl_train.evaluate import HeldOutRun
+from reach_rl_train.evaluate import CONDITIONS, HeldOutRun
 
 NOMINAL = RandomizationConfig(enabled=False)
-# s, the median time to 1 cm a goal asks for by default (0: none). On ros2_control the deploy
-# node's stop-time speed cap sets how fast the arm can reach, whatever the policy learned.
-INTERFACE_TIME_GOAL = {"libfranka": 1.0, "ros2_control": 0.0}
+# The goal's figures, each with the choice that makes a figure the worse of two.
+GOAL_FIGURES = (("success_rate", min), ("median_final_error_mm", max),
+                ("median_time_to_1cm_s", max))
+
+
+def worse_of(figures: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """The first condition's figures with each goal figure replaced by the worst over all
+    ``figures`` (lowest success, largest median error and time); every condition's own goal
+    figures kept as ``<condition index>_<key>``."""
+    m = dict(figures[0])
+    for key, worse in GOAL_FIGURES:
+        m[key] = worse(f[key] for f in figures)
+        for i, f in enumerate(figures):
+            m["condition%d_%s" % (i, key)] = f[key]
+    return m
+# s, the median time to 1 cm a goal asks for by default (0: none); the same on both interfaces,
+# whose filters are the same (reach_rl_core.filter_limits).
+INTERFACE_TIME_GOAL = {"libfranka": 1.0, "ros2_control": 1.0}
 
 
 class Goal(NamedTuple):
@@ -80,14 +97,17 @@ def describe(m: Dict[str, float]) -> str:
 class HeldOutEvaluator:
     """Judges an ActorCritic on ``num_targets`` (default ``cfg.goal.eval_targets``) held-out
     targets of ``cfg.goal``, on ``device``, in the built-in simulator whatever arm simulator
-    trains (as reach-rl-eval judges files).
+    trains (as reach-rl-eval judges files), under each of ``conditions`` (the worse figures,
+    :func:`worse_of`).
 
-    It keeps one :class:`reach_rl_train.evaluate.HeldOutRun` for the model it judges: on a GPU
+    It keeps one :class:`reach_rl_train.evaluate.HeldOutRun` per condition for the model it judges: on a GPU
     (``run.cuda_graph``, the built-in simulator training; :attr:`graphed`) that run replays
     CUDA graphs, so held-out figures are cheap to have often."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, num_targets: int = 0):
+    def __init__(self, cfg: TrainConfig, device: torch.device, num_targets: int = 0,
+                 conditions: Sequence[RandomizationConfig] = (NOMINAL,)):
         self.cfg = cfg
+        self.conditions = tuple(conditions)
         self.device = torch.device(device)
         self.num_targets = num_targets or cfg.goal.eval_targets
         self.goal = Goal.of(cfg)
@@ -96,7 +116,7 @@ class HeldOutEvaluator:
         self.graphed = (cfg.run.cuda_graph and cfg.task.backend == "torch"
                         and self.device.type == "cuda")
         self.model = None  # type: Optional[torch.nn.Module]
-        self.run = None  # type: Optional[HeldOutRun]
+        self.runs = []  # type: List[HeldOutRun]
 
     def __call__(self, model) -> Dict[str, float]:
         """Held-out figures of ``model`` (``run_condition``'s keys) and ``eval_s``, the seconds
@@ -105,9 +125,11 @@ class HeldOutEvaluator:
         if model is not self.model:
             g = self.cfg.goal
             self.model = model
-            self.run = HeldOutRun(self.cfg, NOMINAL, self.num_targets, g.eval_seed, self.device,
-                                  in_a_row=g.eval_in_a_row, cuda_graph=self.graphed)
-        m = self.run(self._act)
+            self.runs = [HeldOutRun(self.cfg, condition, self.num_targets, g.eval_seed,
+                                    self.device, in_a_row=g.eval_in_a_row,
+                                    cuda_graph=self.graphed)
+                         for condition in self.conditions]
+        m = worse_of([run(self._act) for run in self.runs])
         m["eval_s"] = time.perf_counter() - start
         return m
 
@@ -139,7 +161,8 @@ class GoalJudge:
         self.cfg = cfg
         self.goal = Goal.of(cfg)
         self.screen_goal = self.goal.loosened(g.screen_slack)
-        self.full = full if full is not None else HeldOutEvaluator(cfg, device)
+        self.full = (full if full is not None
+                     else HeldOutEvaluator(cfg, device, conditions=tuple(CONDITIONS.values())))
         if (screen is None and 0 < g.screen_targets < g.eval_targets
                 and not getattr(self.full, "graphed", False)):
             screen = HeldOutEvaluator(cfg, device, g.screen_targets)

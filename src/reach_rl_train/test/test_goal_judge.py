@@ -5,7 +5,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reach_rl_train.config import load_config  # noqa: E402
-from reach_rl_train.held_out import GoalJudge  # noqa: E402
+from reach_rl_train.evaluate import CONDITIONS  # noqa: E402
+from reach_rl_train.held_out import Goal, GoalJudge, worse_of  # noqa: E402
 
 GOOD = {"success_rate": 1.0, "median_final_error_mm": 1.0, "median_time_to_1cm_s": 0.8}
 NEAR = {"success_rate": 0.995, "median_final_error_mm": 2.3, "median_time_to_1cm_s": 0.9}
@@ -85,3 +86,17 @@ def test_no_screen_where_evaluation_is_graphed_or_covers_few_targets():
     assert judge.screen is None
     judge = judge_with(Scripted(GOOD), None)  # the defaults on a CPU: a screen of fewer targets
     assert judge.screen is not None and judge.screen.num_targets < judge.cfg.goal.eval_targets
+
+
+def test_the_full_judge_takes_the_worse_of_both_conditions():
+    """Nominal at the goal but 2.1 mm under lag, latency and noise: the goal is not met."""
+    lagged = {"success_rate": 1.0, "median_final_error_mm": 2.1, "median_time_to_1cm_s": 0.95}
+    worse = worse_of([GOOD, lagged])
+    assert (worse["success_rate"], worse["median_final_error_mm"],
+            worse["median_time_to_1cm_s"]) == (1.0, 2.1, 0.95)
+    assert worse["condition0_median_final_error_mm"] == 1.0  # each condition's own figure kept
+    assert not Goal.of(load_config(None, [])).reached(worse)
+    # The judge built from a config runs both of reach-rl-eval's conditions.
+    judge = GoalJudge(load_config(None, []), torch.device("cpu"))
+    assert judge.full.conditions == tuple(CONDITIONS.values()) and len(CONDITIONS) == 2
+    assert judge.screen.conditions == (CONDITIONS["nominal"],)  # the cheap screen: nominal only
