@@ -40,7 +40,7 @@ from typing import Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from deploy_bench import FRANKA_SIM, bench_setup, cpu_seconds  # noqa: E402
+from bench_setup import FRANKA_SIM, bench_setup, cpu_seconds  # noqa: E402
 
 VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
 PYTHON_LOOP_REF = "ec096b0"  # the last commit whose deploy node ran the 1 kHz loop in Python

@@ -1,0 +1,220 @@
+"""Topic-path benchmark: deploy_node -> joint_trajectory_controller (the franka_ros2 stand-in)
+-> franka-sim, under load, stalls and kill -9.
+
+The processes are those of ``franka.launch.py sim:=true`` (franka-sim, franka_standin_node,
+deploy_node), taken from the same plan and started the way ``reach-rl-launch`` starts them,
+the robot's two (franka-sim, the stand-in's 1 kHz loop) under SCHED_FIFO where permitted. Runs
+(``--runs``):
+
+* ``reach``: ``--targets`` held-out targets in a row (``reach-rl-targets --random``), ``--hold``
+  seconds each: targets within 1 cm, median final error and time to 1 cm, the closest joint to
+  its limits, reflexes (the stand-in's), franka-sim's violation lines;
+* ``stalls``: the same with the deploy node's Python side holding the GIL 100 ms every 2 s and
+  once 250 ms (``REACH_RL_TEST_GIL_STALLS``);
+* ``kill9``: a target, ``kill -9`` of the deploy node while the arm moves, the time until every
+  joint is below 0.01 rad/s from then, reflexes; then a new deploy node and three targets.
+
+``--load N`` runs N busy processes (one Python busy loop each, ordinary priority) for the whole
+benchmark: two on this 2-core machine is "both cores busy". Run from the repository root after
+``make build``::
+
+    source env.sh && python bench/topic_bench.py --policy runs/policy.onnx --load 2
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from reach_rl_deploy import franka_launch
+from reach_rl_deploy.plan_runner import Runner
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_setup import bench_setup, inference_times  # noqa: E402
+
+VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
+STALLS = "0.1/2,0.25@30"
+REST_SPEED = 0.01  # rad/s: every joint slower than this is at rest
+JOINT_STATES = "/franka/joint_states"
+
+
+class Stack:
+    """franka-sim and the stand-in, and a deploy node that can be killed and started again."""
+
+    def __init__(self, policy: str, workdir: str, log):
+        from ament_index_python.packages import get_package_share_directory
+
+        plan = franka_launch.plan({"policy": policy, "sim": "true"})
+        processes = franka_launch.node_processes(plan, get_package_share_directory("reach_rl_deploy"))
+        self.robot_processes, self.deploy_process = processes[:-1], processes[-1:]
+        self.workdir, self.log = workdir, log
+        self.robot = Runner(self.robot_processes, workdir, write=self._write)
+        self.deploy = None  # type: Optional[Runner]
+        self.lines = []  # type: List[str]
+
+    def _write(self, line: str) -> None:
+        self.lines.append(line)
+        self.log.write(line + "\n")
+
+    def start_robot(self) -> None:
+        self.robot.start()
+
+    def start_deploy(self, env: Dict[str, str]) -> None:
+        saved = dict(os.environ)
+        os.environ.update(env)  # the runner gives its children this process's environment
+        try:
+            self.deploy = Runner(self.deploy_process, self.workdir, write=self._write)
+            self.deploy.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def kill_deploy(self) -> None:
+        _, child = self.deploy.children[0]
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    def stop(self) -> Dict[str, int]:
+        codes = self.deploy.stop() if self.deploy else {}
+        codes.update(self.robot.stop())
+        return codes
+
+    def violations(self) -> List[str]:
+        return [line for line in self.lines if line.startswith("[franka_sim]")
+                and VIOLATION.search(line)]
+
+
+class SpeedRecorder:
+    """(monotonic s, largest joint speed [rad/s]) of every joint state on JOINT_STATES."""
+
+    def __init__(self):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import JointState
+
+        rclpy.init()
+        self.node = rclpy.create_node("topic_bench")
+        self.samples = []  # type: List[tuple]
+        self.node.create_subscription(JointState, JOINT_STATES, self._on_state, 100)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _on_state(self, msg) -> None:
+        self.samples.append((time.monotonic(), float(np.max(np.abs(msg.velocity)))))
+
+    def rest_after(self, since: float) -> float:
+        """Seconds from ``since`` [monotonic s] until the arm stays at rest (nan: never)."""
+        moving = [t for t, speed in self.samples if t >= since and speed >= REST_SPEED]
+        resting = [t for t, speed in self.samples if t >= since and speed < REST_SPEED]
+        if not resting:
+            return float("nan")
+        return (max(moving) if moving else since) - since
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def targets(policy: str, count: int, hold: float, seed: int) -> subprocess.CompletedProcess:
+    """reach-rl-targets on ``count`` held-out targets of ``policy``'s box."""
+    return subprocess.run(
+        [sys.executable, "-m", "reach_rl_deploy.target_runner", "--random", str(count),
+         "--policy", policy, "--seed", str(seed), "--hold", str(hold), "--min-success", "0.98",
+         "--joint-states", JOINT_STATES, "--wait", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def summary_line(done: subprocess.CompletedProcess) -> str:
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+def run_reach(stack: Stack, args, env: Dict[str, str]) -> str:
+    stack.start_deploy(env)
+    done = targets(args.policy, args.targets, args.hold, args.seed)
+    return "%s (exit %d)" % (summary_line(done), done.returncode)
+
+
+def run_kill9(stack: Stack, args, recorder: SpeedRecorder) -> str:
+    stack.start_deploy({})
+    warm = targets(args.policy, 1, 3.0, args.seed + 1)  # homed, then one target
+    moving = subprocess.Popen(  # the next target, killed mid-motion
+        [sys.executable, "-m", "reach_rl_deploy.target_runner", "0.55,-0.25,0.30", "--hold", "2",
+         "--joint-states", JOINT_STATES], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and not (
+            recorder.samples and recorder.samples[-1][1] > 0.3):
+        time.sleep(0.005)
+    speed = recorder.samples[-1][1] if recorder.samples else float("nan")
+    killed = time.monotonic()
+    stack.kill_deploy()
+    time.sleep(1.5)
+    rest = recorder.rest_after(killed)
+    moving.wait()
+    stack.deploy.children.clear()  # the killed node: nothing left to stop
+    stack.start_deploy({})
+    after = targets(args.policy, 3, args.hold, args.seed + 2)
+    return ("killed at %.2f rad/s: at rest %.3f s later | warm-up: %s | new node: %s (exit %d)"
+            % (speed, rest, summary_line(warm), summary_line(after), after.returncode))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", required=True, help="a policy for the ros2_control interface")
+    parser.add_argument("--runs", default="reach,stalls,kill9")
+    parser.add_argument("--targets", type=int, default=50)
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds per target")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--load", type=int, default=0, help="busy processes during the runs")
+    parser.add_argument("--calls", type=int, default=20000, help="inference calls to time")
+    args = parser.parse_args(argv)
+    args.policy = os.path.abspath(args.policy)
+    if not bench_setup("topic_bench", args.policy, "reach-rl-train (interface ros2_control)"):
+        return 2
+    print("inference (onnxruntime, %d calls): p50 %.1f us | p99 %.1f us | max %.0f us"
+          % ((args.calls,) + tuple(inference_times(args.policy, args.calls))), flush=True)
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    recorder = SpeedRecorder()
+    results = {}
+    try:
+        for name in args.runs.split(","):
+            print("== %s (load: %d busy processes)" % (name, args.load), flush=True)
+            with tempfile.TemporaryDirectory() as workdir, \
+                    open(os.path.join(tempfile.gettempdir(), "topic_bench_%s.log" % name), "w") as log:
+                stack = Stack(args.policy, workdir, log)
+                stack.start_robot()
+                try:
+                    if name == "kill9":
+                        result = run_kill9(stack, args, recorder)
+                    else:
+                        env = {"REACH_RL_TEST_GIL_STALLS": STALLS} if name == "stalls" else {}
+                        result = run_reach(stack, args, env)
+                finally:
+                    codes = stack.stop()
+                violations = stack.violations()
+                results[name] = "%s | franka-sim violations %d | exit statuses %s" % (
+                    result, len(violations), codes)
+                for line in violations[:5]:
+                    print("  " + line)
+            print(results[name], flush=True)
+    finally:
+        recorder.close()
+        for process in load:
+            process.kill()
+    print("\n".join("%-7s %s" % item for item in results.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
