@@ -8,11 +8,12 @@ Each policy tick (``policy_dt``, 50 Hz) the loop takes the newest joint state fr
 safety filter's goal clamp: velocity bounds, braking ahead of the position limits,
 self-collision) and publishes on ``trajectory_topic`` (trajectory_msgs/JointTrajectory) the
 command as a trajectory (:mod:`reach_rl_core.command_trajectory`): the controller's reference
-as it is for one policy period (so that JTC may take the message over that late without a
-step), then reach the command within the filter's acceleration and jerk bounds, hold it for
-``command_hold`` [s] (the next policy period plus a margin), then brake to rest. The message is
-stamped with the tick's time on the system clock (the controller's clock on the same machine),
-its points every ``KNOT_DT`` from time 0 with positions [rad], velocities [rad/s] and
+as it is until one policy period after the tick (so that JTC may take the message over that
+late without a step), then reach the command within the filter's acceleration and jerk bounds,
+hold it for ``command_hold`` [s] (the next policy period plus a margin), then brake to rest. The
+message is stamped ``STAMP_BACKDATE`` before the tick's time on the system clock (the
+controller's clock on the same machine), its points every ``KNOT_DT`` from time 0 with
+positions [rad], velocities [rad/s] and
 accelerations [rad/s^2] (JTC's quintic splines), the last one at rest.
 
 So nothing here runs at 1 kHz, and a node that stalls or dies leaves the arm braking to rest
@@ -39,6 +40,10 @@ from reach_rl_deploy.timing_histogram import TimingHistogram
 SENSOR_QOS = reliable(1)  # only the newest joint state matters at a tick
 TRAJECTORY_QOS = reliable(1)  # JTC keeps only the newest message too
 KNOT_DT = 0.01  # s between trajectory points
+# s a message is stamped before its tick: JTC then takes it over after its stamp (inside its
+# first segment) even where its clock runs behind this node's by up to this much, instead of
+# splining from its stored state, one period early, to a point still ahead (a jerk).
+STAMP_BACKDATE = KNOT_DT
 STOP_TIMEOUT_S = 3.0  # longest wait for the reference to come to rest on shutdown
 
 
@@ -70,8 +75,9 @@ class TrajectoryInterface:
         self.controller_name = p.activate_controller
         self.check_stamps = p.check_stamps
         self.period = limits.dt
+        # The reference is repeated from the stamp to one policy period after the tick.
         self.stream = TrajectoryStream(limits.accel, limits.jerk, limits.command_hold, KNOT_DT,
-                                       takeover_margin=limits.dt)
+                                       takeover_margin=limits.dt + STAMP_BACKDATE)
         self.tick_period = TimingHistogram()  # s between ticks
         self.sent = 0
         self._sample = None  # type: Optional[JointSample]
@@ -174,8 +180,9 @@ class TrajectoryInterface:
             return
         if self._sample is None:
             return  # no measured position to start from: JTC holds the arm where it is
-        trajectory = self.stream.next(wall, command, self._sample.position)
-        self._publisher.publish(trajectory_message(trajectory, self.node.joint_names, wall))
+        stamp = wall - STAMP_BACKDATE
+        trajectory = self.stream.next(stamp, command, self._sample.position)
+        self._publisher.publish(trajectory_message(trajectory, self.node.joint_names, stamp))
         self.sent += 1
 
     def _at_rest(self, wall: float) -> bool:
