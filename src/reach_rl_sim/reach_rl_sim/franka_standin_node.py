@@ -19,9 +19,10 @@ franka_ros2 is not built here; this node stands in for that data path:
   sends. A message the controller refuses is logged at ERROR with the reason (throttled) and
   counted on ``/diagnostics``; the trajectory running goes on.
 * **Clock**: JTC compares each message's ``header.stamp`` with the controller manager's clock,
-  the system clock. Every time this node hands the model (the receipt of a message, each
-  cycle's update) is therefore ``time.time()`` [s, system clock]; the libfranka loop's own
-  monotonic times are not used for it.
+  the system clock: the receipt of a message is ``time.time()`` [s]; each cycle's update is at
+  :class:`~reach_rl_sim.trajectory_controller.ControllerClock`'s time, which advances one
+  controller period per command and follows the system clock slowly, without this Python loop's
+  scheduling jitter and lost cycles (as a controller manager on a real-time kernel runs).
 * **No rate limiter, no low-pass filter**: franka_hardware's ``Robot::writeOnceJointVelocities``
   (``franka_hardware/src/robot.cpp``) applies ``franka::limitRate`` only when
   ``velocity_command_rate_limit_active_`` is set, and it defaults to false
@@ -58,9 +59,12 @@ from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import NUM_JOINTS, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
+from reach_rl_deploy.direct_subscription import DirectSubscription
+from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
 from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, receive
-from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController
+from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, ControllerClock,
+                                                TrajectoryController)
 from reach_rl_deploy.ros_qos import reliable
 from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.ros_params import declare_read_only
@@ -77,9 +81,15 @@ class TrajectoryMotion:
 
     def __init__(self, controller: TrajectoryController, lock: threading.Lock,
                  active: threading.Event, stopping: threading.Event,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 inbox: Callable[[], Optional[object]] = lambda: None,
+                 on_received: Callable[[str], None] = lambda reason: None):
+        """``inbox()``: the newest trajectory message received since the last call, or None;
+        ``on_received(reason)``: what the controller said of it ('' accepted)."""
         self.controller, self.lock, self.clock = controller, lock, clock
         self.active, self._stopping = active, stopping
+        self.inbox, self.on_received = inbox, on_received
+        self.controller_clock = ControllerClock(controller.period)
 
     def stopping(self) -> bool:
         return self._stopping.is_set()
@@ -92,13 +102,17 @@ class TrajectoryMotion:
         position is known."""
         with self.lock:
             self.controller.deactivate()
+        self.controller_clock.reset()
 
     def command(self, state, now: float):
         """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
-        time) is not used: the model runs on the system clock."""
-        wall = self.clock()
+        time) is not used: the model runs on the controller clock (module docstring: Clock)."""
+        wall = self.controller_clock.tick(self.clock())
         q, dq = np.array(state.q), np.array(state.dq)
+        msg = self.inbox()
         with self.lock:
+            if msg is not None:
+                self.on_received(receive(self.controller, msg, wall))
             if self._stopping.is_set() or not self.active.is_set():
                 self.controller.deactivate()
                 return np.zeros(NUM_JOINTS), not np.any(np.array(state.dq_d))
@@ -122,9 +136,9 @@ class FrankaStandinNode(Node):
         arm_id = self._param("arm_id", "fr3", "fr3 or panda: joint names <arm_id>_joint1..7")
         self.rt_priority = self._param("rt_priority", 85, "SCHED_FIFO priority of every thread, "
                                        "as franka_ros2's controller manager runs (0: ordinary)")
-        p_gain = self._param("p_gain", 5.0, "joint_trajectory_controller's gains.<joint>.p of "
+        p_gain = self._param("p_gain", TRAJECTORY_GAINS["p"], "joint_trajectory_controller's gains.<joint>.p of "
                              "every arm joint [1/s]: velocity command per rad of position error")
-        ff_velocity_scale = self._param("ff_velocity_scale", 1.0, "joint_trajectory_controller's "
+        ff_velocity_scale = self._param("ff_velocity_scale", TRAJECTORY_GAINS["ff_velocity_scale"], "joint_trajectory_controller's "
                                         "gains.<joint>.ff_velocity_scale of every arm joint: the "
                                         "share of the trajectory's velocity commanded")
         self.names = list(joint_names(arm_id))
@@ -139,14 +153,20 @@ class FrankaStandinNode(Node):
         self.dropped = 0  # trajectories received while the controller was inactive
         self._state_pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, reliable(1))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._trajectories = self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC,
-                                                      self._on_trajectory, reliable(10))
+        # Taken by the 1 kHz loop itself at each update, as JTC takes the newest message from
+        # its realtime buffer: no executor thread in between, whose share of this Python
+        # process's interpreter lock would delay trajectories by tens of milliseconds.
+        self._trajectories = DirectSubscription(self, "trajectories", JointTrajectory,
+                                                TRAJECTORY_TOPIC, reliable(10))
         self.create_service(SetBool, "~/active", self._on_active)
         self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_service(SetBool, "~/hold_joint_states", self._on_hold)
         self.create_timer(1.0, self._publish_diagnostics)
+        self._inbox_lock = threading.Lock()
+        self.create_timer(0.01, self._drop_while_inactive)
         motion = TrajectoryMotion(self.controller, self.controller_lock, self.active,
-                                  self.stopping)
+                                  self.stopping, inbox=self._newest_trajectory,
+                                  on_received=self._on_received)
         self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, lambda: None,
                                   self._on_reflex, self.get_logger().info, state_every=1)
         self.finished = threading.Event()
@@ -177,9 +197,22 @@ class FrankaStandinNode(Node):
             self.get_logger().fatal("libfranka loop failed (%s: %s)" % (type(exc).__name__, exc))
         self.finished.set()
 
-    def _on_trajectory(self, msg: JointTrajectory) -> None:
-        with self.controller_lock:
-            reason = receive(self.controller, msg, time.time())
+    def _newest_trajectory(self) -> Optional[JointTrajectory]:
+        """The newest trajectory received since the last call (the loop's, or while no motion
+        runs the timer's, which drops them as an inactive controller does)."""
+        newest = None
+        with self._inbox_lock:
+            while True:
+                received = self._trajectories.take(0.0)
+                if received is None:
+                    return newest
+                newest = received[0]
+
+    def _drop_while_inactive(self) -> None:
+        if not self.active.is_set() and self._newest_trajectory() is not None:
+            self._on_received(DROPPED_INACTIVE)
+
+    def _on_received(self, reason: str) -> None:
         if reason == DROPPED_INACTIVE:
             self.dropped += 1
         elif reason:
@@ -243,6 +276,7 @@ def main(args: Optional[List[str]] = None) -> int:
     node.get_logger().info("stopped; libfranka loop over the run: " + node.loop.stats.summary())
     executor.shutdown()
     spinner.join(timeout=2.0)
+    node._trajectories.destroy()
     node.destroy_node()
     rclpy.try_shutdown()
     return 1 if node.failed else 0

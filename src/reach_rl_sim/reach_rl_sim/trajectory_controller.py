@@ -259,3 +259,33 @@ class TrajectoryController:
         self.last_commanded, self.last_commanded_time = command_next, now_s
         error = self.desired.position - np.asarray(measured_q, dtype=float)
         return self.ff_velocity_scale * command_next.velocity + self.p_gain * error
+
+
+class ControllerClock:
+    """The controller manager's time [s, on the stamps' clock] at each update of a loop that
+    sends the robot one command per update. ros2_control hands every update its period and JTC
+    sums the periods (#1395); on a real-time kernel each period is the robot's 1 ms, give or
+    take microseconds, and no cycle is lost. This loop runs in Python on an ordinary kernel: it
+    reads the system clock with scheduling jitter of a millisecond or more and now and then
+    misses a cycle, and either, sampled into the trajectory, is a step the robot refuses. So
+    this clock advances by ``period`` per update, as the real one does, and is pulled toward the
+    system clock by at most ``slew`` [s] per update, enough to follow a robot whose cycles run
+    a little slow or fast (franka-sim: 990-1000 a second) and to catch up after lost cycles."""
+
+    def __init__(self, period: float, slew: float = 2e-5):
+        self.period, self.slew = period, slew
+        self.now = None  # type: Optional[float]
+
+    def tick(self, wall: float) -> float:
+        """The time [s] of an update that read the system clock at ``wall`` [s]; the first
+        after :meth:`reset` is ``wall``."""
+        if self.now is None:
+            self.now = wall
+        else:
+            self.now += self.period
+            self.now += float(np.clip(wall - self.now, -self.slew, self.slew))
+        return self.now
+
+    def reset(self) -> None:
+        """A new motion: the next tick starts from the system clock again."""
+        self.now = None

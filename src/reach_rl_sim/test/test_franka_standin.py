@@ -31,7 +31,7 @@ class RobotState(NamedTuple):
     dq_d: tuple
 
 
-def test_motion_runs_the_controller_on_the_system_clock_and_stops_when_deactivated():
+def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivated():
     controller = TrajectoryController(NAMES, 5.0)
     active, stopping = threading.Event(), threading.Event()
     active.set()
@@ -48,9 +48,11 @@ def test_motion_runs_the_controller_on_the_system_clock_and_stops_when_deactivat
     velocities = np.array([np.full(7, 0.1), np.zeros(7)])
     assert controller.receive(NAMES, 2000.0005, [0.5, 1.0], positions, velocities,
                               np.zeros((2, 7)), 2000.0005) == ""
-    system_clock[0] = 2000.25
-    command, done = motion.command(at_rest, 7.501)
+    for k in range(1, 251):  # a period per update, the system clock read with jitter
+        system_clock[0] = 2000.0 + 0.001 * k + 0.0004 * (k % 3)
+        command, done = motion.command(at_rest, 7.5 + 0.001 * k)
     assert np.all(command > 0.05) and not done  # under way on the stamps' clock
+    assert motion.controller_clock.now == pytest.approx(2000.25, abs=0.001)
     active.clear()
     moving = RobotState(at_rest.q, (0.1,) * 7, (0.1,) * 7)
     np.testing.assert_array_equal(motion.command(moving, 7.502)[0], np.zeros(7))
