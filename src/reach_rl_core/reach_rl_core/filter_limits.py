@@ -19,6 +19,12 @@ Bounds, per joint (rad/s^2, rad/s^3):
 
 * acceleration ``A = accel_fraction * acc_max``, handed to the robot side (and, per policy
   step, the most a command may change in training: :func:`~reach_rl_core.safety_filter.policy_command`).
+  0.4 on libfranka (4 rad/s^2 on the FR3). 0.3 on the topic path: there the controller's 1 ms
+  commands also carry joint_trajectory_controller's P term on the measured position, and a
+  command the robot holds for a cycle it missed and then resumes steps the acceleration by
+  ``A`` (3000 rad/s^3 at 3 rad/s^2) while the P term steps it by ``P v`` (1 /s, under
+  1000 rad/s^3 below 1 rad/s): both together stay under Franka's 5000 rad/s^3. At 4 rad/s^2
+  and P = 5 /s the stand-in on franka-sim reflexed within 10 targets (docs/measurements.md).
 * jerk ``J = jerk_fraction * jerk_max``, handed to the robot side.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)`` (with a ``hold_time`` the curve of
@@ -45,7 +51,8 @@ from reach_rl_core.franka_model import JointLimits
 
 DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's controller rate
 DEFAULT_VELOCITY_FRACTION = 0.9
-DEFAULT_ACCEL_FRACTION = 0.4  # both interfaces' (module docstring)
+DEFAULT_ACCEL_FRACTION = 0.4  # libfranka's (module docstring)
+TRAJECTORY_ACCEL_FRACTION = 0.3  # the topic path's (module docstring)
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
@@ -67,7 +74,7 @@ class InterfaceDefaults(NamedTuple):
 
 
 INTERFACE_DEFAULTS = {
-    ROS2_CONTROL: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.04),
+    ROS2_CONTROL: InterfaceDefaults(TRAJECTORY_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.04),
     LIBFRANKA: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.1),
 }
 

@@ -16,14 +16,15 @@ ROBOT_LIMITS = {"fr3": FR3, "panda": PANDA}
 @pytest.mark.parametrize("interface", INTERFACES)
 def test_acceleration_and_jerk_are_fractions_of_frankas_at_any_rate(robot, interface):
     limits = ROBOT_LIMITS[robot]
+    fraction = 0.3 if interface == "ros2_control" else 0.4  # filter_limits' docstring: why
     for rate in (50.0, 1000.0):
         flimits = FilterLimits.for_interface(limits, interface, rate)
-        np.testing.assert_allclose(flimits.accel, 0.4 * np.array(limits.acc_max))
+        np.testing.assert_allclose(flimits.accel, fraction * np.array(limits.acc_max))
         np.testing.assert_allclose(flimits.jerk, 0.1 * np.array(limits.jerk_max))
         np.testing.assert_allclose(flimits.brake_accel, 0.5 * flimits.accel)
         assert flimits.dt == pytest.approx(1.0 / rate)
     if robot == "fr3":
-        np.testing.assert_allclose(flimits.accel, 4.0)  # 0.4 of the FR3's 10 rad/s^2
+        np.testing.assert_allclose(flimits.accel, 10.0 * fraction)  # of the FR3's 10 rad/s^2
 
 
 def test_velocity_bounds_are_frankas_scaled():
@@ -43,7 +44,8 @@ def test_command_hold_minus_one_is_the_interfaces(interface, hold):
     assert INTERFACE_DEFAULTS[interface].command_hold == hold
     flimits = FilterLimits.for_interface(FR3, interface, 50.0, command_hold=-1.0)
     assert flimits.command_hold == hold  # what the interface hands the robot side
-    assert flimits.hold_time == pytest.approx(hold + 0.02 + 4.0 / 500.0)
+    ramp = flimits.accel[0] / flimits.jerk[0]  # s, the jerk ramp to a command
+    assert flimits.hold_time == pytest.approx(hold + 0.02 + ramp) and 0.006 <= ramp <= 0.008
     explicit = FilterLimits.for_interface(FR3, interface, 50.0, command_hold=hold)
     assert explicit.hold_time == flimits.hold_time
     assert FilterLimits.for_interface(FR3, interface, 50.0).hold_time == 0.0

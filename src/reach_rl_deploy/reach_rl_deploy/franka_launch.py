@@ -44,9 +44,11 @@ TRAJECTORY_TOPIC = "%s/joint_trajectory" % CONTROLLER_NAME  # relative, as every
 # sample's velocity as feed-forward plus P on the position error. Velocity, not position: the
 # position commands of a trajectory that replaces another 50 times a second reach libfranka
 # unfiltered (franka_hardware's rate limiter is off), while velocity feed-forward is what the
-# policy commands and P = 5 /s only corrects the drift (a one-off check of franka_ros2 3.4.0
-# with these gains on franka-sim under load, reported to this project: no reflex in 3 runs).
-TRAJECTORY_GAINS = {"p": 5.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
+# policy commands. P only corrects drift: 1 /s, because every step of the measured position
+# (a lost cycle, a simulator catching up) reaches the command as P times that step, and at
+# 5 /s (a one-off check of franka_ros2 3.4.0 reported to this project used 5) the stand-in on
+# franka-sim reflexed on jerk (filter_limits.py, docs/measurements.md).
+TRAJECTORY_GAINS = {"p": 1.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
 FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true

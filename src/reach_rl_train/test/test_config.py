@@ -116,7 +116,7 @@ def test_command_limits_follow_the_interface_with_overrides():
         limits = task_filter_limits(cfg.task)
         deploy = FilterLimits.for_interface(FR3, interface, 1.0 / cfg.task.policy_dt)
         assert limits.interface == interface and limits.dt == deploy.dt == 0.02
-        np.testing.assert_allclose(limits.accel, 4.0)
+        np.testing.assert_allclose(limits.accel, 3.0 if interface == "ros2_control" else 4.0)
         np.testing.assert_allclose(limits.accel, deploy.accel)
         np.testing.assert_allclose(limits.jerk, deploy.jerk)
         assert limits.hold_time == 0.0  # the training simulator holds no command

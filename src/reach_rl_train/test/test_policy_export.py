@@ -140,7 +140,7 @@ def test_command_limits_metadata_records_the_training_filter(exported, exported_
     ros = Policy(path).info.command_limits
     assert isinstance(ros, contract.CommandLimits)
     assert ros.interface == "ros2_control" and ros.velocity_fraction == pytest.approx(0.9)
-    np.testing.assert_allclose(ros.accel, [4.0] * 7)
+    np.testing.assert_allclose(ros.accel, [3.0] * 7)
     np.testing.assert_allclose(ros.jerk, [500.0] * 7)
     assert ros.brake_margin == pytest.approx(0.05)
     franka = Policy(exported_libfranka).info.command_limits
