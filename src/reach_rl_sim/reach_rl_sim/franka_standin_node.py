@@ -41,6 +41,7 @@ franka_ros2 is not built here; this node stands in for that data path:
 Besides, for tests only: ``~/hold_joint_states`` (std_srvs/SetBool) stops publishing joint
 states while the robot keeps executing, as when a broadcaster or the network stalls.
 """
+import gc
 import signal
 import sys
 import threading
@@ -182,6 +183,10 @@ class FrankaStandinNode(Node):
 
     def start(self) -> None:
         sys.setswitchinterval(2e-4)  # the loop must answer within Franka's 1 ms cycle
+        # A full collection walks every object the libraries loaded (milliseconds, lost cycles):
+        # frozen now, the loop's collections see only what it allocates.
+        gc.collect()
+        gc.freeze()
         self._thread.start()
         if self.rt_priority > 0:
             try:

@@ -292,13 +292,13 @@ def test_the_controller_clock_runs_a_period_per_update_and_follows_the_system_cl
     """Scheduling jitter of the system-clock reads stays out (each step is the period, within
     the slew); a loop running 0.5 % slow, or losing a cycle now and then, is followed."""
     rng = np.random.default_rng(3)
-    clock = ControllerClock(0.001, slew=2e-5)
+    clock = ControllerClock(0.001, slew=1e-4)
     wall, times = 100.0, []
     for k in range(5000):
         wall += 0.001005 + (0.001 if k % 500 == 499 else 0.0)  # slow, and a lost cycle
         times.append(clock.tick(wall + rng.uniform(0.0, 0.002)))
     steps = np.diff(times)
-    assert np.all(np.abs(steps - 0.001) <= 2e-5 + 1e-12)
+    assert np.all(np.abs(steps - 0.001) <= 1e-4 + 1e-12)
     assert abs(times[-1] - wall) < 0.003  # follows the drift and the lost cycles
     clock.reset()
     assert clock.tick(500.0) == 500.0  # a new motion starts on the system clock
