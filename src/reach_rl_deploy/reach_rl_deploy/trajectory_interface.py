@@ -41,9 +41,9 @@ SENSOR_QOS = reliable(1)  # only the newest joint state matters at a tick
 TRAJECTORY_QOS = reliable(1)  # JTC keeps only the newest message too
 KNOT_DT = 0.01  # s between trajectory points
 # s a message is stamped before its tick: JTC then takes it over after its stamp (inside its
-# first segment) even where its clock runs behind this node's by up to this much, instead of
+# first segments) even where its clock runs behind this node's by up to this much, instead of
 # splining from its stored state, one period early, to a point still ahead (a jerk).
-STAMP_BACKDATE = KNOT_DT
+STAMP_BACKDATE = 2 * KNOT_DT
 STOP_TIMEOUT_S = 3.0  # longest wait for the reference to come to rest on shutdown
 
 
