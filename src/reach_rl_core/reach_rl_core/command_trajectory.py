@@ -26,6 +26,7 @@ import numpy as np
 from reach_rl_core.trajectory_spline import JointState3, Trajectory, sample
 
 PIECES = 3  # jerk +J, 0, -J (in the direction of the change)
+MIN_GAP = 0.001  # s, the shortest segment a message repeating the last one gets
 
 
 class Pieces(NamedTuple):
@@ -111,9 +112,9 @@ class TrajectoryStream:
     JTC takes a message over at its first update after receiving it, a little after the stamp
     (transport, up to one controller period, a loaded machine), and does not splice old and new
     (ros2_controllers #1978). So each message stamped ``now`` first repeats where the last one
-    has the reference, sampled as JTC samples it, from ``now`` for ``takeover_margin`` [s]
-    (points every ``knot_dt``, the first at time 0): a takeover within that margin finds the
-    new reference equal to the old one. Only then does it change the command
+    has the reference, from ``now`` for ``takeover_margin`` [s] (the first point at time 0;
+    exactly, :meth:`_lead_times`): a takeover within that margin finds the new reference equal
+    to the old one. Only then does it change the command
     (:func:`command_trajectory` toward ``goal``, held for ``hold``, then to rest). A takeover
     later than the margin would step the reference by what old and new differ since then.
     Before the first message, and once the last one is over (its last point, at rest), a message
@@ -127,9 +128,20 @@ class TrajectoryStream:
         self.jerk_bound = np.asarray(jerk_bound, dtype=float)
         self.hold = hold
         self.knot_dt = knot_dt
-        self.lead_points = int(round(takeover_margin / knot_dt))
+        self.margin = takeover_margin
         self.last = None  # type: Optional[Trajectory]
         self.last_start = 0.0  # s, the last message's start (its stamp)
+
+    def _lead_times(self, now: float) -> np.ndarray:
+        """Times [s from ``now``] of the points that repeat the last message over the margin:
+        its own points inside the margin, and the margin's two ends. Each segment then lies
+        inside one of the last message's quintic segments, and the quintic through a segment's
+        ends is that segment's own: the copy is exact (resampling every knot_dt would not be,
+        by up to 5 mrad/s where the profile's jerk switches inside a segment). Its points
+        within MIN_GAP of an end are left out (a copy within a few mrad/s there)."""
+        inside = self.last.times - (now - self.last_start)
+        inside = inside[(inside > MIN_GAP) & (inside < self.margin - MIN_GAP)]
+        return np.concatenate([[0.0], inside, [self.margin]])
 
     def reference(self, now: float) -> Optional[JointState3]:
         """Where the controller's reference is at ``now`` [s, the stamps' clock], as far as the
@@ -142,10 +154,11 @@ class TrajectoryStream:
         """The message to stamp ``now`` [s]: the reference for the takeover margin, then toward
         ``goal`` [rad/s]; from rest at ``measured_position`` [rad] once the last message is over
         (its last point at rest)."""
-        lead_times = self.knot_dt * np.arange(self.lead_points + 1)
         if self.last is None or now >= self.last_start + self.last.duration:
-            lead = [JointState3.at_rest(measured_position)] * len(lead_times)
+            lead_times = np.array([0.0, self.margin])
+            lead = [JointState3.at_rest(measured_position)] * 2
         else:
+            lead_times = self._lead_times(now)
             lead = [self.reference(now + t) for t in lead_times]
         tail = command_trajectory(lead[-1], goal, self.hold, self.accel_bound, self.jerk_bound,
                                   self.knot_dt)

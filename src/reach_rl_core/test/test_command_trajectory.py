@@ -96,15 +96,19 @@ def test_stream_repeats_the_reference_for_the_takeover_margin_then_changes_it():
     stream = TrajectoryStream(A, J, 0.04, 0.01, takeover_margin=0.02)
     q = np.linspace(-0.5, 0.5, 7)
     first = stream.next(100.0, np.full(7, 0.5), q)
-    assert first.times[0] == 0.0  # JTC takes it over after its stamp: inside the first segment
-    np.testing.assert_allclose(first.positions[:3], [q] * 3)  # at rest for the margin
-    assert np.all(first.velocities[3] > 0.0)  # then toward the command
-    expected = [stream.reference(100.017 + t) for t in (0.0, 0.01, 0.02)]
+    assert list(first.times[:2]) == [0.0, 0.02]  # JTC takes it over after its stamp
+    np.testing.assert_allclose(first.positions[:2], [q] * 2)  # at rest for the margin
+    assert np.all(first.velocities[2] > 0.0)  # then toward the command
     second = stream.next(100.017, np.full(7, -0.5), q + 1.0)  # the measured q is not used
-    for i, state in enumerate(expected):  # a takeover within 0.02 s finds the old reference
-        np.testing.assert_allclose(second.positions[i], state.position, atol=1e-12)
-        np.testing.assert_allclose(second.velocities[i], state.velocity, atol=1e-12)
-    assert np.all(expected[-1].velocity > 0.0) and np.all(second.velocities[-2] <= 0.0)
+    # Its points over the margin: 0, the first message's points at 0.003 s and 0.013 s, 0.02.
+    np.testing.assert_allclose(second.times[:4], [0.0, 0.003, 0.013, 0.02], atol=1e-12)
+    for t in np.linspace(0.0, 0.02, 41):  # a takeover within the margin: the old reference,
+        old = sample(first, (0.0, first.point(0)), 0.017 + t)  # exactly, between points too
+        new = sample(second, (0.0, second.point(0)), t)
+        np.testing.assert_allclose(new.position, old.position, atol=1e-12)
+        np.testing.assert_allclose(new.velocity, old.velocity, atol=1e-9)
+        np.testing.assert_allclose(new.acceleration, old.acceleration, atol=1e-6)
+    assert np.all(second.velocities[-2] <= 0.0)  # then toward the new command
     # Once the last message is over: from rest where the arm is measured.
     third = stream.next(100.017 + second.duration + 0.001, np.zeros(7), q + 0.25)
     np.testing.assert_allclose(third.positions[0], q + 0.25)
