@@ -19,12 +19,10 @@ Bounds, per joint (rad/s^2, rad/s^3):
 
 * acceleration ``A = accel_fraction * acc_max``, handed to the robot side (and, per policy
   step, the most a command may change in training: :func:`~reach_rl_core.safety_filter.policy_command`).
-  0.4 on libfranka (4 rad/s^2 on the FR3). 0.3 on the topic path: there the controller's 1 ms
-  commands also carry joint_trajectory_controller's P term on the measured position, and a
-  command the robot holds for a cycle it missed and then resumes steps the acceleration by
-  ``A`` (3000 rad/s^3 at 3 rad/s^2) while the P term steps it by ``P v`` (1 /s, under
-  1000 rad/s^3 below 1 rad/s): both together stay under Franka's 5000 rad/s^3. At 4 rad/s^2
-  and P = 5 /s the stand-in on franka-sim reflexed within 10 targets (docs/measurements.md).
+  0.4 on libfranka (4 rad/s^2 on the FR3). 0.3 on the topic path: a command the robot holds
+  for a cycle its controller missed and then resumes steps the acceleration by ``A``, 3000
+  rad/s^3 at 3 rad/s^2, which leaves room under Franka's 5000 rad/s^3 for the rest (the stand-in
+  on franka-sim, at 4 rad/s^2, reflexed within 10 targets: docs/measurements.md).
 * jerk ``J = jerk_fraction * jerk_max``, handed to the robot side.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)`` (with a ``hold_time`` the curve of

@@ -41,14 +41,13 @@ CONTROLLER_NAME = "joint_trajectory_controller"
 CONTROLLER_TYPE = "joint_trajectory_controller/JointTrajectoryController"
 TRAJECTORY_TOPIC = "%s/joint_trajectory" % CONTROLLER_NAME  # relative, as every topic the node uses
 # franka_hardware's velocity command interface, with JTC's velocity-only control law: the next
-# sample's velocity as feed-forward plus P on the position error. Velocity, not position: the
-# position commands of a trajectory that replaces another 50 times a second reach libfranka
-# unfiltered (franka_hardware's rate limiter is off), while velocity feed-forward is what the
-# policy commands. P only corrects drift: 1 /s, because every step of the measured position
-# (a lost cycle, a simulator catching up) reaches the command as P times that step, and at
-# 5 /s (a one-off check of franka_ros2 3.4.0 reported to this project used 5) the stand-in on
-# franka-sim reflexed on jerk (filter_limits.py, docs/measurements.md).
-TRAJECTORY_GAINS = {"p": 1.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
+# sample's velocity as feed-forward, and no P on the measured position (p 0, ff 1: open loop, as
+# franky's Ruckig on the libfranka path). The policy closes the loop at 50 Hz on the measured
+# joint states; a P term would turn every step of the measured position into a command step
+# (on franka-sim under load, its physics catching up 17 ms at once: P = 1 /s stepped 4.8 mrad/s,
+# 6332 rad/s^3 of jerk; docs/measurements.md). Velocity, not position: a position interface
+# would get the trajectory's positions unfiltered (franka_hardware's rate limiter is off).
+TRAJECTORY_GAINS = {"p": 0.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
 SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
 FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true

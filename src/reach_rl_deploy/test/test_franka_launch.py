@@ -79,9 +79,10 @@ def test_controller_config_files_name_the_arm_joints(arm_id):
     assert parameters == franka_launch.controller_parameters(arm_id)
     jtc = parameters["joint_trajectory_controller"]["ros__parameters"]
     assert jtc["joints"] == ["%s_joint%d" % (arm_id, i) for i in range(1, 8)]
-    # Velocity command interface: feed-forward plus P on the position error, every joint.
+    # Velocity command interface, open loop: the trajectory's velocity, no P on the measured
+    # position (JTC's defaults, gains 0 and ff 0, would command nothing).
     assert jtc["command_interfaces"] == ["velocity"]
-    assert all(jtc["gains"][joint]["ff_velocity_scale"] == 1.0 and jtc["gains"][joint]["p"] > 0
+    assert all(jtc["gains"][joint] == {"p": 0.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
                for joint in jtc["joints"])
     # Each message continues from the last commanded state and must end at rest.
     assert jtc["interpolate_from_desired_state"] is True

@@ -83,10 +83,10 @@ class TrajectoryMotion:
     def __init__(self, controller: TrajectoryController, lock: threading.Lock,
                  active: threading.Event, stopping: threading.Event,
                  clock: Callable[[], float] = time.time,
-                 inbox: Callable[[], Optional[object]] = lambda: None,
+                 inbox: Callable[[], List[object]] = lambda: [],
                  on_received: Callable[[str], None] = lambda reason: None):
-        """``inbox()``: the newest trajectory message received since the last call, or None;
-        ``on_received(reason)``: what the controller said of it ('' accepted)."""
+        """``inbox()``: the trajectory messages received since the last call, oldest first;
+        ``on_received(reason)``: what the controller said of each ('' accepted)."""
         self.controller, self.lock, self.clock = controller, lock, clock
         self.active, self._stopping = active, stopping
         self.inbox, self.on_received = inbox, on_received
@@ -110,9 +110,9 @@ class TrajectoryMotion:
         time) is not used: the model runs on the controller clock (module docstring: Clock)."""
         wall = self.controller_clock.tick(self.clock())
         q, dq = np.array(state.q), np.array(state.dq)
-        msg = self.inbox()
+        messages = self.inbox()
         with self.lock:
-            if msg is not None:
+            for msg in messages:  # each validated; the newest accepted one takes over
                 self.on_received(receive(self.controller, msg, wall))
             if self._stopping.is_set() or not self.active.is_set():
                 self.controller.deactivate()
@@ -166,7 +166,7 @@ class FrankaStandinNode(Node):
         self._inbox_lock = threading.Lock()
         self.create_timer(0.01, self._drop_while_inactive)
         motion = TrajectoryMotion(self.controller, self.controller_lock, self.active,
-                                  self.stopping, inbox=self._newest_trajectory,
+                                  self.stopping, inbox=self._received_trajectories,
                                   on_received=self._on_received)
         self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, lambda: None,
                                   self._on_reflex, self.get_logger().info, state_every=1)
@@ -202,20 +202,21 @@ class FrankaStandinNode(Node):
             self.get_logger().fatal("libfranka loop failed (%s: %s)" % (type(exc).__name__, exc))
         self.finished.set()
 
-    def _newest_trajectory(self) -> Optional[JointTrajectory]:
-        """The newest trajectory received since the last call (the loop's, or while no motion
-        runs the timer's, which drops them as an inactive controller does)."""
-        newest = None
+    def _received_trajectories(self) -> List[JointTrajectory]:
+        """The trajectories received since the last call, oldest first (the loop's, or while no
+        motion runs the timer's, which drops them as an inactive controller does)."""
+        messages = []
         with self._inbox_lock:
             while True:
                 received = self._trajectories.take(0.0)
                 if received is None:
-                    return newest
-                newest = received[0]
+                    return messages
+                messages.append(received[0])
 
     def _drop_while_inactive(self) -> None:
-        if not self.active.is_set() and self._newest_trajectory() is not None:
-            self._on_received(DROPPED_INACTIVE)
+        if not self.active.is_set():
+            for _ in self._received_trajectories():
+                self._on_received(DROPPED_INACTIVE)
 
     def _on_received(self, reason: str) -> None:
         if reason == DROPPED_INACTIVE:

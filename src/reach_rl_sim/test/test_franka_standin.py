@@ -85,13 +85,16 @@ def to_time(seconds: float) -> Time:
     return Time(sec=nanoseconds // 1000000000, nanosec=nanoseconds % 1000000000)
 
 
-def trajectory(stamp: float, times, positions, last_velocity: float = 0.0) -> JointTrajectory:
-    """Points at ``times`` [s] at ``positions`` [rad], at rest but for ``last_velocity``
-    [rad/s] of joint 1 at the last one."""
+def trajectory(stamp: float, times, positions, last_velocity: float = 0.0,
+               first_velocity: float = 0.0) -> JointTrajectory:
+    """Points at ``times`` [s] at ``positions`` [rad], at rest but for ``first_velocity`` and
+    ``last_velocity`` [rad/s] of joint 1 at the first and the last one."""
     msg = JointTrajectory(joint_names=list(NAMES))
     msg.header.stamp = to_time(stamp)
     for i, (t, q) in enumerate(zip(times, positions)):
         velocity = [0.0] * 7
+        if i == 0:
+            velocity[0] = first_velocity
         if i == len(times) - 1:
             velocity[0] = last_velocity
         at = to_time(t)
@@ -158,10 +161,11 @@ def _follows_then_holds_and_refuses(op: StandinOperator):
 
 
 def _a_step_reflexes_and_recovers(op: StandinOperator) -> None:
-    # A point at time 0 is a step of the reference: 0.1 rad is a 0.5 rad/s velocity step
-    # (P = 5 /s) that no FCI accepts: Franka's reflex, reported.
-    jump = op.position() + np.eye(7)[0] * 0.1
-    op.publisher.publish(trajectory(0.0, [0.0, 0.1], [jump, jump]))
+    # A point at time 0 is a step of the reference: moving at 0.5 rad/s, a velocity step no
+    # FCI accepts: Franka's reflex, reported.
+    here = op.position()
+    op.publisher.publish(trajectory(0.0, [0.0, 0.2], [here, here + np.eye(7)[0] * 0.05],
+                                    first_velocity=0.5))
     op.standin.wait_for_line("robot reflex", 10.0)
     op.operator.wait_for(lambda: any(s.name == "franka_standin" and s.message.startswith("reflex")
                                      for d in op.diagnostics for s in d.status), 5.0,
