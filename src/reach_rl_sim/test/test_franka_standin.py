@@ -17,7 +17,8 @@ import pytest
 
 from reach_rl_core.franka_model import READY_POSE, joint_names
 from reach_rl_sim.franka_standin_node import JOINT_STATES_TOPIC, TRAJECTORY_TOPIC, TrajectoryMotion
-from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController
+from reach_rl_sim.trajectory_controller import (ControllerClock, DROPPED_INACTIVE,
+                                                TrajectoryController)
 
 NAMES = joint_names("fr3")
 Q0 = np.array(READY_POSE)
@@ -61,6 +62,22 @@ def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivat
     assert controller.receive(NAMES, 0.0, [0.5, 1.0], positions, velocities, np.zeros((2, 7)),
                               2000.3) == DROPPED_INACTIVE
     assert not motion.wants_motion(at_rest)
+
+
+def test_the_controller_clock_runs_a_period_per_update_and_follows_the_system_clock():
+    """Scheduling jitter of the system-clock reads stays out (each step is the period, within
+    the slew); a loop running 0.5 % slow, or losing a cycle now and then, is followed."""
+    rng = np.random.default_rng(3)
+    clock = ControllerClock(0.001, slew=1e-4)
+    wall, times = 100.0, []
+    for k in range(5000):
+        wall += 0.001005 + (0.001 if k % 500 == 499 else 0.0)  # slow, and a lost cycle
+        times.append(clock.tick(wall + rng.uniform(0.0, 0.002)))
+    steps = np.diff(times)
+    assert np.all(np.abs(steps - 0.001) <= 1e-4 + 1e-12)
+    assert abs(times[-1] - wall) < 0.003  # follows the drift and the lost cycles
+    clock.reset()
+    assert clock.tick(500.0) == 500.0  # a new motion starts on the system clock
 
 
 ros_harness = pytest.importorskip("ros_harness")  # skips where rclpy is absent

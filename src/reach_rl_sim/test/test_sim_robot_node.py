@@ -130,10 +130,10 @@ def test_refused_trajectories_are_logged_and_counted_not_a_reflex(sim):
 
 
 def test_reference_step_reflexes_stops_and_resets(sim):
-    jump = READY + np.eye(7)[3] * 0.1
-    step = Trajectory(np.array([0.0, 0.1]), np.array([jump, jump]), np.zeros((2, 7)),
-                      np.zeros((2, 7)))
-    sim.publish(step, 0.0)  # a point at time 0: the P term steps the command by 0.5 rad/s
+    moving = np.eye(7)[3] * 0.5  # rad/s on joint 4 at a point at time 0: a velocity step
+    step = Trajectory(np.array([0.0, 0.2]), np.array([READY, READY + np.eye(7)[3] * 0.05]),
+                      np.array([moving, np.zeros(7)]), np.zeros((2, 7)))
+    sim.publish(step, 0.0)
     sim.wait_for(lambda: sim.reflexes, 5.0, "a reflex after a step of the reference")
     error = sim.reflexes[0]
     assert "fr3_joint4" in error and "joint_acceleration_limit_violation" in error
