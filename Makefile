@@ -107,20 +107,15 @@ test: build
 # The policy is trained once and reused (delete it to train again). The demo runs the libfranka
 # interface on franka-sim: the faster arm of the two sim paths (docs/deploy.md, "Two interfaces").
 DEMO_POLICY := runs/demo/libfranka_policy.onnx
-# The overrides make demo trains with (the deploy tests' libfranka_policy reads the same file).
-DEMO_TRAINING := $(shell cat src/reach_rl_train/config/demo_training.args)
 demo: build
 	source ./env.sh
 	export ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( (RANDOM % 100) + 1 ))}
 	if [ -f $(DEMO_POLICY) ]; then
 	  echo "== demo: reusing $(DEMO_POLICY) (delete it to train again)"
 	else
-	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, ~2 min, at most ~8)"
-	  # At 3 rad/s^2, the setting franka-sim and the tests' libfranka policy were measured with. The
-	  # interface's own 4 rad/s^2 now reaches the goal on a CPU too, in fewer iterations, but no
-	  # CPU-trained 4 rad/s^2 policy has run on franka-sim yet (docs/deploy.md, "Two interfaces").
-	  # The node's 4 rad/s^2 filter runs a policy trained for less as trained.
-	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY) $(DEMO_TRAINING)
+	  echo "== demo: training on the built-in simulator for the libfranka interface until the goal (CPU, ~1.5 min, at most ~8)"
+	  # The interface's own limits (4 rad/s^2), as the deploy tests' libfranka_policy trains.
+	  reach-rl-train --interface libfranka --device cpu --out $(DEMO_POLICY)
 	fi
 	echo "== demo: evaluating $(DEMO_POLICY) on held-out targets, 50 in a row"
 	reach-rl-eval $(DEMO_POLICY) --targets 500 --in-a-row 50

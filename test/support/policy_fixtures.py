@@ -11,14 +11,6 @@ from source_tree import REPO
 # own process, the trainer as its child. REACH_RL_TEST_POLICY=/path/to/policy.onnx reuses a file
 # trained earlier (e.g. runs/demo/policy.onnx, while iterating on deploy tests); CI trains.
 TRAIN_TIMEOUT_S = 900
-DEMO_TRAINING = str(REPO / "src" / "reach_rl_train" / "config" / "demo_training.args")
-
-
-def demo_training_overrides():
-    """The config overrides ``make demo`` trains its policy with (config/demo_training.args)."""
-    with open(DEMO_TRAINING) as f:
-        return f.read().split()
-
 
 def _given(variable: str) -> str:
     """The policy file environment ``variable`` names ('' when unset); it must exist."""
@@ -68,8 +60,7 @@ def reach_policy(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def libfranka_policy(tmp_path_factory) -> str:
     """Path of an FR3 policy trained for the libfranka interface as ``make demo`` trains it:
-    ``reach-rl-train --interface libfranka`` with config/demo_training.args (3 rad/s^2, as
-    measured on franka-sim; docs/deploy.md, "Two interfaces").
+    ``reach-rl-train --interface libfranka``, the interface's own limits (4 rad/s^2).
     REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx reuses one."""
     given = _given("REACH_RL_TEST_LIBFRANKA_POLICY")
     if given:
@@ -80,8 +71,7 @@ def libfranka_policy(tmp_path_factory) -> str:
 
     out = str(tmp_path_factory.mktemp("libfranka_policy") / "policy.onnx")
     train = os.path.join(os.path.dirname(sys.executable), "reach-rl-train")
-    done = subprocess.run([train, "--interface", "libfranka", "--device", "cpu", "--out", out]
-                          + demo_training_overrides(),
+    done = subprocess.run([train, "--interface", "libfranka", "--device", "cpu", "--out", out],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=TRAIN_TIMEOUT_S)
     assert done.returncode == 0 and os.path.isfile(out), done.stdout[-3000:]
