@@ -151,9 +151,19 @@ class TrajectoryStream:
         return sample(self.last, (0.0, self.last.point(0)), now - self.last_start)
 
     def next(self, now: float, goal, measured_position) -> Trajectory:
+        """:meth:`plan`'s message, recorded as :meth:`sent`."""
+        trajectory = self.plan(now, goal, measured_position)
+        self.sent(trajectory, now)
+        return trajectory
+
+    def sent(self, trajectory: Trajectory, now: float) -> None:
+        """``trajectory``, stamped ``now`` [s], was sent: the next message repeats it."""
+        self.last, self.last_start = trajectory, now
+
+    def plan(self, now: float, goal, measured_position) -> Trajectory:
         """The message to stamp ``now`` [s]: the reference for the takeover margin, then toward
         ``goal`` [rad/s]; from rest at ``measured_position`` [rad] once the last message is over
-        (its last point at rest)."""
+        (its last point at rest). Nothing is recorded (:meth:`sent`)."""
         if self.last is None or now >= self.last_start + self.last.duration:
             lead_times = np.array([0.0, self.margin])
             lead = [JointState3.at_rest(measured_position)] * 2
@@ -162,10 +172,8 @@ class TrajectoryStream:
             lead = [self.reference(now + t) for t in lead_times]
         tail = command_trajectory(lead[-1], goal, self.hold, self.accel_bound, self.jerk_bound,
                                   self.knot_dt)
-        trajectory = Trajectory(
+        return Trajectory(
             np.concatenate([lead_times, lead_times[-1] + tail.times]),
             np.concatenate([[s.position for s in lead], tail.positions]),
             np.concatenate([[s.velocity for s in lead], tail.velocities]),
             np.concatenate([[s.acceleration for s in lead], tail.accelerations]))
-        self.last, self.last_start = trajectory, now
-        return trajectory

@@ -11,8 +11,8 @@ command as a trajectory (:mod:`reach_rl_core.command_trajectory`): the controlle
 as it is until one policy period after the tick (so that JTC may take the message over that
 late without a step), then reach the command within the filter's acceleration and jerk bounds,
 hold it for ``command_hold`` [s] (the next policy period plus a margin), then brake to rest. The
-message is stamped ``STAMP_BACKDATE`` before the tick's time on the system clock (the
-controller's clock on the same machine), its points every ``KNOT_DT`` from time 0 with
+message is stamped ``STAMP_BACKDATE`` before the system clock (the controller's clock on the
+same machine) at publishing, within ``SEND_DEADLINE``, its points every ``KNOT_DT`` from time 0 with
 positions [rad], velocities [rad/s] and
 accelerations [rad/s^2] (JTC's quintic splines), the last one at rest.
 
@@ -44,6 +44,11 @@ KNOT_DT = 0.01  # s between trajectory points
 # first segments) even where its clock runs behind this node's by up to this much, instead of
 # splining from its stored state, one period early, to a point still ahead (a jerk).
 STAMP_BACKDATE = 2 * KNOT_DT
+# s a message may be published after its stamp plus STAMP_BACKDATE, else it is planned again
+# from a new stamp: one published later (this process descheduled or stalled between reading
+# the clock and publishing) could take over after its margin, where it already differs from the
+# reference it replaces (a step). The margin leaves the rest for transport and JTC's update.
+SEND_DEADLINE = 0.010
 STOP_TIMEOUT_S = 3.0  # longest wait for the reference to come to rest on shutdown
 
 
@@ -79,7 +84,9 @@ class TrajectoryInterface:
         self.stream = TrajectoryStream(limits.accel, limits.jerk, limits.command_hold, KNOT_DT,
                                        takeover_margin=limits.dt + STAMP_BACKDATE)
         self.tick_period = TimingHistogram()  # s between ticks
+        self.send_delay = TimingHistogram()  # s from a message's stamp + STAMP_BACKDATE to publish
         self.sent = 0
+        self.replanned = 0  # messages planned again from a new stamp (SEND_DEADLINE)
         self._sample = None  # type: Optional[JointSample]
         self._last_state_error = ""
         self._publisher = node.create_publisher(JointTrajectory, p.trajectory_topic,
@@ -117,8 +124,10 @@ class TrajectoryInterface:
         return [("trajectories sent", str(self.sent))]
 
     def timing_lines(self) -> List[str]:
-        return ["  trajectories: %d sent, policy tick period %s"
-                % (self.sent, self.tick_period.summary())]
+        return ["  trajectories: %d sent (%d planned again, late), policy tick period %s, "
+                "publish after stamp + backdate %s" % (self.sent, self.replanned,
+                                                       self.tick_period.summary(),
+                                                       self.send_delay.summary())]
 
     def finish(self) -> None:
         """After the loop: wait until subscribers acknowledged the last trajectory."""
@@ -174,15 +183,24 @@ class TrajectoryInterface:
             time.sleep(max(0.0, deadline - time.monotonic()))
 
     def _send(self, command: np.ndarray, wall: float) -> None:
-        """Publish ``command`` [rad/s] as a trajectory stamped ``wall`` [s]; nothing while the
-        arm rests and the command is zero (JTC holds the last point)."""
+        """Publish ``command`` [rad/s] as a trajectory stamped STAMP_BACKDATE before the system
+        clock at publishing, within SEND_DEADLINE; nothing while the arm rests (at ``wall`` [s])
+        and the command is zero (JTC holds the last point)."""
         if not np.any(command) and self._at_rest(wall):
             return
         if self._sample is None:
             return  # no measured position to start from: JTC holds the arm where it is
-        stamp = wall - STAMP_BACKDATE
-        trajectory = self.stream.next(stamp, command, self._sample.position)
-        self._publisher.publish(trajectory_message(trajectory, self.node.joint_names, stamp))
+        while True:
+            stamp = time.time() - STAMP_BACKDATE
+            trajectory = self.stream.plan(stamp, command, self._sample.position)
+            msg = trajectory_message(trajectory, self.node.joint_names, stamp)
+            delay = time.time() - stamp - STAMP_BACKDATE
+            if delay <= SEND_DEADLINE:
+                break
+            self.replanned += 1
+        self._publisher.publish(msg)
+        self.stream.sent(trajectory, stamp)
+        self.send_delay.add(delay)
         self.sent += 1
 
     def _at_rest(self, wall: float) -> bool:
