@@ -19,10 +19,10 @@ franka_ros2 is not built here; this node stands in for that data path:
   sends. A message the controller refuses is logged at ERROR with the reason (throttled) and
   counted on ``/diagnostics``; the trajectory running goes on.
 * **Clock**: JTC compares each message's ``header.stamp`` with the controller manager's clock,
-  the system clock: the receipt of a message is ``time.time()`` [s]; each cycle's update is at
-  :class:`~reach_rl_sim.trajectory_controller.ControllerClock`'s time, which advances one
-  controller period per command and follows the system clock slowly, without this Python loop's
-  scheduling jitter and lost cycles (as a controller manager on a real-time kernel runs).
+  the system clock. Each cycle's update, and the receipt of the messages handed over after it,
+  is at :class:`~reach_rl_sim.trajectory_controller.ControllerClock`'s time, which advances by
+  the robot's own time between cycles and follows the system clock slowly, without this Python
+  loop's scheduling jitter (as a controller manager on a real-time kernel runs).
 * **No rate limiter, no low-pass filter**: franka_hardware's ``Robot::writeOnceJointVelocities``
   (``franka_hardware/src/robot.cpp``) applies ``franka::limitRate`` only when
   ``velocity_command_rate_limit_active_`` is set, and it defaults to false
@@ -41,6 +41,7 @@ franka_ros2 is not built here; this node stands in for that data path:
 Besides, for tests only: ``~/hold_joint_states`` (std_srvs/SetBool) stops publishing joint
 states while the robot keeps executing, as when a broadcaster or the network stalls.
 """
+import collections
 import gc
 import signal
 import sys
@@ -63,14 +64,19 @@ from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
-from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, receive
-from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, ControllerClock,
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, receive, seconds
+from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, ControllerClock, Takeover,
                                                 TrajectoryController)
+from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_deploy.ros_qos import reliable
 from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.ros_params import declare_read_only
 
 JOINT_STATES_TOPIC = "/franka/joint_states"
+# rad/s: a takeover that changes the commanded velocity by more is logged (a step of 5 mrad/s in
+# one 1 ms cycle is a jerk of 5000 rad/s^3, the FR3's limit).
+TAKEOVER_STEP_WARN = 1e-3
+CALLBACK_EVERY = 10  # loop cycles between runs of the node's callbacks (1 ms each in a motion)
 CONTROLLER_PERIOD = 0.001  # s, the controller manager's update period (Franka's 1 kHz)
 
 
@@ -84,13 +90,15 @@ class TrajectoryMotion:
                  active: threading.Event, stopping: threading.Event,
                  clock: Callable[[], float] = time.time,
                  inbox: Callable[[], List[object]] = lambda: [],
-                 on_received: Callable[[str], None] = lambda reason: None):
+                 on_received: Callable[[str], None] = lambda reason: None,
+                 on_takeover: Callable[[Takeover], None] = lambda takeover: None):
         """``inbox()``: the trajectory messages received since the last call, oldest first;
-        ``on_received(reason)``: what the controller said of each ('' accepted)."""
+        ``on_received(reason)``: what the controller said of each ('' accepted);
+        ``on_takeover``: each message that replaced a running trajectory."""
         self.controller, self.lock, self.clock = controller, lock, clock
         self.active, self._stopping = active, stopping
-        self.inbox, self.on_received = inbox, on_received
-        self.controller_clock = ControllerClock(controller.period)
+        self.inbox, self.on_received, self.on_takeover = inbox, on_received, on_takeover
+        self.controller_clock = ControllerClock()
 
     def stopping(self) -> bool:
         return self._stopping.is_set()
@@ -108,28 +116,36 @@ class TrajectoryMotion:
     def command(self, state, now: float):
         """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
         time) is not used: the model runs on the controller clock (module docstring: Clock)."""
-        wall = self.controller_clock.tick(self.clock())
+        wall = self.controller_clock.tick(self.clock(), state.time.to_sec())
         q, dq = np.array(state.q), np.array(state.dq)
-        messages = self.inbox()
         with self.lock:
-            for msg in messages:  # each validated; the newest accepted one takes over
-                self.on_received(receive(self.controller, msg, wall))
             if self._stopping.is_set() or not self.active.is_set():
                 self.controller.deactivate()
                 return np.zeros(NUM_JOINTS), not np.any(np.array(state.dq_d))
             if not self.controller.active:
                 self.controller.activate(wall, q, dq)
-            return self.controller.update(wall, q, dq), False
+            command = self.controller.update(wall, q, dq)
+            takeover, self.controller.takeover = self.controller.takeover, None
+        if takeover is not None:
+            self.on_takeover(takeover)
+        return command, False
 
     def after_write(self, state, now: float) -> None:
-        pass
+        """The messages received since the last cycle, oldest first, go to the controller once
+        this cycle's command is out, at this update's time, as JTC's subscription callback runs
+        between two updates: the newest accepted one takes over at the next update."""
+        messages = self.inbox()
+        with self.lock:
+            for msg in messages:
+                self.on_received(receive(self.controller, msg, self.controller_clock.now))
 
     def describe(self) -> str:
         return "deactivated" if not self.active.is_set() else "stopping"
 
 
 class FrankaStandinNode(Node):
-    """Thin ROS wrapper: the libfranka loop on its own thread, topics and services here."""
+    """Thin ROS wrapper: the libfranka loop on a thread of its own, which also runs the services
+    and timers between its cycles (:meth:`spin_callbacks`)."""
 
     def __init__(self):
         super().__init__("franka_standin")
@@ -164,11 +180,20 @@ class FrankaStandinNode(Node):
         self.create_service(SetBool, "~/hold_joint_states", self._on_hold)
         self.create_timer(1.0, self._publish_diagnostics)
         self._inbox_lock = threading.Lock()
-        self.create_timer(0.01, self._drop_while_inactive)
+        self.create_timer(0.1, self._drop_while_inactive)
+        # The services and timers run on the 1 kHz loop's own thread, between its cycles: an
+        # executor thread beside it would take the interpreter lock for milliseconds at a time
+        # (lost cycles). spin_callbacks() is the loop's on_cycle.
+        self._callbacks = SingleThreadedExecutor(context=self.context)
+        self._callbacks.add_node(self)
+        self._cycles = 0
+        # (stamp, DDS source timestamp, receipt) [s, system clock] of the last messages received
+        self._receipts = collections.deque(maxlen=4)
         motion = TrajectoryMotion(self.controller, self.controller_lock, self.active,
                                   self.stopping, inbox=self._received_trajectories,
-                                  on_received=self._on_received)
-        self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, lambda: None,
+                                  on_received=self._on_received, on_takeover=self._on_takeover)
+        self.takeover_age = TimingHistogram()  # s from a message's stamp to its takeover
+        self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, self.spin_callbacks,
                                   self._on_reflex, self.get_logger().info, state_every=1)
         self.finished = threading.Event()
         self.failed = False
@@ -178,11 +203,19 @@ class FrankaStandinNode(Node):
                                % (p_gain, ff_velocity_scale, robot_ip, TRAJECTORY_TOPIC,
                                   JOINT_STATES_TOPIC))
 
+    def spin_callbacks(self) -> None:
+        """Every CALLBACK_EVERY calls (loop cycles): one ready callback of the node (a service
+        request, a timer), if any."""
+        self._cycles += 1
+        if self._cycles % CALLBACK_EVERY == 0:
+            self._callbacks.spin_once(timeout_sec=0.0)
+
     def _param(self, name, default, description):
         return declare_read_only(self, name, default, description)
 
     def start(self) -> None:
         sys.setswitchinterval(2e-4)  # the loop must answer within Franka's 1 ms cycle
+        self._callbacks.spin_once(timeout_sec=0.0)  # the first takes milliseconds: not in a motion
         # A full collection walks every object the libraries loaded (milliseconds, lost cycles):
         # frozen now, the loop's collections see only what it allocates.
         gc.collect()
@@ -211,7 +244,10 @@ class FrankaStandinNode(Node):
                 received = self._trajectories.take(0.0)
                 if received is None:
                     return messages
-                messages.append(received[0])
+                msg, info = received
+                self._receipts.append((seconds(msg.header.stamp), 1e-9 * info["source_timestamp"],
+                                       time.time()))
+                messages.append(msg)
 
     def _drop_while_inactive(self) -> None:
         if not self.active.is_set():
@@ -223,6 +259,16 @@ class FrankaStandinNode(Node):
             self.dropped += 1
         elif reason:
             self.get_logger().error("trajectory rejected: %s" % reason, throttle_duration_sec=1.0)
+
+    def _on_takeover(self, takeover: Takeover) -> None:
+        self.takeover_age.add(takeover.age)
+        if takeover.step > TAKEOVER_STEP_WARN:
+            self.get_logger().warning(
+                "a trajectory took over %.1f ms after its stamp and stepped the velocity command "
+                "by %.4f rad/s; the last messages were published and received [ms after their "
+                "stamps]: %s" % (1e3 * takeover.age, takeover.step, ", ".join(
+                    "%.1f and %.1f" % (1e3 * (sent - stamp), 1e3 * (received - stamp))
+                    for stamp, sent, received in list(self._receipts))))
 
     def _publish_state(self, state) -> None:
         if self.hold_states:
@@ -255,6 +301,8 @@ class FrankaStandinNode(Node):
         with self.controller_lock:
             counts = [("trajectories accepted", str(self.controller.accepted)),
                       ("trajectories rejected", str(self.controller.rejected)),
+                      ("trajectories replaced before taking over",
+                       str(self.controller.superseded)),
                       ("trajectories dropped while inactive", str(self.dropped))]
         values = self.loop.stats.window_values() + counts
         reflex = self.loop.reflex.text
@@ -272,16 +320,16 @@ def main(args: Optional[List[str]] = None) -> int:
     node = FrankaStandinNode()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.stopping.set())
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     node.start()
     while not node.finished.wait(0.1):
         pass
-    node.get_logger().info("stopped; libfranka loop over the run: " + node.loop.stats.summary())
-    executor.shutdown()
-    spinner.join(timeout=2.0)
+    controller = node.controller
+    node.get_logger().info(
+        "stopped; libfranka loop over the run: %s; trajectories: %d accepted, %d rejected, %d "
+        "replaced before taking over; takeover after the stamp %s"
+        % (node.loop.stats.summary(), controller.accepted, controller.rejected,
+           controller.superseded, node.takeover_age.summary()))
+    node._callbacks.shutdown()
     node._trajectories.destroy()
     node.destroy_node()
     rclpy.try_shutdown()

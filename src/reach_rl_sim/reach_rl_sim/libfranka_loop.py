@@ -114,7 +114,8 @@ class LibfrankaLoop(RobotLink):
     ``wants_motion(state)``, ``start()``, ``command(state, now) -> (command [rad/s],
     finished)``, ``after_write(state, now)`` (work that can wait until the command is out)
     and ``describe()``.
-    ``on_cycle()`` is called after each command; ``on_state(state)`` gets a RobotState every
+    ``on_cycle()`` is called after each command, and once per read while no motion runs;
+    ``on_state(state)`` gets a RobotState every
     ``state_every`` cycles during a motion and every IDLE_PERIOD otherwise (for joint
     states); ``on_reflex(text)`` once per reflex; ``log(text)`` reports what happens.
     """
@@ -157,6 +158,7 @@ class LibfrankaLoop(RobotLink):
             if not self.reflex.text and self.source.wants_motion(state):
                 self._motion(robot)
             else:
+                self.on_cycle()
                 time.sleep(IDLE_PERIOD)
 
     def _motion(self, robot) -> None:

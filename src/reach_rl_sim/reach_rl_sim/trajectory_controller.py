@@ -151,6 +151,15 @@ class ActiveTrajectory(NamedTuple):
     before: Tuple[float, JointState3]
 
 
+class Takeover(NamedTuple):
+    """A message that replaced a running trajectory, at its first update: ``age`` [s] since
+    its start (stamp), ``step`` [rad/s]: the largest change of the commanded velocity from what
+    the replaced trajectory would have commanded (0 for a message that repeats it there)."""
+
+    age: float
+    step: float
+
+
 def reference(active: ActiveTrajectory, t: float) -> JointState3:
     """JTC's reference at time ``t`` [s, the stamps' clock]: from the point before to point 0,
     between points, or the last point held. At point 0's time exactly it is point 0, even when
@@ -197,6 +206,8 @@ class TrajectoryController:
         self.desired = None  # type: Optional[JointState3]  # the last update's desired state
         self.accepted = 0
         self.rejected = 0
+        self.superseded = 0  # accepted messages replaced before an update took them over
+        self.takeover = None  # type: Optional[Takeover]  # the last one that replaced a trajectory
 
     def receive(self, names: Sequence[str], stamp_s: float, times: Sequence[float], positions,
                 velocities, accelerations, now_s: float, efforts=None) -> str:
@@ -214,6 +225,8 @@ class TrajectoryController:
                                 reorder(self.joint_names, names, positions),
                                 reorder(self.joint_names, names, velocities),
                                 reorder(self.joint_names, names, accelerations))
+        if self.pending is not None:
+            self.superseded += 1
         self.pending = (trajectory, float(stamp_s))
         self.accepted += 1
         return ""
@@ -250,12 +263,18 @@ class TrajectoryController:
         count = len(self.joint_names)
         if not self.active:
             return np.zeros(count)
+        replaced = None  # type: Optional[JointState3]
         if self.pending is not None:
+            if self.current is not None:
+                replaced = reference(self.current, now_s + self.period)
             self._take_over(now_s)
         if self.current is None:
             return np.zeros(count)
         self.desired = reference(self.current, now_s)
         command_next = reference(self.current, now_s + self.period)
+        if replaced is not None:
+            self.takeover = Takeover(now_s - self.current.start, float(
+                np.max(np.abs(command_next.velocity - replaced.velocity))))
         self.last_commanded, self.last_commanded_time = command_next, now_s
         error = self.desired.position - np.asarray(measured_q, dtype=float)
         return self.ff_velocity_scale * command_next.velocity + self.p_gain * error
@@ -263,29 +282,39 @@ class TrajectoryController:
 
 class ControllerClock:
     """The controller manager's time [s, on the stamps' clock] at each update of a loop that
-    sends the robot one command per update. ros2_control hands every update its period and JTC
-    sums the periods (#1395); on a real-time kernel each period is the robot's 1 ms, give or
-    take microseconds, and no cycle is lost. This loop runs in Python on an ordinary kernel: it
-    reads the system clock with scheduling jitter of a millisecond or more and now and then
-    misses a cycle, and either, sampled into the trajectory, is a step the robot refuses. So
-    this clock advances by ``period`` per update, as the real one does, and is pulled toward the
-    system clock by at most ``slew`` [s] per update, enough to follow a robot whose cycles run
-    a little slow or fast (franka-sim: 990-1000 a second) and to catch up after lost cycles
-    (10 ms in 0.1 s), small enough that the jitter it lets in stays a jerk of ``a * slew /
-    period^2``, 300 rad/s^3 at 3 rad/s^2."""
+    sends the robot one command per robot cycle. ros2_control hands every update its period and
+    JTC sums the periods (#1395); franka_hardware's loop runs on the robot's cycles, which are
+    1 ms apart on the robot's clock, and after cycles the robot extrapolated (no command
+    arrived: it keeps the acceleration constant), as far apart as the robot's clock says. So
+    this clock advances by the robot's time between updates (libfranka's ``RobotState.time``),
+    free of the scheduling jitter with which this Python loop reads the system clock (a step the
+    robot would refuse, sampled into the trajectory), and consistent with the robot's
+    extrapolation across lost cycles (a clock a period behind would step the command back). It
+    is pulled toward the system clock by at most ``slew`` [s] per update, enough to follow a
+    robot whose clock runs a little slow or fast against the system clock (franka-sim: 990-1000
+    cycles a second), small enough that the jitter it lets in stays a jerk of
+    ``a * slew / period^2``, 300 rad/s^3 at 3 rad/s^2 and 1 ms. Where it is more than
+    ``catch_up_after`` [s] behind the system clock (this machine stalled robot and loop alike:
+    the robot's clock stood still while the system clock ran on), by up to ``catch_up`` [s] per
+    update: behind by tens of milliseconds, the trajectories sent meanwhile would take over
+    before their stamps (a step; see the module docstring, Takeover)."""
 
-    def __init__(self, period: float, slew: float = 1e-4):
-        self.period, self.slew = period, slew
+    def __init__(self, slew: float = 1e-4, catch_up_after: float = 3e-3, catch_up: float = 5e-4):
+        self.slew, self.catch_up_after, self.catch_up = slew, catch_up_after, catch_up
         self.now = None  # type: Optional[float]
+        self.robot_time = 0.0  # s, the robot's time at the last update
 
-    def tick(self, wall: float) -> float:
-        """The time [s] of an update that read the system clock at ``wall`` [s]; the first
-        after :meth:`reset` is ``wall``."""
+    def tick(self, wall: float, robot_time: float) -> float:
+        """The time [s] of an update that read the system clock at ``wall`` [s] and the robot's
+        clock at ``robot_time`` [s]; the first after :meth:`reset` is ``wall``."""
         if self.now is None:
             self.now = wall
         else:
-            self.now += self.period
-            self.now += float(np.clip(wall - self.now, -self.slew, self.slew))
+            self.now += robot_time - self.robot_time
+            behind = wall - self.now
+            slew = self.catch_up if behind > self.catch_up_after else self.slew
+            self.now += float(np.clip(behind, -self.slew, slew))
+        self.robot_time = robot_time
         return self.now
 
     def reset(self) -> None:

@@ -24,12 +24,25 @@ NAMES = joint_names("fr3")
 Q0 = np.array(READY_POSE)
 
 
+class RobotTime(NamedTuple):
+    """libfranka's Duration."""
+
+    seconds: float
+
+    def to_sec(self) -> float:
+        return self.seconds
+
+
 class RobotState(NamedTuple):
-    """What TrajectoryMotion reads of libfranka's RobotState."""
+    """What TrajectoryMotion reads of libfranka's RobotState; ``time``: the robot's clock."""
 
     q: tuple
     dq: tuple
     dq_d: tuple
+    time: RobotTime = RobotTime(0.0)
+
+    def at(self, seconds: float) -> "RobotState":
+        return self._replace(time=RobotTime(seconds))
 
 
 def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivated():
@@ -51,33 +64,79 @@ def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivat
                               np.zeros((2, 7)), 2000.0005) == ""
     for k in range(1, 251):  # a period per update, the system clock read with jitter
         system_clock[0] = 2000.0 + 0.001 * k + 0.0004 * (k % 3)
-        command, done = motion.command(at_rest, 7.5 + 0.001 * k)
+        command, done = motion.command(at_rest.at(0.001 * k), 7.5 + 0.001 * k)
     assert np.all(command > 0.05) and not done  # under way on the stamps' clock
     assert motion.controller_clock.now == pytest.approx(2000.25, abs=0.001)
     active.clear()
     moving = RobotState(at_rest.q, (0.1,) * 7, (0.1,) * 7)
-    np.testing.assert_array_equal(motion.command(moving, 7.502)[0], np.zeros(7))
-    assert not motion.command(moving, 7.503)[1]  # zeros until the robot stands still
-    assert motion.command(at_rest, 7.504)[1]
+    np.testing.assert_array_equal(motion.command(moving.at(0.251), 7.502)[0], np.zeros(7))
+    assert not motion.command(moving.at(0.252), 7.503)[1]  # zeros until the robot stands still
+    assert motion.command(at_rest.at(0.253), 7.504)[1]
     assert controller.receive(NAMES, 0.0, [0.5, 1.0], positions, velocities, np.zeros((2, 7)),
                               2000.3) == DROPPED_INACTIVE
     assert not motion.wants_motion(at_rest)
 
 
-def test_the_controller_clock_runs_a_period_per_update_and_follows_the_system_clock():
-    """Scheduling jitter of the system-clock reads stays out (each step is the period, within
-    the slew); a loop running 0.5 % slow, or losing a cycle now and then, is followed."""
+def test_messages_reach_the_controller_after_the_command_is_out_and_the_newest_takes_over():
+    from reach_rl_core.trajectory_spline import Trajectory
+    from reach_rl_deploy.trajectory_interface import trajectory_message
+
+    controller = TrajectoryController(NAMES, 0.0)
+    active, stopping = threading.Event(), threading.Event()
+    active.set()
+    inbox, reasons = [], []
+    motion = TrajectoryMotion(controller, threading.Lock(), active, stopping,
+                              clock=lambda: 2000.0, inbox=lambda: [inbox.pop(0) for _ in list(inbox)],
+                              on_received=reasons.append)
+    at_rest = RobotState(tuple(Q0), (0.0,) * 7, (0.0,) * 7)
+    motion.start()
+    motion.command(at_rest, 0.0)  # activated: holds the measured position
+
+    def cruising(speed):  # rad/s on every joint for 1 s, then at rest 1 s later
+        return trajectory_message(Trajectory(
+            np.array([0.0, 1.0, 2.0]), np.array([Q0, Q0 + speed, Q0 + 1.5 * speed]),
+            np.array([np.full(7, speed), np.full(7, speed), np.zeros(7)]), np.zeros((3, 7))),
+            NAMES, 0.0)
+
+    inbox.extend([cruising(0.1), cruising(0.2)])
+    np.testing.assert_array_equal(motion.command(at_rest.at(0.001), 0.001)[0], np.zeros(7))
+    motion.after_write(at_rest, 0.001)
+    assert reasons == ["", ""] and not inbox
+    assert controller.accepted == 2 and controller.superseded == 1
+    command, _ = motion.command(at_rest.at(0.002), 0.002)
+    assert command == pytest.approx(np.full(7, 0.2), abs=0.01)  # the newest one took over
+
+
+def test_the_controller_clock_runs_on_the_robots_time_and_follows_the_system_clock():
+    """Scheduling jitter of the system-clock reads stays out (each step is the robot's, within
+    the slew); cycles the robot extrapolated advance it as far as the robot's clock; a robot
+    clock running 0.5 % slow against the system clock is followed."""
     rng = np.random.default_rng(3)
-    clock = ControllerClock(0.001, slew=1e-4)
-    wall, times = 100.0, []
+    clock = ControllerClock(slew=1e-4)
+    wall, robot, times, robot_steps = 100.0, 7.0, [], []
     for k in range(5000):
-        wall += 0.001005 + (0.001 if k % 500 == 499 else 0.0)  # slow, and a lost cycle
-        times.append(clock.tick(wall + rng.uniform(0.0, 0.002)))
+        step = 0.004 if k % 500 == 499 else 0.001  # now and then 3 cycles lost
+        robot += step
+        wall += 1.005 * step
+        times.append(clock.tick(wall + rng.uniform(0.0, 0.002), robot))
+        robot_steps.append(step)
     steps = np.diff(times)
-    assert np.all(np.abs(steps - 0.001) <= 1e-4 + 1e-12)
-    assert abs(times[-1] - wall) < 0.003  # follows the drift and the lost cycles
+    assert np.all(np.abs(steps - np.array(robot_steps[1:])) <= 1e-4 + 1e-12)
+    assert abs(times[-1] - wall) < 0.003  # follows the drift
     clock.reset()
-    assert clock.tick(500.0) == 500.0  # a new motion starts on the system clock
+    assert clock.tick(500.0, 9.0) == 500.0  # a new motion starts on the system clock
+
+
+def test_the_controller_clock_catches_up_after_robot_and_loop_stalled_together():
+    clock = ControllerClock(slew=1e-4, catch_up_after=3e-3, catch_up=5e-4)
+    clock.tick(100.0, 7.0)
+    walls = 100.030 + 0.001 * np.arange(100)  # 30 ms of system clock, 1 ms of the robot's
+    times = [clock.tick(wall, 7.001 + 0.001 * k) for k, wall in enumerate(walls)]
+    steps = np.diff([100.0] + times)
+    assert np.all(steps <= 0.001 + 5e-4 + 1e-12)  # the reference at most 1.5 times as fast
+    behind = walls - np.array(times)
+    assert behind[0] > 0.025 and np.argmax(behind < 3e-3) <= 60  # within 3 ms after 60 updates
+    assert np.all(np.abs(steps[70:] - 0.001) <= 1e-4 + 1e-12)  # then at the robot's pace again
 
 
 ros_harness = pytest.importorskip("ros_harness")  # skips where rclpy is absent
