@@ -20,7 +20,7 @@ franka_ros2 is not built here; this node stands in for that data path:
   counted on ``/diagnostics``; the trajectory running goes on.
 * **Clock**: JTC compares each message's ``header.stamp`` with the controller manager's clock,
   the system clock. Each cycle's update, and the receipt of the messages handed over after it,
-  is at :class:`~reach_rl_sim.trajectory_controller.ControllerClock`'s time, which advances by
+  is at :class:`~reach_rl_sim.trajectory_motion.ControllerClock`'s time, which advances by
   the robot's own time between cycles and follows the system clock slowly, without this Python
   loop's scheduling jitter (as a controller manager on a real-time kernel runs).
 * **No rate limiter, no low-pass filter**: franka_hardware's ``Robot::writeOnceJointVelocities``
@@ -47,9 +47,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import SingleThreadedExecutor
@@ -59,15 +58,16 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from reach_rl_core.franka_model import NUM_JOINTS, joint_names
+from reach_rl_core.franka_model import joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.direct_subscription import DirectSubscription
+from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
-from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, receive, seconds
-from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, ControllerClock, Takeover,
+from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
+from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, Takeover,
                                                 TrajectoryController)
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_sim.trajectory_motion import TrajectoryMotion
 from reach_rl_deploy.ros_qos import reliable
 from reach_rl_deploy.service_answer import answer
 from reach_rl_deploy.ros_params import declare_read_only
@@ -78,69 +78,6 @@ JOINT_STATES_TOPIC = "/franka/joint_states"
 TAKEOVER_STEP_WARN = 1e-3
 CALLBACK_EVERY = 10  # loop cycles between runs of the node's callbacks (1 ms each in a motion)
 CONTROLLER_PERIOD = 0.001  # s, the controller manager's update period (Franka's 1 kHz)
-
-
-class TrajectoryMotion:
-    """LibfrankaLoop source: while active, every cycle sends the controller model's velocity
-    command; when deactivated or stopping, zeros until the robot has stopped, then the motion
-    ends. ``lock`` guards ``controller`` against the subscription's thread; ``clock`` gives the
-    system clock [s] (module docstring: Clock)."""
-
-    def __init__(self, controller: TrajectoryController, lock: threading.Lock,
-                 active: threading.Event, stopping: threading.Event,
-                 clock: Callable[[], float] = time.time,
-                 inbox: Callable[[], List[object]] = lambda: [],
-                 on_received: Callable[[str], None] = lambda reason: None,
-                 on_takeover: Callable[[Takeover], None] = lambda takeover: None):
-        """``inbox()``: the trajectory messages received since the last call, oldest first;
-        ``on_received(reason)``: what the controller said of each ('' accepted);
-        ``on_takeover``: each message that replaced a running trajectory."""
-        self.controller, self.lock, self.clock = controller, lock, clock
-        self.active, self._stopping = active, stopping
-        self.inbox, self.on_received, self.on_takeover = inbox, on_received, on_takeover
-        self.controller_clock = ControllerClock()
-
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    def wants_motion(self, state) -> bool:
-        return self.active.is_set() and not self._stopping.is_set()
-
-    def start(self) -> None:
-        """A motion starts: the controller is activated at its first cycle, where the measured
-        position is known."""
-        with self.lock:
-            self.controller.deactivate()
-        self.controller_clock.reset()
-
-    def command(self, state, now: float):
-        """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
-        time) is not used: the model runs on the controller clock (module docstring: Clock)."""
-        wall = self.controller_clock.tick(self.clock(), state.time.to_sec())
-        q, dq = np.array(state.q), np.array(state.dq)
-        with self.lock:
-            if self._stopping.is_set() or not self.active.is_set():
-                self.controller.deactivate()
-                return np.zeros(NUM_JOINTS), not np.any(np.array(state.dq_d))
-            if not self.controller.active:
-                self.controller.activate(wall, q, dq)
-            command = self.controller.update(wall, q, dq)
-            takeover, self.controller.takeover = self.controller.takeover, None
-        if takeover is not None:
-            self.on_takeover(takeover)
-        return command, False
-
-    def after_write(self, state, now: float) -> None:
-        """The messages received since the last cycle, oldest first, go to the controller once
-        this cycle's command is out, at this update's time, as JTC's subscription callback runs
-        between two updates: the newest accepted one takes over at the next update."""
-        messages = self.inbox()
-        with self.lock:
-            for msg in messages:
-                self.on_received(receive(self.controller, msg, self.controller_clock.now))
-
-    def describe(self) -> str:
-        return "deactivated" if not self.active.is_set() else "stopping"
 
 
 class FrankaStandinNode(Node):
@@ -179,7 +116,6 @@ class FrankaStandinNode(Node):
         self.create_service(Trigger, "~/recover", self._on_recover)
         self.create_service(SetBool, "~/hold_joint_states", self._on_hold)
         self.create_timer(1.0, self._publish_diagnostics)
-        self._inbox_lock = threading.Lock()
         self.create_timer(0.1, self._drop_while_inactive)
         # The services and timers run on the 1 kHz loop's own thread, between its cycles: an
         # executor thread beside it would take the interpreter lock for milliseconds at a time
@@ -236,18 +172,18 @@ class FrankaStandinNode(Node):
         self.finished.set()
 
     def _received_trajectories(self) -> List[JointTrajectory]:
-        """The trajectories received since the last call, oldest first (the loop's, or while no
-        motion runs the timer's, which drops them as an inactive controller does)."""
+        """The trajectories received since the last call, oldest first (for the motion, or while
+        none runs for the timer, which drops them as an inactive controller does; both on the
+        loop's thread)."""
         messages = []
-        with self._inbox_lock:
-            while True:
-                received = self._trajectories.take(0.0)
-                if received is None:
-                    return messages
-                msg, info = received
-                self._receipts.append((seconds(msg.header.stamp), 1e-9 * info["source_timestamp"],
-                                       time.time()))
-                messages.append(msg)
+        while True:
+            received = self._trajectories.take(0.0)
+            if received is None:
+                return messages
+            msg, info = received
+            self._receipts.append((seconds(msg.header.stamp), 1e-9 * info["source_timestamp"],
+                                   time.time()))
+            messages.append(msg)
 
     def _drop_while_inactive(self) -> None:
         if not self.active.is_set():

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from reach_rl_core.franka_model import READY_POSE, joint_names
-from reach_rl_sim.franka_standin_node import JOINT_STATES_TOPIC, TRAJECTORY_TOPIC, TrajectoryMotion
-from reach_rl_sim.trajectory_controller import (ControllerClock, DROPPED_INACTIVE,
+from reach_rl_sim.franka_standin_node import JOINT_STATES_TOPIC, TRAJECTORY_TOPIC
+from reach_rl_sim.trajectory_motion import ControllerClock, TrajectoryMotion
+from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE,
                                                 TrajectoryController)
 
 NAMES = joint_names("fr3")
