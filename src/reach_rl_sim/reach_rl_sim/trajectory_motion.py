@@ -19,8 +19,8 @@ from reach_rl_sim.trajectory_topic import receive
 class TrajectoryMotion:
     """LibfrankaLoop source: while active, every cycle sends the controller model's velocity
     command; when deactivated or stopping, zeros until the robot has stopped, then the motion
-    ends. ``lock`` guards ``controller`` against the subscription's thread; ``clock`` gives the
-    system clock [s] (module docstring: Clock)."""
+    ends. ``lock`` guards ``controller`` (whoever else reads it, e.g. for diagnostics);
+    ``clock`` gives the system clock [s] (franka_standin_node's docstring: Clock)."""
 
     def __init__(self, controller: TrajectoryController, lock: threading.Lock,
                  active: threading.Event, stopping: threading.Event,
@@ -51,7 +51,7 @@ class TrajectoryMotion:
 
     def command(self, state, now: float):
         """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
-        time) is not used: the model runs on the controller clock (module docstring: Clock)."""
+        time) is not used: the model runs on the controller clock (:class:`ControllerClock`)."""
         wall = self.controller_clock.tick(self.clock(), state.time.to_sec())
         q, dq = np.array(state.q), np.array(state.dq)
         with self.lock:
