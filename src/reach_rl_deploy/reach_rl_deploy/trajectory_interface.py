@@ -49,6 +49,7 @@ STAMP_BACKDATE = 2 * KNOT_DT
 # the clock and publishing) could take over after its margin, where it already differs from the
 # reference it replaces (a step). The margin leaves the rest for transport and JTC's update.
 SEND_DEADLINE = 0.010
+SEND_ATTEMPTS = 3  # plans a tick; all late: nothing sent this tick (the last trajectory runs on)
 STOP_TIMEOUT_S = 3.0  # longest wait for the reference to come to rest on shutdown
 
 
@@ -190,7 +191,7 @@ class TrajectoryInterface:
             return
         if self._sample is None:
             return  # no measured position to start from: JTC holds the arm where it is
-        while True:
+        for _ in range(SEND_ATTEMPTS):
             stamp = time.time() - STAMP_BACKDATE
             trajectory = self.stream.plan(stamp, command, self._sample.position)
             msg = trajectory_message(trajectory, self.node.joint_names, stamp)
@@ -198,6 +199,11 @@ class TrajectoryInterface:
             if delay <= SEND_DEADLINE:
                 break
             self.replanned += 1
+        else:
+            self.node.get_logger().warning(
+                "no trajectory planned within %.0f ms in %d attempts: nothing sent this tick"
+                % (1e3 * SEND_DEADLINE, SEND_ATTEMPTS), throttle_duration_sec=1.0)
+            return
         self._publisher.publish(msg)
         self.stream.sent(trajectory, stamp)
         self.send_delay.add(delay)
