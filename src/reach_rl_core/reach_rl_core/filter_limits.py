@@ -69,11 +69,15 @@ class InterfaceDefaults(NamedTuple):
     # s the robot side keeps a command before braking to rest on its own: ros2_control, the
     # next policy period plus one of margin; libfranka, long enough for a 100 ms GIL stall
     command_hold: float
+    # SCHED_FIFO priority on the deploy side: ros2_control, every thread of the deploy node
+    # (below the controller manager's 50, so a late node never delays the 1 kHz loop);
+    # libfranka, franky's 1 kHz control thread alone (its Python threads stay ordinary)
+    rt_priority: int
 
 
 INTERFACE_DEFAULTS = {
-    ROS2_CONTROL: InterfaceDefaults(TRAJECTORY_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.04),
-    LIBFRANKA: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.1),
+    ROS2_CONTROL: InterfaceDefaults(TRAJECTORY_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.04, 40),
+    LIBFRANKA: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.1, 80),
 }
 
 

@@ -46,7 +46,7 @@ from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_deploy.ros_params import declare_read_only
 from reach_rl_deploy.ros_qos import reliable
 from reach_rl_deploy.service_answer import answer
-from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits, interface_defaults
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
@@ -138,9 +138,12 @@ class DeployNode(Node):
 
     def _declare_parameters(self) -> DeployParameters:
         """Every parameter, declared up front (read-only), with its description."""
-        return DeployParameters(**{
+        p = DeployParameters(**{
             f.name: declare_read_only(self, f.name, f.default, f.metadata["doc"])
             for f in dataclasses.fields(DeployParameters)})
+        if p.rt_priority < 0 and p.interface in INTERFACE_TYPES:
+            p = dataclasses.replace(p, rt_priority=interface_defaults(p.interface).rt_priority)
+        return p
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
     def _on_target(self, msg: PointStamped) -> None:

@@ -41,9 +41,11 @@ class DeployParameters:
     robot_ip: str = _p("", "libfranka: the arm's control unit (127.0.0.1 for franka-sim)")
     realtime: bool = _p(False, "libfranka: require real-time scheduling (true on a robot PC with "
                                "a real-time kernel)")
-    rt_priority: int = _p(80, "libfranka: SCHED_FIFO priority of the 1 kHz control thread (the "
-                              "Python threads stay ordinary ones; needs root or CAP_SYS_NICE, "
-                              "else a warning); 0: the ordinary scheduler")
+    rt_priority: int = _p(-1, "SCHED_FIFO priority; ros2_control: of every thread of the node "
+                              "(below the controller manager's 50); libfranka: of the 1 kHz "
+                              "control thread alone. Needs root or CAP_SYS_NICE, else a "
+                              "warning; 0: the ordinary scheduler; -1: the interface's "
+                              "(ros2_control 40, libfranka 80)")
     command_hold: float = _p(-1.0, "how long the arm keeps the last command when no new one "
                                    "comes, before it brakes to rest on its own [s]; -1: the "
                                    "interface's (ros2_control 0.04, libfranka 0.1)")

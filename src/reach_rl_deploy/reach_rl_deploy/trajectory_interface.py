@@ -18,7 +18,9 @@ accelerations [rad/s^2] (JTC's quintic splines), the last one at rest.
 
 So nothing here runs at 1 kHz, and a node that stalls or dies leaves the arm braking to rest
 on the last trajectory it sent. The braking curves of the filter allow for the hold
-(``FilterLimits.hold_time``).
+(``FilterLimits.hold_time``). The node's threads run under SCHED_FIFO ``rt_priority`` where
+permitted (below the controller manager's 50): a busy machine then cannot deschedule the node
+between a message's stamp and its publishing.
 """
 import time
 from typing import List, Optional
@@ -31,6 +33,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from reach_rl_core.command_trajectory import TrajectoryStream
 from reach_rl_core.trajectory_spline import Trajectory
 from reach_rl_deploy import controller_switch
+from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.deploy_controller import JointSample, reorder_joint_state
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.gil_stall import GilStalls, hold_gil
@@ -94,6 +97,20 @@ class TrajectoryInterface:
                                                 TRAJECTORY_QOS)
         self._states = DirectSubscription(node, "joint_states", JointState, p.joint_states_topic,
                                           SENSOR_QOS)
+        if p.rt_priority > 0:
+            self._run_realtime(p.rt_priority)
+
+    def _run_realtime(self, priority: int) -> None:
+        """Every thread of the node (the loop's, which publishes, the executor's, DDS's) under
+        SCHED_FIFO: an ordinary thread preempted inside a DDS write delays the message past its
+        takeover."""
+        try:
+            realtime_process(priority)
+        except PermissionError as exc:
+            self.node.get_logger().warning(
+                "no SCHED_FIFO %d for the deploy node (%s): under load, trajectories may take "
+                "over late; run with CAP_SYS_NICE, or rt_priority:=0 to silence this"
+                % (priority, exc))
 
     def run(self) -> bool:
         """Policy ticks until the node stops and the reference is at rest; False if the loop

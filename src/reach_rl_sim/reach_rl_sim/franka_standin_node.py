@@ -9,7 +9,10 @@ franka_ros2 is not built here; this node stands in for that data path:
 * **Joint states**: franka_ros2's ``joint_state_broadcaster`` publishes the hardware's state
   interfaces every controller cycle on ``/franka/joint_states``; here every cycle's
   ``RobotState`` gives measured ``q`` [rad], ``dq`` [rad/s] and ``tau_J`` [Nm], stamped with
-  the cycle's time.
+  the cycle's time. The broadcaster hands them to a non-real-time thread
+  (``realtime_tools::RealtimePublisher``); here the 1 kHz loop publishes them itself, and rclpy
+  holds the interpreter lock through the whole DDS write: a write that blocks (Fast DDS's
+  shared-memory transport, 333 ms once after a participant was killed) stops the loop.
 * **Trajectories**: trajectory_msgs/JointTrajectory on ``/joint_trajectory_controller/
   joint_trajectory`` go to :class:`~reach_rl_sim.trajectory_controller.TrajectoryController`,
   a model of joint_trajectory_controller configured as ``config/fr3_joint_trajectory_
@@ -23,10 +26,13 @@ franka_ros2 is not built here; this node stands in for that data path:
   is at :class:`~reach_rl_sim.trajectory_motion.ControllerClock`'s time, which advances by
   the robot's own time between cycles and follows the system clock slowly, without this Python
   loop's scheduling jitter (as a controller manager on a real-time kernel runs).
-* **No rate limiter, no low-pass filter**: franka_hardware's ``Robot::writeOnceJointVelocities``
-  (``franka_hardware/src/robot.cpp``) applies ``franka::limitRate`` only when
-  ``velocity_command_rate_limit_active_`` is set, and it defaults to false
-  (``franka_hardware/include/franka_hardware/robot.hpp``).
+* **Rate limiter** (``velocity_rate_limit``): franka_hardware's ``Robot::writeOnceJointVelocities``
+  (``franka_hardware/src/robot.cpp``) applies ``franka::limitRate`` against the robot's
+  ``dq_d``/``ddq_d`` only when ``velocity_command_rate_limit_active_`` is set; franka_ros2
+  compiles it false (``robot.hpp``) and its comment says to set it on robot errors. Here it is
+  on by default (:mod:`reach_rl_sim.rate_limiter` says why: lost cycles on a machine without
+  a real-time kernel); ``velocity_rate_limit:=false`` is franka_ros2's default. No low-pass
+  filter either way.
 * **Activation and deactivation** (``~/active``, std_srvs/SetBool; the controller starts
   active): JTC on activation holds the measured position; here each motion starts so (the
   first cycle of a libfranka motion, also after ``~/recover``). On deactivation JTC writes zero
@@ -58,12 +64,13 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from reach_rl_core.franka_model import joint_names
+from reach_rl_core.franka_model import joint_limits, joint_names
 from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.direct_subscription import DirectSubscription
 from reach_rl_deploy.timing_histogram import TimingHistogram
 from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
 from reach_rl_sim.libfranka_loop import LibfrankaLoop
+from reach_rl_sim.rate_limiter import RateLimiter
 from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
 from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, Takeover,
                                                 TrajectoryController)
@@ -95,7 +102,12 @@ class FrankaStandinNode(Node):
         ff_velocity_scale = self._param("ff_velocity_scale", TRAJECTORY_GAINS["ff_velocity_scale"], "joint_trajectory_controller's "
                                         "gains.<joint>.ff_velocity_scale of every arm joint: the "
                                         "share of the trajectory's velocity commanded")
+        rate_limit = self._param("velocity_rate_limit", True, "franka_hardware's joint velocity "
+                                 "rate limiter (franka::limitRate against the robot's dq_d, "
+                                 "ddq_d); franka_ros2 compiles it off")
         self.names = list(joint_names(arm_id))
+        limits = joint_limits(arm_id)
+        self.rate_limiter = RateLimiter(limits.acc_max, limits.jerk_max)
         self.robot_ip = robot_ip
         self.controller = TrajectoryController(self.names, p_gain, ff_velocity_scale,
                                                CONTROLLER_PERIOD)
@@ -127,7 +139,8 @@ class FrankaStandinNode(Node):
         self._receipts = collections.deque(maxlen=4)
         motion = TrajectoryMotion(self.controller, self.controller_lock, self.active,
                                   self.stopping, inbox=self._received_trajectories,
-                                  on_received=self._on_received, on_takeover=self._on_takeover)
+                                  on_received=self._on_received, on_takeover=self._on_takeover,
+                                  rate_limiter=self.rate_limiter if rate_limit else None)
         self.takeover_age = TimingHistogram()  # s from a message's stamp to its takeover
         self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, self.spin_callbacks,
                                   self._on_reflex, self.get_logger().info, state_every=1)
@@ -262,9 +275,10 @@ def main(args: Optional[List[str]] = None) -> int:
     controller = node.controller
     node.get_logger().info(
         "stopped; libfranka loop over the run: %s; trajectories: %d accepted, %d rejected, %d "
-        "replaced before taking over; takeover after the stamp %s"
-        % (node.loop.stats.summary(), controller.accepted, controller.rejected,
-           controller.superseded, node.takeover_age.summary()))
+        "replaced before taking over; takeover after the stamp %s; commands changed by the rate "
+        "limiter: %d" % (node.loop.stats.summary(), controller.accepted, controller.rejected,
+                         controller.superseded, node.takeover_age.summary(),
+                         node.rate_limiter.limited))
     node._callbacks.shutdown()
     node._trajectories.destroy()
     node.destroy_node()

@@ -26,6 +26,10 @@ from reach_rl_deploy.timing_histogram import TimingHistogram
 IDLE_PERIOD = 0.004  # s between robot states read while no motion runs (250 Hz)
 HISTORY = 12  # cycles of state and command logged when a reflex ends a motion
 STATE_EVERY = 4  # cycles between robot states handed out during a motion (250 Hz)
+# s from reading a state to answering it, beyond which the answer is withheld: it would reach
+# the robot in a later cycle, where the robot has already extrapolated (a real-time controller
+# manager is never that late; this Python loop is, when the machine stalls it mid-cycle)
+LATE_ANSWER = 0.0008
 # The robot's control_command_success_rate is a mean over its last 100 cycles, 0 at a motion's
 # start: the run's minimum counts only from this many cycles into a motion.
 SUCCESS_RATE_WINDOW = 100
@@ -37,6 +41,7 @@ class CycleStats:
         self.compute_time = TimingHistogram()  # s from readOnce's return to writeOnce's, whole run
         self.window_cycle_times = []  # s, this diagnostics window
         self.lost = 0  # cycles the robot extrapolated (no command from us), whole run
+        self.withheld = 0  # answers not sent, late (LATE_ANSWER), whole run
         self.window_lost = 0
         self.max_lost_in_a_row = 0
         self.success_rates = []  # RobotState.control_command_success_rate, this window
@@ -87,10 +92,10 @@ class CycleStats:
     def summary(self) -> str:
         mean = self.success_sum / self.success_count if self.success_count else float("nan")
         return ("cycles %d, cycle time %s, compute time %s, lost cycles %d (at most %d in a "
-                "row), control_command_success_rate mean %.4f, "
+                "row), late answers withheld %d, control_command_success_rate mean %.4f, "
                 "min %.3f"
                 % (self.cycles, self.cycle_time.summary(), self.compute_time.summary(), self.lost,
-                   self.max_lost_in_a_row, mean, self.min_success_rate))
+                   self.max_lost_in_a_row, self.withheld, mean, self.min_success_rate))
 
 
 def state_message_id(state) -> int:
@@ -171,6 +176,9 @@ class LibfrankaLoop(RobotLink):
                 state, period = control.readOnce()
                 now = time.monotonic()
                 command, done = source.command(state, now)
+                if not done and time.monotonic() - now > LATE_ANSWER:
+                    self.stats.withheld += 1
+                    continue
                 out = franka.JointVelocities(command.tolist())
                 out.motion_finished = bool(done)
                 control.writeOnce(out)

@@ -27,11 +27,15 @@ class TrajectoryMotion:
                  clock: Callable[[], float] = time.time,
                  inbox: Callable[[], List[object]] = lambda: [],
                  on_received: Callable[[str], None] = lambda reason: None,
-                 on_takeover: Callable[[Takeover], None] = lambda takeover: None):
+                 on_takeover: Callable[[Takeover], None] = lambda takeover: None,
+                 rate_limiter: Optional[Callable[[np.ndarray, object], np.ndarray]] = None):
         """``inbox()``: the trajectory messages received since the last call, oldest first;
         ``on_received(reason)``: what the controller said of each ('' accepted);
-        ``on_takeover``: each message that replaced a running trajectory."""
+        ``on_takeover``: each message that replaced a running trajectory;
+        ``rate_limiter(command, state)``: franka_hardware's rate limiter
+        (:class:`reach_rl_sim.rate_limiter.RateLimiter`), applied to every command; None: off."""
         self.controller, self.lock, self.clock = controller, lock, clock
+        self.rate_limiter = rate_limiter
         self.active, self._stopping = active, stopping
         self.inbox, self.on_received, self.on_takeover = inbox, on_received, on_takeover
         self.controller_clock = ControllerClock()
@@ -52,6 +56,12 @@ class TrajectoryMotion:
     def command(self, state, now: float):
         """This cycle's (velocity command [rad/s], finished); ``now`` (the loop's monotonic
         time) is not used: the model runs on the controller clock (:class:`ControllerClock`)."""
+        command, finished = self._controller_command(state)
+        if self.rate_limiter is not None:
+            command = self.rate_limiter(command, state)
+        return command, finished and not np.any(command)
+
+    def _controller_command(self, state):
         wall = self.controller_clock.tick(self.clock(), state.time.to_sec())
         q, dq = np.array(state.q), np.array(state.dq)
         with self.lock:

@@ -12,6 +12,9 @@ The trajectories a test records are replayed through the joint_trajectory_contro
 the simulated Franka's own judgement of the stream it ran (a reflex on /sim_robot/reflex).
 """
 import contextlib
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -149,6 +152,32 @@ def test_nan_joint_state_brings_the_arm_to_rest_and_reports(operator, reach_poli
                                       and "non-finite" in d.status[0].message
                                       for d in operator.diagnostics), 3.0, "an ERROR diagnostic")
         assert_brought_to_rest(operator, since=nan_at)
+
+
+def fifo_permitted() -> bool:
+    """Whether a process started from here may use SCHED_FIFO (root or CAP_SYS_NICE)."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def thread_priorities(pid):
+    """{(scheduler, priority)} of every thread of process ``pid``."""
+    tids = [int(tid) for tid in os.listdir("/proc/%d/task" % pid)]
+    return {(os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority) for tid in tids}
+
+
+@pytest.mark.parametrize("rt_priority, expected", [(-1, 40), (0, 0)])
+def test_every_thread_runs_at_the_topic_paths_priority(operator, reach_policy, rt_priority,
+                                                       expected):
+    """-1 is the interface's SCHED_FIFO 40 for every thread (DDS's included), or a warning
+    where the privilege is missing; 0 leaves the node with the ordinary scheduler."""
+    with deploy_on_states(operator, reach_policy, rt_priority=rt_priority) as (node, _):
+        node.wait_for_line("watchdog: no target", 20.0)
+        if expected and not fifo_permitted():
+            assert "no SCHED_FIFO 40 for the deploy node" in node.output
+            expected = 0
+        assert thread_priorities(node.process.pid) == {
+            (os.SCHED_FIFO, expected) if expected else (os.SCHED_OTHER, 0)}
 
 
 def test_wrong_joint_names_never_move(operator, reach_policy):

@@ -267,7 +267,9 @@ def _deactivated_drops_trajectories(op: StandinOperator) -> None:
 def test_trajectories_move_the_arm_refusals_are_reported_and_reflexes_recovered(
         franka_sim, ros_context, request):
     operator = TestNode(ros_context, test_node_name(request))
-    standin = NodeProcess("reach_rl_sim.franka_standin_node", [("robot_ip", "127.0.0.1")])
+    # franka_ros2's default, no rate limiter: the reference step below reaches the robot.
+    standin = NodeProcess("reach_rl_sim.franka_standin_node",
+                          [("robot_ip", "127.0.0.1"), ("velocity_rate_limit", False)])
     op = StandinOperator(operator, standin, franka_sim)
     try:
         _states_every_cycle(op)
