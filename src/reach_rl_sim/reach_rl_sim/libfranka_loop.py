@@ -6,7 +6,9 @@ Franka's official bindings, and runs joint velocity motions with
 cycle's command. franka_standin_node uses it to stand in for franka_hardware, which runs the
 same loop in C++ inside the controller manager. Here it runs in Python, on a machine that is
 not real-time: a cycle it misses is the robot's to judge, as it would be with a late
-franka_hardware. (The deploy node's own libfranka interface does not run its loop in Python:
+franka_hardware, and an answer that would leave more than ``LATE_ANSWER`` after its state
+arrived is not sent at all (the robot extrapolates that cycle, as for a lost packet), since a
+real-time controller manager never sends one that late. (The deploy node's own libfranka interface does not run its loop in Python:
 :mod:`reach_rl_deploy.franky_loop`.)
 
 A motion runs while the source wants one; a reflex (``ControlException``) is reported through
