@@ -10,10 +10,10 @@ arm is held where it is, and ``~/active``.
 """
 import threading
 import time
-from typing import NamedTuple
 
 import numpy as np
 import pytest
+from libfranka_fakes import RobotState
 
 from reach_rl_core.franka_model import READY_POSE, joint_names
 from reach_rl_sim.franka_standin_node import JOINT_STATES_TOPIC, TRAJECTORY_TOPIC
@@ -23,27 +23,6 @@ from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE,
 
 NAMES = joint_names("fr3")
 Q0 = np.array(READY_POSE)
-
-
-class RobotTime(NamedTuple):
-    """libfranka's Duration."""
-
-    seconds: float
-
-    def to_sec(self) -> float:
-        return self.seconds
-
-
-class RobotState(NamedTuple):
-    """What TrajectoryMotion reads of libfranka's RobotState; ``time``: the robot's clock."""
-
-    q: tuple
-    dq: tuple
-    dq_d: tuple
-    time: RobotTime = RobotTime(0.0)
-
-    def at(self, seconds: float) -> "RobotState":
-        return self._replace(time=RobotTime(seconds))
 
 
 def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivated():

@@ -4,23 +4,16 @@ import time
 
 import numpy as np
 import pylibfranka
+from libfranka_fakes import RobotTime
 
 from reach_rl_sim.libfranka_loop import LATE_ANSWER, LibfrankaLoop
-
-
-class Duration:
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def to_sec(self):
-        return self.seconds
 
 
 class State:
     """The RobotState fields the loop reads; ``time`` counts cycles of 1 ms."""
 
     def __init__(self, cycle):
-        self.time = Duration(0.001 * cycle)
+        self.time = RobotTime(0.001 * cycle)
         self.q = self.dq_d = self.ddq_d = [0.0] * 7
         self.control_command_success_rate = 1.0
 
@@ -34,7 +27,7 @@ class Control:
 
     def readOnce(self):  # noqa: N802 (pylibfranka's name)
         self.cycle += 1
-        return State(self.cycle), Duration(0.001)
+        return State(self.cycle), RobotTime(0.001)
 
     def writeOnce(self, command):  # noqa: N802
         self.answered.append(self.cycle)

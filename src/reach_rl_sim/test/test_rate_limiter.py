@@ -1,10 +1,10 @@
 """franka_hardware's rate limiter (reach_rl_sim.rate_limiter) against a robot that differences
 each command over 1 ms and extrapolates lost cycles at constant acceleration, as the FCI does."""
 import threading
-from typing import NamedTuple
 
 import numpy as np
 import pytest
+from libfranka_fakes import RobotState, RobotTime
 
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names
 from reach_rl_sim.rate_limiter import LIMIT_SHARE, ROBOT_PERIOD, RateLimiter, limit_rate
@@ -96,25 +96,6 @@ def test_zeros_from_full_speed_arrive_within_limits():
     np.testing.assert_array_equal(speeds[-1], np.zeros(7))
 
 
-class Seconds(NamedTuple):
-    """libfranka's Duration."""
-
-    seconds: float
-
-    def to_sec(self) -> float:
-        return self.seconds
-
-
-class EchoState(NamedTuple):
-    """What TrajectoryMotion and the limiter read of libfranka's RobotState."""
-
-    q: tuple
-    dq: tuple
-    dq_d: tuple
-    ddq_d: tuple
-    time: Seconds
-
-
 def test_in_the_stand_in_deactivation_brakes_within_limits_then_finishes():
     """The stand-in's motion with the limiter (its default): every command, the zeros of a
     deactivation included, within Franka's acceleration and jerk limits of the robot's echo."""
@@ -124,7 +105,8 @@ def test_in_the_stand_in_deactivation_brakes_within_limits_then_finishes():
                               active, stopping, clock=lambda: 2000.0, rate_limiter=limiter)
     dq_d, ddq_d = np.full(7, 0.5), np.zeros(7)  # moving at 0.5 rad/s when deactivated
     for k in range(1000):
-        state = EchoState(tuple(READY_POSE), tuple(dq_d), tuple(dq_d), tuple(ddq_d), Seconds(T * k))
+        state = RobotState(tuple(READY_POSE), tuple(dq_d), tuple(dq_d), RobotTime(T * k),
+                           tuple(ddq_d))
         command, done = motion.command(state, 0.0)
         if done:
             break
