@@ -41,6 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from bench_setup import FRANKA_SIM, bench_setup, cpu_seconds  # noqa: E402
+from reach_rl_core.filter_limits import LIBFRANKA  # noqa: E402
 
 VIOLATION = re.compile(r"(WARNING|ERROR).*(violat|reflex|abort)", re.IGNORECASE)
 PYTHON_LOOP_REF = "ec096b0"  # the last commit whose deploy node ran the 1 kHz loop in Python
@@ -59,7 +60,9 @@ def python_loop_tree(ref: str) -> str:
 def start_node(params, log, src: Optional[str], env: Dict[str, str]) -> subprocess.Popen:
     """deploy_node from the source tree ``src`` (None: the installed packages), its environment
     extended by ``env``."""
-    args = [sys.executable, "-m", "reach_rl_deploy.deploy_node", "--ros-args"]
+    module = ("reach_rl_deploy.testing.stalled_deploy_node" if "REACH_RL_TEST_GIL_STALLS" in env
+              else "reach_rl_deploy.deploy_node")
+    args = [sys.executable, "-m", module, "--ros-args"]
     for name, value in params:
         args += ["-p", "%s:=%s" % (name, value)]
     full = dict(os.environ, **env)
@@ -80,7 +83,7 @@ def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[st
     sim = subprocess.Popen(sim_command, stdout=sim_log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     deploy_log = tempfile.TemporaryFile(mode="w+")
-    deploy = start_node([("policy", os.path.abspath(args.policy)), ("interface", "libfranka"),
+    deploy = start_node([("policy", os.path.abspath(args.policy)), ("interface", LIBFRANKA),
                          ("robot_ip", "127.0.0.1"), ("autostart", "true"),
                          ("rt_priority", args.rt_priority)]
                         + ([("cpu", cpus[-1])] if args.pin else []), deploy_log, src, env)

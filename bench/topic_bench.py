@@ -22,6 +22,7 @@ benchmark: two on this 2-core machine is "both cores busy". Run from the reposit
     source env.sh && python bench/topic_bench.py --policy runs/policy.onnx --load 2
 """
 import argparse
+import dataclasses
 import os
 import re
 import signal
@@ -36,8 +37,8 @@ import numpy as np
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from reach_rl_deploy import franka_launch
-from reach_rl_deploy.plan_runner import Runner
+from reach_rl_deploy.launch_plan import franka_plan
+from reach_rl_deploy.launch_plan.plan_runner import Runner
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_setup import bench_setup, inference_times  # noqa: E402
@@ -57,8 +58,8 @@ class Stack:
     def __init__(self, policy: str, workdir: str, log):
         from ament_index_python.packages import get_package_share_directory
 
-        plan = franka_launch.plan({"policy": policy, "sim": "true"})
-        processes = franka_launch.node_processes(plan, get_package_share_directory("reach_rl_deploy"))
+        plan = franka_plan.plan({"policy": policy, "sim": "true"})
+        processes = franka_plan.node_processes(plan, get_package_share_directory("reach_rl_deploy"))
         self.robot_processes, self.deploy_process = processes[:-1], processes[-1:]
         self.workdir, self.log = workdir, log
         self.robot = Runner(self.robot_processes, workdir, write=self._write)
@@ -73,10 +74,15 @@ class Stack:
         self.robot.start()
 
     def start_deploy(self, env: Dict[str, str]) -> None:
+        """The deploy node; with REACH_RL_TEST_GIL_STALLS in ``env``, its test-only entry point
+        that stalls (reach_rl_deploy.testing.stalled_deploy_node)."""
+        process = self.deploy_process
+        if "REACH_RL_TEST_GIL_STALLS" in env:
+            process = [dataclasses.replace(process[0], executable="deploy_node_test_stalls")]
         saved = dict(os.environ)
         os.environ.update(env)  # the runner gives its children this process's environment
         try:
-            self.deploy = Runner(self.deploy_process, self.workdir, write=self._write)
+            self.deploy = Runner(process, self.workdir, write=self._write)
             self.deploy.start()
         finally:
             os.environ.clear()

@@ -18,7 +18,7 @@ from source_tree import PACKAGES, REPO
 pytest.importorskip("importlinter", reason="import-linter is not installed (make setup)")
 
 # Python modules whose rosdep key is not their own name. PIP_ONLY: no rosdep key; installed with
-# pip as the package.xml comments and the README say.
+# pip as the package.xml comments and docs/install.md say.
 ROSDEP_KEY = {"numpy": "python3-numpy", "yaml": "python3-yaml", "torch": "python3-torch",
               "matplotlib": "python3-matplotlib", "onnxruntime": "python3-onnxruntime-pip"}
 PIP_ONLY = {"onnx", "omegaconf", "franky", "pylibfranka", "tensorboard", "isaacgym"}
@@ -56,6 +56,8 @@ def test_the_tree_keeps_every_contract():
     ("reach_rl_deploy", "deploy_controller", "from reach_rl_train import config", "Layers"),
     ("reach_rl_core", "franka_model", "import reach_rl_deploy", "Layers"),
     ("reach_rl_deploy", "target_runner", "import torch", "reach_rl_deploy never imports training"),
+    ("reach_rl_deploy", "deploy_node", "import reach_rl_deploy.testing.gil_stall",
+     "never import reach_rl_deploy.testing"),
 ])
 def test_a_planted_import_breaks_its_contract(tmp_path, package, module, line, broken):
     status, output = lint_imports(planted(tmp_path, package, module, line))

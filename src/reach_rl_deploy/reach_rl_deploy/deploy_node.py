@@ -7,10 +7,10 @@ owns its loop (on a thread of its own) and its recovery:
 
 * ``ros2_control`` (default): one trajectory per policy step for franka_ros2's
   joint_trajectory_controller, which interpolates it at 1 kHz
-  (:mod:`reach_rl_deploy.trajectory_interface`; ``~/enable`` also activates
-  ``activate_controller``, :mod:`reach_rl_deploy.controller_switch`);
+  (:mod:`reach_rl_deploy.interfaces.ros2_control`; ``~/enable`` also activates
+  ``activate_controller``);
 * ``libfranka``: the policy at its own rate over franky-control's 1 kHz C++ loop, with
-  ``~/recover`` after a reflex (:mod:`reach_rl_deploy.libfranka_interface`).
+  ``~/recover`` after a reflex (:mod:`reach_rl_deploy.interfaces.libfranka`).
 
 ``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
 frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); a target outside the
@@ -23,18 +23,18 @@ The node refuses to start, saying what to fix, on a missing or malformed policy 
 contract other than 2, a robot / joint-name mismatch, or a policy trained for looser command
 limits than the filter enforces.
 """
-import dataclasses
 import gc
 import signal
 import sys
 import threading
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -42,19 +42,19 @@ from std_srvs.srv import SetBool
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
 from reach_rl_core.policy_file import PolicyFileError, check_command_limits
-from reach_rl_deploy.policy_runtime import Policy
-from reach_rl_deploy.ros_params import declare_read_only
-from reach_rl_deploy.ros_qos import reliable
-from reach_rl_deploy.service_answer import answer
-from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits, interface_defaults
+from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
 from reach_rl_deploy import deploy_controller as dc
-from reach_rl_deploy.cpu_pinning import pin_process
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
-from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot
-from reach_rl_deploy.franky_loop import LoopInputs
-from reach_rl_deploy.libfranka_interface import LibfrankaInterface
-from reach_rl_deploy.loop_stats import LoopStats
-from reach_rl_deploy.trajectory_interface import TrajectoryInterface
+from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot, declarations, described
+from reach_rl_deploy.interfaces import DeployInterface, LoopContext, LoopInputs
+from reach_rl_deploy.interfaces.libfranka import LibfrankaInterface
+from reach_rl_deploy.interfaces.ros2_control import TrajectoryInterface
+from reach_rl_deploy.policy_runtime import Policy
+from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
+from reach_rl_deploy.ros_plumbing.qos import reliable
+from reach_rl_deploy.ros_plumbing.realtime import pin_process
+from reach_rl_deploy.ros_plumbing.service_answer import answer
+from reach_rl_deploy.tick_stats import TickStats
 
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
@@ -77,8 +77,8 @@ def target_refusal(frame_id: str, point: np.ndarray, base_frame: str, info) -> s
 
 
 def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployController:
-    """The policy file of ``p`` behind the filter limits of ``p``'s interface; PolicyFileError or
-    ValueError saying what to fix."""
+    """The policy file of ``p`` (resolved: no -1 left) behind the filter limits of ``p``'s
+    interface; PolicyFileError or ValueError saying what to fix."""
     if not p.policy:
         raise PolicyFileError("parameter 'policy' is empty: pass policy:=/path/to/policy.onnx "
                               "(written by reach-rl-train)")
@@ -87,9 +87,9 @@ def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployContr
     # The filter runs once per policy step; the robot side (JTC, or franky's Ruckig) meets the
     # acceleration and jerk bounds at 1 kHz after it.
     rate = 1.0 / policy.info.policy_dt
-    limits = FilterLimits.for_interface(  # -1: the interface's setting
-        joint_limits(p.robot), p.interface, rate, p.velocity_fraction,
-        p.acceleration_fraction, p.jerk_fraction, command_hold=p.command_hold)
+    limits = FilterLimits.for_interface(joint_limits(p.robot), p.interface, rate,
+                                        p.velocity_fraction, p.accel_fraction, p.jerk_fraction,
+                                        command_hold=p.command_hold)
     check_command_limits(policy.info, limits)
     start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
     return DeployController(policy, limits, p.state_timeout, home=READY_POSE,
@@ -99,16 +99,18 @@ def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployContr
 class DeployNode(Node):
     """Thin ROS wrapper around DeployController and one interface's loop thread."""
 
-    def __init__(self):
+    def __init__(self, after_tick: Optional[Callable[[float], None]] = None):
+        """``after_tick(now)``: run by the loop after every tick (test stalls; None here)."""
         super().__init__("reach_rl_deploy")
         p = self._declare_parameters()
         check_deploy_robot(p.robot)
+        p = p.resolved()
         if p.cpu >= 0:
             pin_process(p.cpu)  # threads started later (control loop, executor) inherit it
         self.base_frame = p.robot + "_link0"
         self.joint_names = joint_names(p.robot, p.joint_prefix)
         self.controller = make_controller(p, self.joint_names)
-        self.stats = LoopStats(time.monotonic())
+        self.stats = TickStats(time.monotonic())
         self._target = None  # type: Optional[np.ndarray]
         self._enabled = p.autostart
         self._stopping = threading.Event()
@@ -120,7 +122,9 @@ class DeployNode(Node):
         self.create_subscription(PointStamped, p.target_topic, self._on_target, TARGET_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.interface = INTERFACE_TYPES[p.interface](self, p)
+        context = LoopContext(self, self.controller, self.joint_names, self.loop_inputs,
+                              self.account, after_tick)
+        self.interface = INTERFACE_TYPES[p.interface](context, p)  # type: DeployInterface
         if self._enabled:
             refusal = self.interface.activate()
             if refusal:
@@ -138,12 +142,10 @@ class DeployNode(Node):
 
     def _declare_parameters(self) -> DeployParameters:
         """Every parameter, declared up front (read-only), with its description."""
-        p = DeployParameters(**{
-            f.name: declare_read_only(self, f.name, f.default, f.metadata["doc"])
-            for f in dataclasses.fields(DeployParameters)})
-        if p.rt_priority < 0 and p.interface in INTERFACE_TYPES:
-            p = dataclasses.replace(p, rt_priority=interface_defaults(p.interface).rt_priority)
-        return p
+        return DeployParameters(**{
+            f.name: declare_read_only(self, f.name, f.default, described(f.name),
+                                      low=f.metadata["low"], high=f.metadata["high"])
+            for f in declarations()})
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
     def _on_target(self, msg: PointStamped) -> None:
@@ -246,11 +248,14 @@ class DeployNode(Node):
         return "\n".join(self.stats.run_report() + self.interface.timing_lines())
 
 
-def main(args: Optional[List[str]] = None) -> int:
+def main(args: Optional[List[str]] = None,
+         after_tick: Optional[Callable[[float], None]] = None) -> int:
+    """Run the node until SIGINT/SIGTERM; the exit status (2: refused to start, 1: the loop
+    failed). ``after_tick``: see :class:`DeployNode` (test entry points only)."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
-        node = DeployNode()
-    except (PolicyFileError, ValueError) as exc:
+        node = DeployNode(after_tick)
+    except (PolicyFileError, ValueError, InvalidParameterValueException) as exc:
         sys.stderr.write("deploy_node: refusing to start: %s\n" % exc)
         rclpy.try_shutdown()
         return 2

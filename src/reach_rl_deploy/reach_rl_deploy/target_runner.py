@@ -112,7 +112,7 @@ class Observer:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
 
-        from reach_rl_deploy.ros_qos import reliable
+        from reach_rl_deploy.ros_plumbing.qos import reliable
 
         rclpy.init()
         self.node = rclpy.create_node(name)

@@ -1,7 +1,2 @@
-"""pytest setup of reach_rl_deploy's tests: the repository's shared test support importable."""
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "..",
-                                "test", "support"))
-from policy_fixtures import policy_file  # noqa: E402,F401
+"""pytest fixtures of reach_rl_deploy's tests (test/support is importable: setup.cfg's pythonpath)."""
+from policy_fixtures import policy_file  # noqa: F401

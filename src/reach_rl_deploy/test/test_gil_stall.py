@@ -1,10 +1,10 @@
-"""reach_rl_deploy.gil_stall: the test-only stall schedule, and that a stall keeps the GIL."""
+"""reach_rl_deploy.testing.gil_stall: the test-only stall schedule, and that a stall keeps the GIL."""
 import threading
 import time
 
 import pytest
 
-from reach_rl_deploy.gil_stall import GilStalls, Stall, hold_gil, parse_stalls
+from reach_rl_deploy.testing.gil_stall import GilStalls, Stall, hold_gil, parse_stalls
 
 
 def test_schedule_parses_periodic_and_one_off_stalls():

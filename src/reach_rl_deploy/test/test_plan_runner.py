@@ -10,8 +10,8 @@ import time
 import pytest
 import yaml
 
-from reach_rl_deploy import franka_launch, plan_runner
-from reach_rl_deploy.franka_launch import NodeProcess, plan
+from reach_rl_deploy.launch_plan import franka_plan, plan_runner
+from reach_rl_deploy.launch_plan.franka_plan import NodeProcess, plan
 
 SHARE = "/share/reach_rl_deploy"
 
@@ -31,7 +31,7 @@ def test_arguments_are_name_value_pairs():
 ])
 def test_each_mode_starts_the_plans_processes_robot_first(args, started, policy_file):
     p = plan(dict(args, policy=policy_file))
-    processes = franka_launch.node_processes(p, SHARE)
+    processes = franka_plan.node_processes(p, SHARE)
     assert [n.executable for n in processes] == started
     deploy = processes[-1]
     assert (deploy.package, deploy.name) == ("reach_rl_deploy", "reach_rl_deploy")
@@ -40,14 +40,14 @@ def test_each_mode_starts_the_plans_processes_robot_first(args, started, policy_
     if "franka_standin_node" in started:
         assert processes[1].parameters == p.sim_params
     if started[0] == "franka_sim":  # the robot outlives the SIGINT that stops the nodes
-        assert processes[0].env == {franka_launch.OUTLIVE_SIGINT: "1"}
+        assert processes[0].env == {franka_plan.OUTLIVE_SIGINT: "1"}
 
 
 def test_command_line_is_launch_ros_nodes(tmp_path, policy_file):
     """``--ros-args -r __node:=<name>``, the package's parameter files, then the plan's
     parameters in a file whose every value the node reads back with its type."""
     p = plan({"policy": policy_file, "interface": "libfranka"})
-    deploy = franka_launch.node_processes(p, SHARE)[-1]
+    deploy = franka_plan.node_processes(p, SHARE)[-1]
     runner = plan_runner.Runner([deploy], str(tmp_path), locate=lambda pkg, exe: "/x/%s" % exe)
     (name, argv, env), = runner.commands
     assert argv[:4] == ["/x/deploy_node", "--ros-args", "-r", "__node:=reach_rl_deploy"]
@@ -123,7 +123,7 @@ def test_runner_exits_1_and_stops_the_rest_when_a_process_ends(tmp_path):
     robot.chmod(0o755)
     node = _script(tmp_path, "node", "exit 0")
     code = (
-        "import sys; from reach_rl_deploy import plan_runner, franka_launch as f\n"
+        "import sys; from reach_rl_deploy.launch_plan import plan_runner, franka_plan as f\n"
         "procs = [f.NodeProcess('p', 'robot', 'robot'), f.NodeProcess('p', 'node', 'node')]\n"
         "paths = {'robot': %r, 'node': %r}\n"
         "r = plan_runner.Runner(procs, %r, locate=lambda p, e: paths[e])\n"
@@ -139,7 +139,7 @@ def test_runner_exits_1_and_stops_the_rest_when_a_process_ends(tmp_path):
 
 def test_processes_die_with_a_killed_runner(tmp_path):
     node = _script(tmp_path, "node", "exit 0")
-    code = ("from reach_rl_deploy import plan_runner, franka_launch as f\n"
+    code = ("from reach_rl_deploy.launch_plan import plan_runner, franka_plan as f\n"
             "r = plan_runner.Runner([f.NodeProcess('p', 'node', 'node')], %r, "
             "locate=lambda p, e: %r, write=lambda line: None)\n"
             "r.start()\n"

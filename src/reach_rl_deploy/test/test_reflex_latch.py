@@ -1,7 +1,7 @@
-"""reach_rl_deploy.reflex_latch: a reflex is reported once and recovered only on request."""
+"""reach_rl_deploy.interfaces.reflex_latch: a reflex is reported once and recovered only on request."""
 import threading
 
-from reach_rl_deploy.reflex_latch import ReflexLatch
+from reach_rl_deploy.interfaces.reflex_latch import ReflexLatch
 
 
 def test_reflex_reported_and_kept_until_recovery_is_asked_for_and_done():

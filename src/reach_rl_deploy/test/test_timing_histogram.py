@@ -1,7 +1,7 @@
 """TimingHistogram: percentiles of durations within one bin of numpy's exact ones."""
 import numpy as np
 
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 
 
 def test_percentiles_match_numpy_within_a_bin():

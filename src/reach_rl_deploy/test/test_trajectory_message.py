@@ -7,8 +7,8 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 wheels) is not installed: make setup")
 
 from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
-from reach_rl_deploy import controller_switch  # noqa: E402
-from reach_rl_deploy.trajectory_interface import KNOT_DT, trajectory_message  # noqa: E402
+from reach_rl_deploy.interfaces import controller_switch  # noqa: E402
+from reach_rl_deploy.interfaces.ros2_control import KNOT_DT, trajectory_message  # noqa: E402
 
 NAMES = ["fr3_joint%d" % i for i in range(1, 8)]
 

@@ -65,19 +65,19 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import joint_limits, joint_names
-from reach_rl_deploy.cpu_pinning import realtime_process
-from reach_rl_deploy.direct_subscription import DirectSubscription
-from reach_rl_deploy.timing_histogram import TimingHistogram
-from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
-from reach_rl_sim.libfranka_loop import LibfrankaLoop
+from reach_rl_deploy.ros_plumbing.realtime import realtime_process
+from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
+from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
+from reach_rl_sim.pylibfranka_loop import LibfrankaLoop
 from reach_rl_sim.rate_limiter import RateLimiter
 from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
 from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, Takeover,
                                                 TrajectoryController)
 from reach_rl_sim.trajectory_motion import TrajectoryMotion
-from reach_rl_deploy.ros_qos import reliable
-from reach_rl_deploy.service_answer import answer
-from reach_rl_deploy.ros_params import declare_read_only
+from reach_rl_deploy.ros_plumbing.qos import reliable
+from reach_rl_deploy.ros_plumbing.service_answer import answer
+from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 
 JOINT_STATES_TOPIC = "/franka/joint_states"
 # rad/s: a takeover that changes the commanded velocity by more is logged (a step of 5 mrad/s in

@@ -4,7 +4,7 @@ joint_trajectory_controller, for trying the topic path without franka-sim.
 * subscribes trajectory_msgs/JointTrajectory on ``trajectory_topic`` for
   :class:`~reach_rl_sim.trajectory_controller.TrajectoryController`, the model of
   joint_trajectory_controller the franka_ros2 stand-in runs, with the gains franka.launch.py
-  configures (``franka_launch.TRAJECTORY_GAINS``). A message the controller refuses is logged
+  configures (``franka_plan.TRAJECTORY_GAINS``). A message the controller refuses is logged
   with the reason and counted (the count is printed on exit), and the trajectory running goes
   on. The controller is active from the start, holding the initial position;
 * steps :class:`reach_rl_sim.sim_robot.SimRobot` at 1 kHz on a thread of its own, paced by the
@@ -48,11 +48,11 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.cpu_pinning import pin_process
-from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
-from reach_rl_deploy.ros_params import declare_read_only
-from reach_rl_deploy.ros_qos import reliable
-from reach_rl_deploy.service_answer import answer
+from reach_rl_deploy.ros_plumbing.realtime import pin_process
+from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
+from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
+from reach_rl_deploy.ros_plumbing.qos import reliable
+from reach_rl_deploy.ros_plumbing.service_answer import answer
 from reach_rl_sim.limit_monitor import CONTROL_DT
 from reach_rl_sim.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController

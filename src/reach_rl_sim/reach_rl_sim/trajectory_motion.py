@@ -2,7 +2,7 @@
 model (:mod:`reach_rl_sim.trajectory_controller`) updated once per robot cycle on the controller
 manager's clock, as franka_hardware and the controller manager run it in C++.
 
-:class:`TrajectoryMotion` is the loop's source (:class:`reach_rl_sim.libfranka_loop.LibfrankaLoop`);
+:class:`TrajectoryMotion` is the loop's source (:class:`reach_rl_sim.pylibfranka_loop.LibfrankaLoop`);
 :class:`ControllerClock` is the time of each update.
 """
 import threading

@@ -8,23 +8,14 @@ takeover changes.
 from typing import List, NamedTuple, Sequence
 
 import numpy as np
+from deploy_operator import NAMES, Sent
 
-from reach_rl_core.franka_model import FR3, joint_names
-from reach_rl_core.trajectory_spline import Trajectory
-from reach_rl_deploy.franka_launch import TRAJECTORY_GAINS
+from reach_rl_core.franka_model import FR3
+from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
 from reach_rl_sim.limit_monitor import CONTROL_DT, StreamMonitor
 from reach_rl_sim.trajectory_controller import TrajectoryController
 
-NAMES = joint_names("fr3")
 DELIVERY = 0.001  # s from a message's send to its receipt by the controller
-
-
-class Sent(NamedTuple):
-    """One message: its send time [s, system clock], header stamp [s] and points."""
-
-    sent: float
-    stamp: float
-    trajectory: Trajectory
 
 
 class Replay(NamedTuple):
@@ -33,10 +24,6 @@ class Replay(NamedTuple):
     times: np.ndarray
     commands: np.ndarray
     positions: np.ndarray
-
-    def at_rest_from(self, t: float) -> bool:
-        """Whether every command from time ``t`` [s] on is zero (the arm rests there)."""
-        return not np.any(self.commands[self.times >= t])
 
 
 def replay(messages: Sequence[Sent], tail: float = 1.0) -> Replay:
@@ -71,3 +58,10 @@ def violations(run: Replay) -> List[str]:
     """The FR3 limit violations of ``run``'s command stream, one message per update."""
     monitor = StreamMonitor(FR3, NAMES)
     return [e for e in (monitor.check(q, c) for q, c in zip(run.positions, run.commands)) if e]
+
+
+def judge(messages: Sequence[Sent]):
+    """(update times [s], commands [rad/s], violations) of ``messages`` replayed
+    (:func:`deploy_operator.assert_brought_to_rest`'s judge)."""
+    run = replay(messages)
+    return run.times, run.commands, violations(run)

@@ -59,7 +59,7 @@ def test_motion_runs_the_controller_a_period_per_update_and_stops_when_deactivat
 
 def test_messages_reach_the_controller_after_the_command_is_out_and_the_newest_takes_over():
     from reach_rl_core.trajectory_spline import Trajectory
-    from reach_rl_deploy.trajectory_interface import trajectory_message
+    from reach_rl_deploy.interfaces.ros2_control import trajectory_message
 
     controller = TrajectoryController(NAMES, 0.0)
     active, stopping = threading.Event(), threading.Event()
@@ -129,7 +129,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
-from reach_rl_deploy.ros_qos import reliable  # noqa: E402
+from reach_rl_deploy.ros_plumbing.qos import reliable  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)

@@ -92,12 +92,16 @@ def operator(ros_context, request):
     op.close()
 
 
-def deploy(policy, env=None, **params):
-    """The deploy node on franka-sim; ``env``: variables added to its environment."""
+def deploy(policy, stalls="", **params):
+    """The deploy node on franka-sim; ``stalls``: REACH_RL_TEST_GIL_STALLS for the node's
+    test-only entry point with stalls (reach_rl_deploy.testing.stalled_deploy_node)."""
     values = dict(policy=policy, interface="libfranka", robot_ip="127.0.0.1", autostart=True,
                   cpu=LOOP_CPU)
     values.update(params)
-    return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()), env=env)
+    if not stalls:
+        return NodeProcess("reach_rl_deploy.deploy_node", list(values.items()))
+    return NodeProcess("reach_rl_deploy.testing.stalled_deploy_node", list(values.items()),
+                       env={"REACH_RL_TEST_GIL_STALLS": stalls})
 
 
 def wait_homed(operator, timeout=20.0):
@@ -148,8 +152,7 @@ def test_stalls_of_the_python_side_holding_the_gil_cost_no_reflex(
         franka_sim, operator, libfranka_policy):
     # A 100 ms stall every 2 s and once 250 ms, the node's Python side frozen with the GIL held
     # (gil_stall.py), while it drives the arm to one target after another.
-    stalls = {"REACH_RL_TEST_GIL_STALLS": "0.1/2,0.25@5.1"}
-    with homed_node(operator, libfranka_policy, env=stalls) as node:
+    with homed_node(operator, libfranka_policy, stalls="0.1/2,0.25@5.1") as node:
         errors = [operator.hold(target, 3.0) for target in TARGETS]
         assert node.interrupt(15.0) == 0, node.output
     assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s\nfranka-sim:\n%s" % (
@@ -167,8 +170,7 @@ def test_arm_comes_to_rest_when_commands_stop_and_moves_on_when_they_resume(
     # at each stall the arm comes to rest (franka-sim: "Motion finished", which it accepts
     # only at zero velocity), and after it a new motion goes on to the target.
     finished_before = franka_sim.output.count("Motion finished")
-    stalls = {"REACH_RL_TEST_GIL_STALLS": "1.0/4"}
-    with homed_node(operator, libfranka_policy, env=stalls) as node:
+    with homed_node(operator, libfranka_policy, stalls="1.0/4") as node:
         errors = [operator.hold(target, 5.0) for target in (TARGETS[1], TARGETS[2], TARGETS[0])]
         assert node.interrupt(15.0) == 0, node.output
     assert max(errors) < 0.01, "final TCP errors %s m; node:\n%s" % (np.round(errors, 4),
@@ -182,7 +184,7 @@ def test_arm_comes_to_rest_when_commands_stop_and_moves_on_when_they_resume(
 def test_refuses_a_policy_trained_for_looser_limits(libfranka_policy):
     # This policy's commands change at 3 rad/s^2 (make demo's training); a node told to hold the
     # arm to 0.1 of Franka's acceleration limits (1 rad/s^2) must not run it.
-    node = deploy(libfranka_policy, acceleration_fraction=0.1)
+    node = deploy(libfranka_policy, accel_fraction=0.1)
     try:
         assert node.wait(30.0) == 2
     finally:

@@ -11,8 +11,8 @@ import pytest
 
 import franka_sim_harness
 from captured_process import CapturedProcess
-from reach_rl_deploy import franka_launch
-from reach_rl_deploy.franka_launch import plan
+from reach_rl_deploy.launch_plan import franka_plan
+from reach_rl_deploy.launch_plan.franka_plan import plan
 from source_tree import REPO, source_env
 
 
@@ -39,7 +39,7 @@ def test_launched_franka_sim_outlives_sigint_then_stops_cleanly():
     reason = franka_sim_harness.missing()
     if reason:
         pytest.skip(reason)
-    env = {franka_launch.OUTLIVE_SIGINT: "1", "REACH_RL_FRANKA_SIM_STOP_DELAY": "1.5"}
+    env = {franka_plan.OUTLIVE_SIGINT: "1", "REACH_RL_FRANKA_SIM_STOP_DELAY": "1.5"}
     for stop_signal, alive_for in ((signal.SIGINT, 1.0), (signal.SIGTERM, 0.0)):
         # Started as launch starts it, with SIGINT not ignored (a shell cannot trap a signal
         # ignored when it started, and a test run from a background job inherits that).
@@ -120,7 +120,7 @@ def test_reach_rl_launch_moves_the_arm_then_stops_everything(ros_context, reques
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts it
     try:
         runner = CapturedProcess(
-            [sys.executable, "-m", "reach_rl_deploy.plan_runner", "interface:=libfranka",
+            [sys.executable, "-m", "reach_rl_deploy.launch_plan.plan_runner", "interface:=libfranka",
              "sim:=true", "policy:=%s" % libfranka_policy], env=source_env())
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -20,8 +20,8 @@ from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
 from reach_rl_core.filter_limits import ROS2_CONTROL, FilterLimits  # noqa: E402
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_core.trajectory_spline import JointState3, Trajectory, sample  # noqa: E402
-from reach_rl_deploy.ros_qos import reliable  # noqa: E402
-from reach_rl_deploy.trajectory_interface import KNOT_DT, trajectory_message  # noqa: E402
+from reach_rl_deploy.ros_plumbing.qos import reliable  # noqa: E402
+from reach_rl_deploy.interfaces.ros2_control import KNOT_DT, trajectory_message  # noqa: E402
 from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -2,15 +2,15 @@
 without starting it (the simulated robots, started for real: reach_rl_sim's test_sim_launch.py).
 
 The launch actions need launch_ros, which only a ROS 2 install has: those tests skip here, and
-the processes they wrap are judged through :func:`franka_launch.node_processes` (test_plan_runner.py).
+the processes they wrap are judged through :func:`franka_plan.node_processes` (test_plan_runner.py).
 """
 import os
 
 import pytest
 import yaml
 
-from reach_rl_deploy import franka_launch
-from reach_rl_deploy.franka_launch import plan
+from reach_rl_deploy.launch_plan import franka_plan
+from reach_rl_deploy.launch_plan.franka_plan import plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # reach_rl_deploy's folder
 NEEDS_LAUNCH_ROS = ("needs launch_ros from a ROS 2 install (not on PyPI); the processes it "
@@ -36,7 +36,7 @@ def test_fake_hardware_and_explicit_autostart(policy_file):
     p = plan({"policy": policy_file, "use_fake_hardware": "true", "autostart": "true"})
     assert p.mode == "hardware" and p.deploy_params["autostart"] is True
     assert p.franka_args["use_fake_hardware"] == "true"
-    assert p.franka_args["robot_ip"] == franka_launch.FAKE_HARDWARE_IP
+    assert p.franka_args["robot_ip"] == franka_plan.FAKE_HARDWARE_IP
 
 
 def test_libfranka_sim_runs_franka_sim_and_points_the_node_at_it(policy_file):
@@ -76,7 +76,7 @@ def test_bad_arguments_say_what_to_fix(args, message, policy_file):
 def test_controller_config_files_name_the_arm_joints(arm_id):
     with open(os.path.join(ROOT, "config", "%s_joint_trajectory_controller.yaml" % arm_id)) as f:
         parameters = yaml.safe_load(f)
-    assert parameters == franka_launch.controller_parameters(arm_id)
+    assert parameters == franka_plan.controller_parameters(arm_id)
     jtc = parameters["joint_trajectory_controller"]["ros__parameters"]
     assert jtc["joints"] == ["%s_joint%d" % (arm_id, i) for i in range(1, 8)]
     # Velocity command interface, open loop: the trajectory's velocity, no P on the measured
@@ -145,7 +145,7 @@ def test_hardware_description_includes_franka_bringup_and_spawns_the_controller(
     bringup_file, arm_argument = fake_franka_bringup
     for args in ({"robot_ip": "172.16.0.2"}, {"use_fake_hardware": "true"}):
         p = plan(dict(args, policy=policy_file))
-        include, spawner, deploy = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
+        include, spawner, deploy = franka_plan.launch_actions(p, "/share/reach_rl_deploy")
         assert isinstance(include, IncludeLaunchDescription)
         context = LaunchContext()
         include.execute(context)  # raises on a declared argument without default left out
@@ -172,8 +172,8 @@ def test_sim_descriptions_start_the_node_processes(policy_file):
 
     for args in ({"interface": "libfranka"}, {}):
         p = plan(dict(args, policy=policy_file))
-        nodes = franka_launch.launch_actions(p, "/share/reach_rl_deploy")
-        processes = franka_launch.node_processes(p, "/share/reach_rl_deploy")
+        nodes = franka_plan.launch_actions(p, "/share/reach_rl_deploy")
+        processes = franka_plan.node_processes(p, "/share/reach_rl_deploy")
         assert len(nodes) == len(processes)
         for node, process in zip(nodes, processes):
             assert isinstance(node, Node)
@@ -183,4 +183,4 @@ def test_sim_descriptions_start_the_node_processes(policy_file):
                    for key, value in node.additional_env}
             assert env == process.env
     p = plan({"policy": policy_file, "interface": "libfranka", "robot_ip": "172.16.0.2"})
-    assert len(franka_launch.launch_actions(p, "/share/reach_rl_deploy")) == 1
+    assert len(franka_plan.launch_actions(p, "/share/reach_rl_deploy")) == 1

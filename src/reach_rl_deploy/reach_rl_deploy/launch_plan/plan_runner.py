@@ -3,8 +3,8 @@
     reach-rl-launch interface:=libfranka sim:=true policy:=$PWD/runs/demo/libfranka_policy.onnx
     reach-rl-launch sim:=true policy:=$PWD/runs/policy.onnx     # the topic path on franka-sim
 
-The arguments are the launch file's (``name:=value``), read by the same :func:`franka_launch.plan`,
-and the processes are the same :func:`franka_launch.node_processes`, started with the command
+The arguments are the launch file's (``name:=value``), read by the same :func:`franka_plan.plan`,
+and the processes are the same :func:`franka_plan.node_processes`, started with the command
 line launch_ros gives a ``Node``: the executable from the package's ``lib/<package>/``,
 ``--ros-args -r __node:=<name>``, the parameter files, then the plan's parameters as one more
 parameter file. Each process's output lines are printed with its name in front.
@@ -29,8 +29,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import yaml
 
-from reach_rl_deploy import franka_launch
-from reach_rl_deploy.franka_launch import NodeProcess
+from reach_rl_deploy.launch_plan import franka_plan
+from reach_rl_deploy.launch_plan.franka_plan import NodeProcess
 
 SIGTERM_TIMEOUT = 5.0  # s after SIGINT (launch's sigterm_timeout)
 SIGKILL_TIMEOUT = 5.0  # s after SIGTERM (launch's sigkill_timeout)
@@ -157,12 +157,12 @@ def run(args: Dict[str, str], write: Callable[[str], None] = print) -> int:
     """Plan, start, supervise and stop; the exit status."""
     from ament_index_python.packages import get_package_share_directory
 
-    launch_plan = franka_launch.plan(args)
+    launch_plan = franka_plan.plan(args)
     if launch_plan.mode == "hardware":
         raise ValueError("interface:=ros2_control on a real arm or fake hardware needs franka_ros2 "
                          "and ROS 2's launch system: ros2 launch reach_rl_deploy franka.launch.py "
                          "on a ROS 2 install (here: sim:=true, or interface:=libfranka)")
-    processes = franka_launch.node_processes(
+    processes = franka_plan.node_processes(
         launch_plan, get_package_share_directory("reach_rl_deploy"))
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -187,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if any(word in ("-h", "--help") for word in argv):
         print(__doc__)
         print("Arguments (name:=value, default in brackets):")
-        for name, (default, description) in franka_launch.ARGUMENTS.items():
+        for name, (default, description) in franka_plan.ARGUMENTS.items():
             print("  %-18s %s [%s]" % (name, description, default))
         return 0
     try:

@@ -1,4 +1,5 @@
-"""Test-only stalls of the deploy node's Python side that hold the interpreter lock (GIL), as
+"""Test-only stalls of the deploy node's Python side (the entry point that runs them:
+:mod:`reach_rl_deploy.testing.stalled_deploy_node`) that hold the interpreter lock (GIL), as
 a garbage-collector pause or a busy callback would.
 
 Set ``REACH_RL_TEST_GIL_STALLS`` in the node's environment, comma-separated items:
@@ -53,11 +54,6 @@ class GilStalls:
         self._next = [start + s.at for s in stalls]  # monotonic s
         self._stalls = stalls
 
-    @classmethod
-    def from_environment(cls, start: float) -> Optional["GilStalls"]:
-        text = os.environ.get(ENVIRONMENT_VARIABLE, "")
-        return cls(parse_stalls(text), start) if text else None
-
     def due(self, now: float) -> float:
         """Seconds of stall due at monotonic ``now``; each stall is due once per period."""
         total = 0.0
@@ -66,6 +62,11 @@ class GilStalls:
                 total += stall.length
                 self._next[i] = None if stall.period is None else self._next[i] + stall.period
         return total
+
+
+def stalls_from_environment() -> List[Stall]:
+    """The stalls ``REACH_RL_TEST_GIL_STALLS`` describes (none when unset)."""
+    return parse_stalls(os.environ.get(ENVIRONMENT_VARIABLE, ""))
 
 
 def hold_gil(seconds: float) -> None:

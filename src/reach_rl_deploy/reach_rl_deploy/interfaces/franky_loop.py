@@ -20,7 +20,7 @@ Commands go out while there is motion to command: a non-zero command, or the fir
 one (Ruckig ramps to it, and the motion ends ``command_hold`` later). A reflex
 (``franky.ControlException``, from the motion or already latched at connection) is reported
 through ``on_reflex`` and never recovered automatically: ``FrankyLoop.reflex.request_recover()``
-(the node's ``~/recover``, through :class:`~reach_rl_deploy.reflex_latch.ReflexLatch`) calls
+(the node's ``~/recover``, through :class:`~reach_rl_deploy.interfaces.reflex_latch.ReflexLatch`) calls
 ``recover_from_errors``. The C++ control thread starts under
 SCHED_FIFO ``rt_priority`` where permitted; the Python threads stay ordinary ones.
 
@@ -31,25 +31,17 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from reach_rl_deploy.cpu_pinning import threads_started_realtime
+from reach_rl_deploy.ros_plumbing.realtime import threads_started_realtime
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
-from reach_rl_deploy.gil_stall import GilStalls, hold_gil
-from reach_rl_deploy.robot_connection import RobotLink, connect_with_retry
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.interfaces import LoopInputs
+from reach_rl_deploy.interfaces.robot_connection import RobotLink, connect_with_retry
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 from reach_rl_core.safety_filter import FilterState
 
 CYCLES_PER_SECOND = 1000.0  # Franka's control rate
 # s: the robot's control_command_success_rate is a mean over its last 100 cycles, 0 when a
 # motion starts; it is counted only from this long into a motion.
 SUCCESS_RATE_WINDOW = 0.1
-
-
-class LoopInputs(NamedTuple):
-    """What the loop reads from the node every tick."""
-
-    target: Optional[np.ndarray]  # m, base frame; None: none
-    enabled: bool
-    stopping: bool  # SIGINT/SIGTERM: ramp to zero, let the motion end, return
 
 
 class RobotSettings(NamedTuple):
@@ -71,7 +63,7 @@ def robot_errors(state) -> str:
     return ""
 
 
-class LoopStats:
+class FrankyLoopStats:
     """Tick timing of the Python loop and the robot's packet figures, for diagnostics."""
 
     def __init__(self):
@@ -126,20 +118,22 @@ class FrankyLoop(RobotLink):
 
     ``inputs()`` gives the target, enable and stop flags each tick; ``on_state(state)`` gets
     every tick's franky RobotState (joint states to publish); ``on_reflex(text)`` once per
-    reflex; ``log(text)`` reports what happens.
+    reflex; ``log(text)`` reports what happens; ``after_tick(now)``, if given, runs after
+    every tick (monotonic s).
     """
 
     def __init__(self, robot_ip: str, controller: DeployController,
                  inputs: Callable[[], LoopInputs], on_state: Callable[[object], None],
                  on_reflex: Callable[[str], None], log: Callable[[str], None],
                  settings: RobotSettings, command_hold: float, realtime: bool = False,
-                 rt_priority: int = 0):
+                 rt_priority: int = 0, after_tick: Optional[Callable[[float], None]] = None):
         super().__init__(robot_ip, realtime, on_reflex, log)
         self.controller, self.inputs, self.on_state = controller, inputs, on_state
+        self.after_tick = after_tick
         self.settings = settings
         self.command_hold_ms = max(1, int(round(1e3 * command_hold)))
         self.rt_priority = rt_priority
-        self.stats = LoopStats()
+        self.stats = FrankyLoopStats()
         self._franky = None
         self._sent = np.zeros(len(controller.filter.command))  # last command handed to franky
         self._was_in_control = False
@@ -186,7 +180,6 @@ class FrankyLoop(RobotLink):
         """Policy ticks until ``inputs().stopping`` and the arm at rest."""
         period = self.controller.limits.dt
         start = time.monotonic()
-        stalls = GilStalls.from_environment(start)
         deadline = start
         while True:
             now = time.monotonic()
@@ -197,10 +190,8 @@ class FrankyLoop(RobotLink):
             self._tick(robot, inputs, now, period)
             if inputs.stopping and not np.any(self._sent) and not robot.is_in_control:
                 return
-            if stalls is not None:
-                length = stalls.due(now)
-                if length:
-                    hold_gil(length)
+            if self.after_tick is not None:
+                self.after_tick(now)
             deadline = max(deadline + period, time.monotonic() - period)
             time.sleep(max(0.0, deadline - time.monotonic()))
 

@@ -1,14 +1,18 @@
 """DeployController without ROS: joint-state reordering, watchdogs, one policy step per tick, and
-that its commands, sent as the topic path sends them and replayed through the
-joint_trajectory_controller model at 1 kHz, pass Franka's limits, on real policy files."""
+that its commands, sent as the topic path sends them, make a reference that keeps the FR3's
+limits and the filter's bounds when sampled every 1 ms (trajectory_judge), on the committed FR3
+policy (policies/fr3_ros2_control.onnx)."""
+import os
+
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="exporting a test policy needs torch (make setup)")
-trajectory_interface = pytest.importorskip("reach_rl_deploy.trajectory_interface",
-                                           reason="the topic path's messages need ROS 2")
+ros2_control = pytest.importorskip("reach_rl_deploy.interfaces.ros2_control",
+                                   reason="the topic path's messages need ROS 2")
 
-from controller_replay import Sent, replay, violations  # noqa: E402
+from deploy_operator import Sent  # noqa: E402
+from trajectory_judge import reference, violations  # noqa: E402
+
 from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
 from reach_rl_core.filter_limits import ROS2_CONTROL, FilterLimits, interface_defaults  # noqa: E402
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
@@ -16,34 +20,29 @@ from reach_rl_deploy import deploy_controller as dc  # noqa: E402
 from reach_rl_deploy.deploy_controller import (DeployController, JointSample,  # noqa: E402
                                                reorder_joint_state, watchdog)
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
-from reach_rl_train.actor_critic import ActorCritic  # noqa: E402
-from reach_rl_train.config import TrainConfig  # noqa: E402
-from reach_rl_train.export import export_policy, policy_metadata  # noqa: E402
 
+POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policies",
+                      "fr3_ros2_control.onnx")  # the committed FR3 policy (ros2_control)
 NAMES = joint_names("fr3")
 READY = np.array(READY_POSE)
-TARGET = np.array([0.5, 0.2, 0.3])
+TARGET = np.array([0.5, 0.2, 0.3])  # m: from READY the policy speeds up at the filter's 3 rad/s^2
 HOLD = interface_defaults(ROS2_CONTROL).command_hold
 LIMITS = FilterLimits.for_interface(FR3, ROS2_CONTROL, control_rate=50.0, command_hold=HOLD)
 DT = LIMITS.dt  # s, one policy step
 T0 = 1000.0  # s, the first tick's time
+MOVING = 0.05  # rad/s: a command faster than this moves the arm
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    """An untrained (but real, exported) FR3 policy whose output is scaled up to move briskly."""
-    torch.manual_seed(0)
-    model = ActorCritic([32, 32], 0.5)
-    with torch.no_grad():
-        model.actor[-1].weight.mul_(300.0)
-    path = str(tmp_path_factory.mktemp("policy") / "policy.onnx")
-    export_policy(model, TrainConfig(), path)
-    return Policy(path)
+def policy():
+    """The committed FR3 policy (interface ros2_control)."""
+    return Policy(POLICY)
 
 
 @pytest.fixture(scope="module")
 def nan_policy(tmp_path_factory):
-    """A contract-2 file whose output is NaN: joint_vel_cmd = joint_pos * NaN."""
+    """A contract-2 file whose output is NaN: joint_vel_cmd = joint_pos * NaN, with the
+    committed policy's metadata."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -53,9 +52,7 @@ def nan_policy(tmp_path_factory):
         [helper.make_tensor_value_info("joint_pos", TensorProto.FLOAT, ["batch", 7])],
         [helper.make_tensor_value_info("joint_vel_cmd", TensorProto.FLOAT, ["batch", 7])], [nan])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    for key, value in policy_metadata(TrainConfig()).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    model.metadata_props.extend(onnx.load(POLICY).metadata_props)
     path = str(tmp_path_factory.mktemp("nan") / "nan.onnx")
     onnx.save(model, path)
     return Policy(path)
@@ -82,16 +79,18 @@ def fresh(q=READY):
 
 def sent_as_trajectories(times, commands, q=READY):
     """The messages the topic path sends for ``commands`` [rad/s] at ``times`` [s] with the arm
-    measured at ``q``: none while the command is zero and the reference rests."""
-    stream = TrajectoryStream(LIMITS.accel, LIMITS.jerk, HOLD, trajectory_interface.KNOT_DT,
-                              takeover_margin=DT)
+    measured at ``q``: stamped ``STAMP_BACKDATE`` before their send time, none while the command
+    is zero and the reference rests."""
+    backdate = ros2_control.STAMP_BACKDATE
+    stream = TrajectoryStream(LIMITS.accel, LIMITS.jerk, HOLD, ros2_control.KNOT_DT,
+                              takeover_margin=DT + backdate)
     messages = []
     for t, command in zip(times, commands):
-        reference = stream.reference(t)
-        resting = reference is None or not (np.any(reference.velocity)
-                                            or np.any(reference.acceleration))
+        reference_now = stream.reference(t)
+        resting = reference_now is None or not (np.any(reference_now.velocity)
+                                                or np.any(reference_now.acceleration))
         if np.any(command) or not resting:
-            messages.append(Sent(t, t, stream.next(t, command, q)))
+            messages.append(Sent(t, t - backdate, stream.next(t - backdate, command, q)))
     return messages
 
 
@@ -129,8 +128,8 @@ def test_policy_runs_every_tick_and_its_stream_stays_within_limits(policy):
         ctrl.last_inference_s = 0.0
     assert inferences == 10
     assert ctrl.status == dc.OK
-    assert np.abs(commands[-1]).max() > 0.05, "the policy never moved the arm"
-    problems = violations(replay(sent_as_trajectories(times, commands)))
+    assert np.abs(commands[-1]).max() > MOVING, "the policy never moved the arm"
+    problems = violations(reference(sent_as_trajectories(times, commands)), LIMITS)
     assert not problems, problems[:3]
 
 
@@ -143,7 +142,7 @@ def test_a_filter_faster_than_the_policy_is_refused(policy):
 def test_any_doubt_brings_the_arm_smoothly_to_rest(policy, fault):
     ctrl = controller(policy)
     times, moving, _ = run(ctrl, 10, fresh())
-    assert np.abs(moving[-1]).max() > 0.05
+    assert np.abs(moving[-1]).max() > MOVING
     t0 = times[-1] + DT
     if fault == "disabled":
         later, after, statuses = run(ctrl, 100, fresh(), enabled=False, start=t0)
@@ -160,12 +159,12 @@ def test_any_doubt_brings_the_arm_smoothly_to_rest(policy, fault):
     assert ctrl.stopped() and not np.any(after), "a command after %s" % fault
     messages = sent_as_trajectories(np.concatenate([times, later]),
                                     np.concatenate([moving, after]))
-    replayed = replay(messages)
-    problems = violations(replayed)
+    judged = reference(messages)
+    problems = violations(judged, LIMITS)
     assert not problems, problems[:3]
     last = messages[-1]
-    assert last.stamp > t0, "no trajectory to rest was sent"
-    assert replayed.at_rest_from(last.stamp + last.trajectory.duration)
+    assert last.sent >= t0, "no trajectory to rest was sent"
+    assert judged.at_rest_from(last.stamp + last.trajectory.duration)
     print("%s: at rest %.2f s after, from %.2f rad/s" % (
         fault, last.stamp + last.trajectory.duration - t0, np.abs(moving[-1]).max()))
 

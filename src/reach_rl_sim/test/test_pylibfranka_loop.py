@@ -1,4 +1,4 @@
-"""The stand-in's pylibfranka loop (reach_rl_sim.libfranka_loop) against a scripted robot: an
+"""The stand-in's pylibfranka loop (reach_rl_sim.pylibfranka_loop) against a scripted robot: an
 answer the loop would send late is withheld, as a real-time controller manager is never late."""
 import time
 
@@ -6,7 +6,7 @@ import numpy as np
 import pylibfranka
 from libfranka_fakes import RobotTime
 
-from reach_rl_sim.libfranka_loop import LATE_ANSWER, LibfrankaLoop
+from reach_rl_sim.pylibfranka_loop import LATE_ANSWER, LibfrankaLoop
 
 
 class State:

@@ -4,7 +4,7 @@
 :func:`node_processes` lists the ROS processes a plan starts, with their parameters, as data.
 Two things start them: :func:`launch_actions` turns them into launch actions for the launch file
 (which only declares the arguments and calls these), and ``reach-rl-launch``
-(:mod:`reach_rl_deploy.plan_runner`) starts them as plain processes where ROS 2's launch system
+(:mod:`reach_rl_deploy.launch_plan.plan_runner`) starts them as plain processes where ROS 2's launch system
 is not installed. Both read the same list, so the two cannot start different things.
 
 Modes, by ``interface`` and ``sim``:
@@ -35,11 +35,12 @@ from typing import Dict, List, Mapping, Tuple
 
 from reach_rl_core.franka_model import joint_names
 from reach_rl_core.filter_limits import INTERFACES, LIBFRANKA
-from reach_rl_deploy.deploy_parameters import check_deploy_robot
+from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot, described
 
+_DEPLOY = DeployParameters.__dataclass_fields__  # the deploy node's parameter declarations
 CONTROLLER_NAME = "joint_trajectory_controller"
 CONTROLLER_TYPE = "joint_trajectory_controller/JointTrajectoryController"
-TRAJECTORY_TOPIC = "%s/joint_trajectory" % CONTROLLER_NAME  # relative, as every topic the node uses
+TRAJECTORY_TOPIC = _DEPLOY["trajectory_topic"].default  # CONTROLLER_NAME's, relative
 # franka_hardware's velocity command interface, with JTC's velocity-only control law: the next
 # sample's velocity as feed-forward, and no P on the measured position (p 0, ff 1: open loop, as
 # franky's Ruckig on the libfranka path). The policy closes the loop at 50 Hz on the measured
@@ -49,17 +50,19 @@ TRAJECTORY_TOPIC = "%s/joint_trajectory" % CONTROLLER_NAME  # relative, as every
 # would get the trajectory's positions unfiltered (franka_hardware's rate limiter is off).
 TRAJECTORY_GAINS = {"p": 0.0, "i": 0.0, "d": 0.0, "ff_velocity_scale": 1.0}
 HARDWARE_JOINT_STATES = "franka/joint_states"  # relative: namespaces apply
-SIM_JOINT_STATES = "joint_states"  # where the libfranka interface publishes them
+SIM_JOINT_STATES = _DEPLOY["joint_states_topic"].default  # where libfranka's node publishes them
 FAKE_HARDWARE_IP = "dont-care"  # franka_ros2's README's robot_ip with use_fake_hardware:=true
-ARGUMENTS = {  # name: (default, description) of franka.launch.py's arguments (docs/deploy.md)
-    "interface": ("ros2_control", "ros2_control (franka_ros2's joint_trajectory_controller) or "
-                                  "libfranka"),
-    "robot_ip": ("", "hostname or IP of the arm's control unit; empty: no real arm"),
-    "arm_id": ("fr3", "fr3 (the only arm both interfaces drive)"),
+# franka.launch.py's arguments: name -> (default, description); those that set a deploy
+# parameter of the same meaning take its declaration's (deploy_parameters.py).
+ARGUMENTS = {
+    "interface": (_DEPLOY["interface"].default, described("interface")),
+    "robot_ip": (_DEPLOY["robot_ip"].default, "hostname or IP of the arm's control unit; empty: "
+                                              "no real arm"),
+    "arm_id": (_DEPLOY["robot"].default, described("robot")),
     "use_fake_hardware": ("false", "franka_ros2's fake hardware: a bring-up check, may not move"),
     "sim": ("", "true: the simulated Franka (default without robot_ip and fake hardware)"),
-    "policy": ("", "contract-2 policy file (.onnx) written by reach-rl-train"),
-    "target_topic": ("reach_target", "geometry_msgs/PointStamped targets in <arm_id>_link0"),
+    "policy": (_DEPLOY["policy"].default, described("policy")),
+    "target_topic": (_DEPLOY["target_topic"].default, described("target_topic")),
     "autostart": ("", "enable motion at start; default true with sim, else call ~/enable"),
     "load_gripper": ("false", "franka_ros2: load the Franka Hand"),
 }

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from reach_rl_deploy.cpu_pinning import pin_process
+from reach_rl_deploy.ros_plumbing.realtime import pin_process
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
 
@@ -15,7 +15,7 @@ def test_all_threads_and_later_ones_run_on_the_cpu():
     cpu = max(os.sched_getaffinity(0))
     script = textwrap.dedent("""
         import os, sys, threading, time
-        from reach_rl_deploy.cpu_pinning import pin_process
+        from reach_rl_deploy.ros_plumbing.realtime import pin_process
         stop = threading.Event()
         early = threading.Thread(target=stop.wait); early.start()  # exists before pinning
         pin_process(%d)

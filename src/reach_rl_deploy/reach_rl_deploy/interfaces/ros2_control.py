@@ -3,7 +3,7 @@ joint_trajectory_controller (JTC), which interpolates it at 1 kHz in C++.
 
 Each policy tick (``policy_dt``, 50 Hz) the loop takes the newest joint state from
 ``joint_states_topic`` (sensor_msgs/JointState, reordered by name; read on this thread,
-:mod:`reach_rl_deploy.direct_subscription`), runs
+:mod:`reach_rl_deploy.ros_plumbing.direct_subscription`), runs
 :class:`~reach_rl_deploy.deploy_controller.DeployController` (watchdog, homing, policy, the
 safety filter's goal clamp: velocity bounds, braking ahead of the position limits,
 self-collision) and publishes on ``trajectory_topic`` (trajectory_msgs/JointTrajectory) the
@@ -32,13 +32,13 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from reach_rl_core.command_trajectory import TrajectoryStream
 from reach_rl_core.trajectory_spline import Trajectory
-from reach_rl_deploy import controller_switch
-from reach_rl_deploy.cpu_pinning import realtime_process
 from reach_rl_deploy.deploy_controller import JointSample, reorder_joint_state
-from reach_rl_deploy.direct_subscription import DirectSubscription
-from reach_rl_deploy.gil_stall import GilStalls, hold_gil
-from reach_rl_deploy.ros_qos import reliable, wait_acknowledged
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.deploy_parameters import DeployParameters
+from reach_rl_deploy.interfaces import LoopContext, controller_switch
+from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
+from reach_rl_deploy.ros_plumbing.qos import reliable, wait_acknowledged
+from reach_rl_deploy.ros_plumbing.realtime import realtime_process
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 
 SENSOR_QOS = reliable(1)  # only the newest joint state matters at a tick
 TRAJECTORY_QOS = reliable(1)  # JTC keeps only the newest message too
@@ -74,12 +74,12 @@ def trajectory_message(trajectory: Trajectory, joint_names: List[str],
 
 
 class TrajectoryInterface:
-    """The topic path of ``node`` (a :class:`reach_rl_deploy.deploy_node.DeployNode`)."""
+    """The topic path (a :class:`~reach_rl_deploy.interfaces.DeployInterface`)."""
 
-    def __init__(self, node, p):
-        """``p``: the node's DeployParameters."""
-        limits = node.controller.limits
-        self.node = node
+    def __init__(self, context: LoopContext, p: DeployParameters):
+        limits = context.controller.limits
+        self.context = context
+        self.log = context.ros.get_logger()
         self.name = p.trajectory_topic
         self.controller_name = p.activate_controller
         self.check_stamps = p.check_stamps
@@ -93,9 +93,9 @@ class TrajectoryInterface:
         self.replanned = 0  # messages planned again from a new stamp (SEND_DEADLINE)
         self._sample = None  # type: Optional[JointSample]
         self._last_state_error = ""
-        self._publisher = node.create_publisher(JointTrajectory, p.trajectory_topic,
-                                                TRAJECTORY_QOS)
-        self._states = DirectSubscription(node, "joint_states", JointState, p.joint_states_topic,
+        self._publisher = context.ros.create_publisher(JointTrajectory, p.trajectory_topic,
+                                                       TRAJECTORY_QOS)
+        self._states = DirectSubscription(context.ros, "joint_states", JointState, p.joint_states_topic,
                                           SENSOR_QOS)
         if p.rt_priority > 0:
             self._run_realtime(p.rt_priority)
@@ -107,7 +107,7 @@ class TrajectoryInterface:
         try:
             realtime_process(priority)
         except PermissionError as exc:
-            self.node.get_logger().warning(
+            self.log.warning(
                 "no SCHED_FIFO %d for the deploy node (%s): under load, trajectories may take "
                 "over late; run with CAP_SYS_NICE, or rt_priority:=0 to silence this"
                 % (priority, exc))
@@ -119,7 +119,7 @@ class TrajectoryInterface:
             self._loop()
             return True
         except Exception as exc:
-            self.node.get_logger().fatal("control loop failed (%s: %s): sending the arm to rest"
+            self.log.fatal("control loop failed (%s: %s): sending the arm to rest"
                                          % (type(exc).__name__, exc))
             self._send_rest()
             return False
@@ -136,7 +136,7 @@ class TrajectoryInterface:
         to activate, else why motion cannot be enabled)."""
         if not self.controller_name:
             return ""
-        return controller_switch.activate(self.node, self.controller_name)
+        return controller_switch.activate(self.context.ros, self.controller_name)
 
     def diagnostic_values(self) -> list:
         return [("trajectories sent", str(self.sent))]
@@ -162,10 +162,10 @@ class TrajectoryInterface:
             msg, info = received
             try:
                 position, velocity = reorder_joint_state(msg.name, msg.position, msg.velocity,
-                                                         self.node.joint_names)
+                                                         self.context.joint_names)
             except ValueError as exc:
                 if str(exc) != self._last_state_error:
-                    self.node.get_logger().error("ignoring joint state: %s" % exc)
+                    self.log.error("ignoring joint state: %s" % exc)
                     self._last_state_error = str(exc)
                 continue
             stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
@@ -173,16 +173,15 @@ class TrajectoryInterface:
                                        1e-9 * info["source_timestamp"])
 
     def _loop(self) -> None:
-        node, controller = self.node, self.node.controller
+        context, controller = self.context, self.context.controller
         start = last = time.monotonic()
-        stalls = GilStalls.from_environment(start)
         deadline, stop_deadline = start, None
         while True:
             now = time.monotonic()
             self.tick_period.add(now - last)
             last = now
             self._take_newest_state()
-            inputs = node.loop_inputs()
+            inputs = context.inputs()
             if inputs.stopping and stop_deadline is None:
                 stop_deadline = now + STOP_TIMEOUT_S
             wall = time.time()
@@ -190,13 +189,11 @@ class TrajectoryInterface:
                                       inputs.enabled and not inputs.stopping, now,
                                       wall if self.check_stamps else None)
             self._send(command, wall)
-            node.account(self._sample)
+            context.account(self._sample)
             if inputs.stopping and (self._at_rest(time.time()) or now > stop_deadline):
                 return
-            if stalls is not None:
-                length = stalls.due(now)
-                if length:
-                    hold_gil(length)
+            if context.after_tick is not None:
+                context.after_tick(now)
             deadline = max(deadline + self.period, time.monotonic() - self.period)
             time.sleep(max(0.0, deadline - time.monotonic()))
 
@@ -211,13 +208,13 @@ class TrajectoryInterface:
         for _ in range(SEND_ATTEMPTS):
             stamp = time.time() - STAMP_BACKDATE
             trajectory = self.stream.plan(stamp, command, self._sample.position)
-            msg = trajectory_message(trajectory, self.node.joint_names, stamp)
+            msg = trajectory_message(trajectory, self.context.joint_names, stamp)
             delay = time.time() - stamp - STAMP_BACKDATE
             if delay <= SEND_DEADLINE:
                 break
             self.replanned += 1
         else:
-            self.node.get_logger().warning(
+            self.log.warning(
                 "no trajectory planned within %.0f ms in %d attempts: nothing sent this tick"
                 % (1e3 * SEND_DEADLINE, SEND_ATTEMPTS), throttle_duration_sec=1.0)
             return
@@ -235,4 +232,4 @@ class TrajectoryInterface:
     def _send_rest(self) -> None:
         """Fallback after a loop failure: one trajectory from the reference to rest."""
         if self._sample is not None:
-            self._send(np.zeros(len(self.node.joint_names)), time.time())
+            self._send(np.zeros(len(self.context.joint_names)), time.time())

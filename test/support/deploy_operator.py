@@ -1,11 +1,15 @@
-"""The test's side of deploy_node over real DDS: an operator node that records trajectories,
-joint states, reflexes and diagnostics and sends targets, and a publisher of fixed joint states."""
+"""The test's side of deploy_node over real DDS (interface ros2_control), for reach_rl_deploy's
+and reach_rl_sim's tests: the node as its own process, an operator node that records
+trajectories, joint states, reflexes and diagnostics and sends targets, a publisher of fixed
+joint states, and the recorded trajectories as sent (judged by the caller: reach_rl_deploy
+samples them with reach_rl_core's splines, reach_rl_sim replays them through its
+joint_trajectory_controller model)."""
 import threading
 import time
+from typing import Callable, List, NamedTuple, Tuple
 
 import numpy as np
-from controller_replay import NAMES, Replay, Sent, replay
-from ros_harness import TestNode
+from ros_harness import NodeProcess, TestNode, test_node_name
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
@@ -13,12 +17,28 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from reach_rl_core.franka_model import tcp_position
+from reach_rl_core.franka_model import joint_names, tcp_position
 from reach_rl_core.trajectory_spline import Trajectory
-from reach_rl_deploy.ros_qos import reliable
-from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
+from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_TOPIC as CONTROLLER_TOPIC
+from reach_rl_deploy.ros_plumbing.qos import reliable
 
+NAMES = joint_names("fr3")
 JOINT_STATES_TOPIC = "/joint_states"  # sim_robot_node's default
+TRAJECTORY_TOPIC = "/" + CONTROLLER_TOPIC  # joint_trajectory_controller's (and sim_robot_node's)
+MOVING = 0.05  # rad/s: a joint faster than this moves
+
+
+class Sent(NamedTuple):
+    """One trajectory message: its send time [s, system clock], header stamp [s] and points."""
+
+    sent: float
+    stamp: float
+    trajectory: Trajectory
+
+
+def seconds(stamp) -> float:
+    """A builtin_interfaces Time or Duration in seconds."""
+    return stamp.sec + 1e-9 * stamp.nanosec
 
 
 def max_speed(msg: JointTrajectory) -> float:
@@ -27,7 +47,7 @@ def max_speed(msg: JointTrajectory) -> float:
 
 
 def as_sent(msg: JointTrajectory, sent: float) -> Sent:
-    """``msg``, sent at ``sent`` [s, system clock], for :func:`controller_replay.replay`."""
+    """``msg``, sent at ``sent`` [s, system clock]."""
     def rows(field):
         return np.array([getattr(p, field) for p in msg.points], dtype=float)
 
@@ -80,7 +100,7 @@ class Operator(TestNode):
         with self.lock:
             return any(max_speed(msg) > 0.0 for _, msg in self.trajectories)
 
-    def wait_for_motion(self, what, speed=0.05, timeout=10.0):
+    def wait_for_motion(self, what, speed=MOVING, timeout=10.0):
         """Until the newest trajectory moves a joint faster than ``speed`` [rad/s]."""
         self.wait_for(lambda: self.trajectories and max_speed(self.trajectories[-1][1]) > speed,
                       timeout, what)
@@ -96,12 +116,11 @@ class Operator(TestNode):
             return time.monotonic() - received > quiet and time.time() > end
         self.wait_for(over, timeout, what)
 
-    def replay(self) -> Replay:
-        """Every trajectory received, replayed through the controller model at 1 kHz."""
+    def sent(self) -> List[Sent]:
+        """Every trajectory received, in the order sent."""
         with self.lock:
-            messages = [as_sent(msg, sent) for (_, msg), sent
-                        in zip(self.trajectories, self.trajectories_sent)]
-        return replay(messages)
+            return [as_sent(msg, sent) for (_, msg), sent
+                    in zip(self.trajectories, self.trajectories_sent)]
 
 
 class StatePublisher:
@@ -122,3 +141,38 @@ class StatePublisher:
     def stop(self):
         self.running = False
         self.thread.join(1.0)
+
+
+def operator_fixture(ros_context, request):
+    """Body of a function-scoped fixture: the test's :class:`Operator`, closed after."""
+    node = Operator(ros_context, test_node_name(request))
+    yield node
+    node.close()
+
+
+def deploy_node(policy: str, **params) -> NodeProcess:
+    """deploy_node (interface ros2_control, the FR3, started enabled) as its own process,
+    publishing on :data:`TRAJECTORY_TOPIC` and reading :data:`JOINT_STATES_TOPIC`; ``params``
+    override those and add others."""
+    defaults = {"policy": policy, "robot": "fr3", "autostart": True, "interface": "ros2_control",
+                "trajectory_topic": TRAJECTORY_TOPIC, "joint_states_topic": JOINT_STATES_TOPIC}
+    defaults.update(params)
+    return NodeProcess("reach_rl_deploy.deploy_node", sorted(defaults.items()))
+
+
+Judge = Callable[[List[Sent]], Tuple[np.ndarray, np.ndarray, List[str]]]
+
+
+def assert_brought_to_rest(operator: Operator, since: float, judge: Judge) -> None:
+    """The recorded trajectories, as ``judge`` judges them (``judge(sent)``: the 1 ms cycles'
+    times [s], the velocities commanded then [rad/s] and what broke a limit), break no limit;
+    the arm was moving at ``since`` [s, system clock] and rests from the end of the last
+    trajectory on."""
+    sent = operator.sent()
+    times, velocities, problems = judge(sent)
+    assert not problems, problems[:5]
+    speed = np.abs(velocities[np.searchsorted(times, since)]).max()
+    assert speed > MOVING, "the arm was not moving (%.3f rad/s), nothing to bring to rest" % speed
+    last = sent[-1]
+    end = last.stamp + last.trajectory.duration
+    assert not np.any(velocities[times >= end]), "moving after the last trajectory's end"

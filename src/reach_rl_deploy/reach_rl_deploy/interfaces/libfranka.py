@@ -1,4 +1,4 @@
-"""The deploy node's ``libfranka`` interface: :class:`reach_rl_deploy.franky_loop.FrankyLoop`
+"""The deploy node's ``libfranka`` interface: :class:`reach_rl_deploy.interfaces.franky_loop.FrankyLoop`
 wired to ROS.
 
 The loop thread connects to the arm at ``robot_ip`` and runs the policy ticks; each tick's
@@ -11,31 +11,34 @@ from typing import List
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
-from reach_rl_deploy.ros_qos import reliable
-from reach_rl_deploy.service_answer import answer
-from reach_rl_deploy.franky_loop import FrankyLoop, RobotSettings
+from reach_rl_deploy.deploy_parameters import DeployParameters
+from reach_rl_deploy.interfaces import LoopContext
+from reach_rl_deploy.interfaces.franky_loop import FrankyLoop, RobotSettings
+from reach_rl_deploy.ros_plumbing.qos import reliable
+from reach_rl_deploy.ros_plumbing.service_answer import answer
 
 STATE_QOS = reliable(1)
 
 
 class LibfrankaInterface:
-    """The libfranka path of ``node`` (a :class:`reach_rl_deploy.deploy_node.DeployNode`)."""
+    """The libfranka path (a :class:`~reach_rl_deploy.interfaces.DeployInterface`)."""
 
-    def __init__(self, node, p):
-        """``p``: the node's DeployParameters."""
+    def __init__(self, context: LoopContext, p: DeployParameters):
         if not p.robot_ip:
             raise ValueError("interface libfranka needs robot_ip:=<address of the arm's control unit>"
                              " (127.0.0.1 for franka-sim)")
-        self.node = node
+        self.context = context
+        self.log = context.ros.get_logger()
         self.name = "libfranka:" + p.robot_ip
-        self._state_pub = node.create_publisher(JointState, p.joint_states_topic, STATE_QOS)
-        node.create_service(Trigger, "~/recover", self._on_recover)
+        self._state_pub = context.ros.create_publisher(JointState, p.joint_states_topic, STATE_QOS)
+        context.ros.create_service(Trigger, "~/recover", self._on_recover)
         settings = RobotSettings(p.collision_torque_thresholds, p.collision_force_thresholds,
                                  p.joint_impedance)
-        self.loop = FrankyLoop(p.robot_ip, node.controller, node.loop_inputs, self._on_robot_state,
-                               self._on_reflex, node.get_logger().info, settings,
-                               node.controller.limits.command_hold,
-                               realtime=p.realtime, rt_priority=p.rt_priority)
+        controller = context.controller
+        self.loop = FrankyLoop(p.robot_ip, controller, context.inputs, self._on_robot_state,
+                               self._on_reflex, self.log.info, settings,
+                               controller.limits.command_hold, realtime=p.realtime,
+                               rt_priority=p.rt_priority, after_tick=context.after_tick)
 
     def run(self) -> bool:
         """Policy ticks on this thread until the node stops; False if the loop failed."""
@@ -43,7 +46,7 @@ class LibfrankaInterface:
             self.loop.run(self.loop.connect())
             return True
         except Exception as exc:  # franky brings the arm to rest once commands stop
-            self.node.get_logger().fatal("libfranka loop failed (%s: %s); the arm comes to rest "
+            self.log.fatal("libfranka loop failed (%s: %s); the arm comes to rest "
                                          "once its last command's hold ends"
                                          % (type(exc).__name__, exc))
             return False
@@ -71,19 +74,18 @@ class LibfrankaInterface:
     def _on_robot_state(self, state) -> None:
         """Each policy tick's franky RobotState: the tick's figures recorded, the measured joint
         state published."""
-        node = self.node
-        node.account(None)
-        msg = JointState(name=list(node.joint_names), position=list(state.q),
+        self.context.account(None)
+        msg = JointState(name=list(self.context.joint_names), position=list(state.q),
                          velocity=list(state.dq), effort=list(state.tau_J))
-        msg.header.stamp = node.get_clock().now().to_msg()
+        msg.header.stamp = self.context.ros.get_clock().now().to_msg()
         self._state_pub.publish(msg)
 
     def _on_reflex(self, text: str) -> None:
-        self.node.get_logger().error("robot reflex: %s; the arm stays stopped until "
+        self.log.error("robot reflex: %s; the arm stays stopped until "
                                      "~/recover (std_srvs/Trigger)" % text)
 
     def _on_recover(self, request, response):
         if not self.loop.reflex.text:
-            return answer(response, "no reflex to recover from", self.node.get_logger())
+            return answer(response, "no reflex to recover from", self.log)
         self.loop.reflex.request_recover()
-        return answer(response, "error recovery requested", self.node.get_logger())
+        return answer(response, "error recovery requested", self.log)

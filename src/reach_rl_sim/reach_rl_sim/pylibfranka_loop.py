@@ -9,7 +9,7 @@ not real-time: a cycle it misses is the robot's to judge, as it would be with a 
 franka_hardware, and an answer that would leave more than ``LATE_ANSWER`` after its state
 arrived is not sent at all (the robot extrapolates that cycle, as for a lost packet), since a
 real-time controller manager never sends one that late. (The deploy node's own libfranka interface does not run its loop in Python:
-:mod:`reach_rl_deploy.franky_loop`.)
+:mod:`reach_rl_deploy.interfaces.franky_loop`.)
 
 A motion runs while the source wants one; a reflex (``ControlException``) is reported through
 ``on_reflex`` and is never recovered automatically: ``LibfrankaLoop.reflex.request_recover()``
@@ -22,8 +22,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from reach_rl_deploy.robot_connection import RobotLink, connect_with_retry
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.interfaces.robot_connection import RobotLink, connect_with_retry
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 
 IDLE_PERIOD = 0.004  # s between robot states read while no motion runs (250 Hz)
 HISTORY = 12  # cycles of state and command logged when a reflex ends a motion

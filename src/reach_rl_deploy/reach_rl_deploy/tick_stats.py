@@ -1,16 +1,16 @@
 """What the deploy node counts about its own loop: one diagnostics window at a time, and the
-timing figures of the whole run (:class:`~reach_rl_deploy.timing_histogram.TimingHistogram`)."""
+timing figures of the whole run (:class:`~reach_rl_deploy.ros_plumbing.timing_histogram.TimingHistogram`)."""
 from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
-from reach_rl_deploy.timing_histogram import TimingHistogram
+from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 
 # Timing figures [s] kept per window and over the whole run (logged when the node stops).
 RUN_TIMING = ("joint_state->command latency", "joint_state sent->command latency", "inference")
 
 
-class LoopStats:
+class TickStats:
     """Ticks, filter activity and timing samples of the window since ``since`` (monotonic s);
     ``window_values`` reports the window and starts the next one."""
 

@@ -3,7 +3,7 @@
 import time
 from typing import Callable, Type
 
-from reach_rl_deploy.reflex_latch import ReflexLatch
+from reach_rl_deploy.interfaces.reflex_latch import ReflexLatch
 
 CONNECT_TIMEOUT = 30.0  # s: a robot (or franka-sim started beside the node) may still be coming up
 
