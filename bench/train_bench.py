@@ -38,6 +38,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import torch  # noqa: E402
 
 from reach_rl_core import franka_model  # noqa: E402
+from reach_rl_core.filter_limits import LIBFRANKA  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import TrainConfig, load_config, task_filter_limits  # noqa: E402
@@ -592,7 +593,7 @@ def bench_overrides(args) -> List[str]:
     path's speed cap: the libfranka interface's limits (``--override
     task.interface=ros2_control`` to bench the capped arm); the bench's own Tracker judges, so
     the runner's until_goal is off."""
-    return ["task.interface=libfranka", "run.until_goal=false",
+    return ["task.interface=" + LIBFRANKA, "run.until_goal=false",
             "run.device=%s" % args.device, "run.num_envs=%d" % args.num_envs,
             "run.max_iterations=100000000",
             "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)

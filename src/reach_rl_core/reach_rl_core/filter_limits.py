@@ -12,7 +12,7 @@ own ``command_hold`` after reaching it, whatever is late or dead on the Python s
   (:mod:`reach_rl_core.command_trajectory`): the command is reached within ``A`` and ``J``,
   held for ``command_hold``, then braked to rest by the trajectory itself.
 - ``libfranka``: the 1 kHz loop runs in compiled code (franky-control: libfranka and
-  Ruckig on a C++ thread without the GIL, :mod:`reach_rl_deploy.franky_loop`); Ruckig
+  Ruckig on a C++ thread without the GIL, :mod:`reach_rl_deploy.interfaces.franky_loop`); Ruckig
   reaches the command within ``A`` and ``J``, holds it, then brings the arm to rest.
 
 Bounds, per joint (rad/s^2, rad/s^3):
@@ -47,18 +47,26 @@ import numpy as np
 
 from reach_rl_core.franka_model import JointLimits
 
-DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's controller rate
-DEFAULT_VELOCITY_FRACTION = 0.9
+# The deploy interfaces' names, as the deploy node's and the launch file's ``interface``
+# parameter, the training config's ``task.interface`` and the policy file spell them.
+ROS2_CONTROL = "ros2_control"
+LIBFRANKA = "libfranka"
+INTERFACES = (ROS2_CONTROL, LIBFRANKA)
+DEFAULT_INTERFACE = ROS2_CONTROL  # deploy node, launch file and training, unless told otherwise
+
+# The one source of each default that more than one package uses (deploy parameters, launch
+# file, simulated robots, training config); the others import these.
+DEFAULT_CONTROL_RATE = 1000.0  # Hz, Franka's control rate: one controller cycle per ms
+DEFAULT_VELOCITY_FRACTION = 0.9  # of Franka's velocity bounds, deploy filter and training alike
+# s, the deploy node's watchdog (ros2_control): joint states older than this stop the arm
+# (20 of Franka's 1 ms cycles, one 50 Hz policy period).
+DEFAULT_STATE_TIMEOUT = 0.02
 DEFAULT_ACCEL_FRACTION = 0.4  # libfranka's (module docstring)
 TRAJECTORY_ACCEL_FRACTION = 0.3  # the topic path's (module docstring)
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
-
-ROS2_CONTROL = "ros2_control"
-LIBFRANKA = "libfranka"
-INTERFACES = (ROS2_CONTROL, LIBFRANKA)
 
 
 class InterfaceDefaults(NamedTuple):
@@ -104,7 +112,7 @@ class FilterLimits:
     pos_min: np.ndarray  # rad
     pos_max: np.ndarray  # rad
 
-    interface: str = ROS2_CONTROL  # the deploy interface these limits were sized for
+    interface: str = DEFAULT_INTERFACE  # the deploy interface these limits were sized for
     self_collision_stop: float = DEFAULT_SELF_COLLISION_STOP  # m; 0: off
     command_hold: float = 0.0  # s the robot side keeps a command after reaching it (0: none)
     # s a command may stay in force before anything lowers it (braking curves allow for it)
@@ -116,7 +124,7 @@ class FilterLimits:
                           accel_fraction: float = DEFAULT_ACCEL_FRACTION,
                           jerk_fraction: float = DEFAULT_JERK_FRACTION,
                           brake_margin: float = DEFAULT_BRAKE_MARGIN,
-                          interface: str = ROS2_CONTROL,
+                          interface: str = DEFAULT_INTERFACE,
                           command_hold: float = 0.0) -> "FilterLimits":
         """Filter bounds from Franka's ``limits``, fractions in (0, 1] and the rate of the
         filter's commands ``control_rate`` [Hz] (deploy: the policy's); ``interface``

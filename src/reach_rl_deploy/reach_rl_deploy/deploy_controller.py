@@ -23,7 +23,6 @@ from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
 
-DEFAULT_STATE_TIMEOUT = 0.02  # s; older joint states stop the arm
 
 # Watchdog states, in the order a status report lists them.
 OK = "ok"

@@ -13,8 +13,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-from reach_rl_core.filter_limits import (DEFAULT_STATE_TIMEOUT, DEFAULT_VELOCITY_FRACTION,
-                                         INTERFACES, ROS2_CONTROL, interface_defaults)
+from reach_rl_core.filter_limits import (DEFAULT_INTERFACE, DEFAULT_STATE_TIMEOUT,
+                                         DEFAULT_VELOCITY_FRACTION, INTERFACES,
+                                         interface_defaults)
 from reach_rl_core.franka_model import ROBOTS
 
 # The arms both deploy interfaces can drive. The Panda is not one: franka_ros2's
@@ -48,7 +49,7 @@ class DeployParameters:
 
     policy: str = _p("", "policy file (.onnx) written by reach-rl-train")
     robot: str = _p("fr3", "robot model; must match the policy file", choices=DEPLOY_ROBOTS)
-    interface: str = _p(ROS2_CONTROL, "ros2_control: one trajectory per policy step for "
+    interface: str = _p(DEFAULT_INTERFACE, "ros2_control: one trajectory per policy step for "
                                       "franka_ros2's joint_trajectory_controller; libfranka: "
                                       "drive the arm through franky-control, whose C++ thread "
                                       "runs Franka's 1 kHz loop (needs robot_ip)",

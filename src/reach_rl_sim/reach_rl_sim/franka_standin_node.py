@@ -78,13 +78,14 @@ from reach_rl_sim.trajectory_motion import TrajectoryMotion
 from reach_rl_deploy.ros_plumbing.qos import reliable
 from reach_rl_deploy.ros_plumbing.service_answer import answer
 from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
+from reach_rl_core.filter_limits import DEFAULT_CONTROL_RATE
 
 JOINT_STATES_TOPIC = "/franka/joint_states"
 # rad/s: a takeover that changes the commanded velocity by more is logged (a step of 5 mrad/s in
 # one 1 ms cycle is a jerk of 5000 rad/s^3, the FR3's limit).
 TAKEOVER_STEP_WARN = 1e-3
 CALLBACK_EVERY = 10  # loop cycles between runs of the node's callbacks (1 ms each in a motion)
-CONTROLLER_PERIOD = 0.001  # s, the controller manager's update period (Franka's 1 kHz)
+CONTROLLER_PERIOD = 1.0 / DEFAULT_CONTROL_RATE  # s, the controller manager's update period (Franka's 1 kHz)
 
 
 class FrankaStandinNode(Node):

@@ -19,8 +19,9 @@ from typing import List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from reach_rl_core.franka_model import JointLimits, velocity_bounds
+from reach_rl_core.filter_limits import DEFAULT_CONTROL_RATE
 
-CONTROL_DT = 1e-3  # s, Franka's controller period
+CONTROL_DT = 1.0 / DEFAULT_CONTROL_RATE  # s, Franka's controller period
 
 POSITION = "joint_position_limit_violation"
 VELOCITY = "joint_velocity_limit_violation"

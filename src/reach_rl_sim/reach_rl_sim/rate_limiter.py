@@ -17,7 +17,9 @@ already respect them (:mod:`reach_rl_core.safety_filter`).
 """
 import numpy as np
 
-ROBOT_PERIOD = 0.001  # s, Franka's control cycle
+from reach_rl_core.filter_limits import DEFAULT_CONTROL_RATE
+
+ROBOT_PERIOD = 1.0 / DEFAULT_CONTROL_RATE  # s, Franka's control cycle
 LIMIT_SHARE = 0.95  # of Franka's acceleration and jerk limits: room for rounding on the robot
 
 

@@ -8,7 +8,8 @@ import os
 import sys
 from typing import List, Optional
 
-from reach_rl_train.config import ConfigError, load_config
+from reach_rl_core.filter_limits import INTERFACES
+from reach_rl_train.config import ConfigError, GoalConfig, TaskConfig, load_config
 
 
 def default_config_path() -> Optional[str]:
@@ -42,11 +43,14 @@ def _train_parser() -> argparse.ArgumentParser:
                         help="judge the policy on held-out targets every goal.eval_every "
                              "iterations, stop at the goal (section goal) or max_iterations, "
                              "export the best (run.until_goal=true)")
-    parser.add_argument("--interface", choices=("ros2_control", "libfranka"),
+    parser.add_argument("--interface", choices=INTERFACES,
                         help="deploy interface whose safety filter limits the commands "
-                             "(task.interface; default ros2_control)")
+                             "(task.interface; default %s)" % TaskConfig.interface)
     parser.add_argument("--viewer", action="store_true",
                         help="Isaac Gym backend: open its viewer (task.isaacgym_viewer=true)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the config this command line resolves to (the defaults of "
+                             "reach_rl_train/config.py, the YAML, the overrides) and exit")
     parser.add_argument("--progress-json", action="store_true",
                         help="also print one machine-readable line per event (start, iteration, "
                              "done; see reach_rl_train.progress_protocol)")
@@ -91,6 +95,11 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     args = _train_parser().parse_intermixed_args(argv)
     try:
         cfg = load_config(args.config or default_config_path(), train_overrides(args))
+        if args.print_config:
+            import yaml
+
+            print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+            return 0
         if cfg.task.backend == "isaacgym":  # Isaac Gym refuses to load after torch
             from reach_rl_train.isaacgym_backend import import_isaacgym
 
@@ -135,12 +144,15 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="reach-rl-eval", description=(
         "Evaluate a policy file on held-out targets in the built-in simulator, nominal and "
         "under actuator lag, observation latency and joint noise."))
+    goal = GoalConfig()  # training judges its policy as this command judges files
     parser.add_argument("policy", help="contract-2 ONNX policy file")
-    parser.add_argument("--targets", type=int, default=1000, help="held-out targets per condition")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of the held-out targets")
-    parser.add_argument("--in-a-row", type=int, default=4, metavar="N",
+    parser.add_argument("--targets", type=int, default=goal.eval_targets,
+                        help="held-out targets per condition (default %d)" % goal.eval_targets)
+    parser.add_argument("--seed", type=int, default=goal.eval_seed,
+                        help="seed of the held-out targets (default %d)" % goal.eval_seed)
+    parser.add_argument("--in-a-row", type=int, default=goal.eval_in_a_row, metavar="N",
                         help="targets in a row per simulated arm, each from where the last left "
-                             "it, the first from the start pose (default 4)")
+                             "it, the first from the start pose (default %d)" % goal.eval_in_a_row)
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     from reach_rl_core.policy_file import PolicyFileError

@@ -1,8 +1,12 @@
 """Training configuration: typed sections (OmegaConf structured configs, as IsaacGymEnvs and
 Isaac Lab use through Hydra), YAML loading, ``section.key=value`` overrides, validation.
 
-Defaults live in ``config/train.yaml``; every key there must exist here, so a typo in a
-YAML file or an override is an error, not a silently ignored setting. OmegaConf checks keys
+The dataclasses below are the one source of every training default, each field documented
+where it is declared; defaults that deployment shares (the interface names, the velocity
+fraction) come from :mod:`reach_rl_core.filter_limits`. ``config/train.yaml`` only overrides:
+it lists the keys whose value differs from the default (none, at present), and ``reach-rl-train
+--print-config`` prints the whole resolved config. Every key of a YAML file or an override
+must exist here, so a typo is an error, not a silently ignored setting. OmegaConf checks keys
 and types; :func:`validate` checks ranges, each message naming the key.
 """
 import dataclasses
@@ -16,7 +20,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
-from reach_rl_core.filter_limits import INTERFACES, FilterLimits
+from reach_rl_core.filter_limits import (DEFAULT_INTERFACE, DEFAULT_VELOCITY_FRACTION, INTERFACES,
+                                         FilterLimits)
 
 # task.accel_fraction/jerk_fraction: the interface's value (INTERFACE_DEFAULTS)
 INTERFACE_DEFAULT = -1.0
@@ -35,15 +40,16 @@ class TaskConfig:
     backend: str = "torch"  # torch (built-in simulator) | isaacgym
     policy_dt: float = 0.02  # s between policy steps
     target_period_s: float = 3.0  # s each target is held before the next one
-    targets_per_episode: int = 8  # in a row from wherever the last left the arm
+    targets_per_episode: int = 8  # in a row from wherever the last left the arm (null-space drift)
     target_min: List[float] = field(default_factory=lambda: [0.30, -0.35, 0.15])  # m
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
     start_noise: float = 0.2  # rad, uniform around the ready pose
     action_scale: float = 1.5  # rad/s per unit of policy action
-    # deploy interface whose filter limits the commands: ros2_control (topic path, trajectories
-    # for joint_trajectory_controller) | libfranka; both 4 rad/s^2
-    interface: str = "ros2_control"
-    velocity_fraction: float = 0.9  # of the joint velocity limit, as the deploy filter
+    # deploy interface whose filter limits the commands (filter_limits.INTERFACES): ros2_control
+    # (topic path, trajectories for joint_trajectory_controller) | libfranka
+    interface: str = DEFAULT_INTERFACE
+    # of the joint velocity limit, as the deploy filter (the deploy node's default)
+    velocity_fraction: float = DEFAULT_VELOCITY_FRACTION
     # The next two: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
     accel_fraction: float = INTERFACE_DEFAULT  # of the joint acceleration limit, (0, 1]
     jerk_fraction: float = INTERFACE_DEFAULT  # of the joint jerk limit, (0, 1]
@@ -119,12 +125,14 @@ class PPOConfig:
 class GoalConfig:
     """When a policy is good enough (``run.until_goal``), judged every ``eval_every``
     iterations on ``eval_targets`` held-out targets (seed ``eval_seed``, not a training seed),
-    ``eval_in_a_row`` per arm from wherever the last one left it, nominal conditions, the
-    policy's deterministic command (as ``reach-rl-eval`` judges a policy file)."""
+    ``eval_in_a_row`` per arm from wherever the last one left it, the policy's deterministic
+    command, met in both of ``reach-rl-eval``'s conditions (nominal, and under lag, latency and
+    noise): as ``reach-rl-eval`` judges a policy file, whose defaults these are."""
 
     success: float = 0.99  # share of targets ending within task.success_radius
     median_error_mm: float = 2.0  # mm, median final error
-    # s, median time to 1 cm; -1: the interface's (held_out.INTERFACE_TIME_GOAL), 0: none
+    # s, median time to 1 cm; -1: the interface's (held_out.INTERFACE_TIME_GOAL, 1.0 s on
+    # both), 0: none
     median_time_s: float = INTERFACE_DEFAULT
     eval_every: int = 10  # iterations
     eval_targets: int = 1000
@@ -133,7 +141,8 @@ class GoalConfig:
     # Cheaper judging before the policy is near the goal (held_out.GoalJudge; the goal is only
     # ever met on all eval_targets): no judgement while the rollouts' success share is below
     # screen_train_success; then, until a screen passes, screen_targets held-out targets
-    # (0, or >= eval_targets: none) against the goal loosened by screen_slack (a fraction).
+    # (0, or >= eval_targets: none; none where evaluation runs as CUDA graphs, on a GPU)
+    # against the goal loosened by screen_slack (a fraction); then every held-out target.
     screen_train_success: float = 0.5
     screen_targets: int = 200
     screen_slack: float = 0.25

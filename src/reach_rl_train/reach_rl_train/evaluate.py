@@ -19,11 +19,12 @@ from reach_rl_core.policy_file import INPUT_SHAPES
 from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_train.actor_critic import split_obs
-from reach_rl_train.config import RandomizationConfig, TrainConfig, config_from
+from reach_rl_train.config import GoalConfig, RandomizationConfig, TrainConfig, config_from
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.reach_task import ReachTask, select_results
 
-DEFAULT_IN_A_ROW = 4  # targets per arm, as training's default episode
+# reach-rl-eval's targets, seed and targets per arm: training's held-out judgement's (section goal)
+EVAL_DEFAULTS = GoalConfig()
 
 
 def _link_separation():
@@ -166,8 +167,9 @@ class HeldOutRun:
         return result
 
 
-def evaluate_file(path: str, num_targets: int = 1000, seed: int = 12345,
-                  in_a_row: int = DEFAULT_IN_A_ROW) -> Dict[str, Dict]:
+def evaluate_file(path: str, num_targets: int = EVAL_DEFAULTS.eval_targets,
+                  seed: int = EVAL_DEFAULTS.eval_seed,
+                  in_a_row: int = EVAL_DEFAULTS.eval_in_a_row) -> Dict[str, Dict]:
     """Every condition of ``CONDITIONS`` for the policy file at ``path``, ``in_a_row`` targets
     per arm."""
     policy = Policy(path, threads=0)

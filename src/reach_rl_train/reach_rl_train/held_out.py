@@ -15,6 +15,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 
+from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL
 from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
                                    task_filter_limits)
 from reach_rl_train.evaluate import CONDITIONS, HeldOutRun
@@ -35,9 +36,11 @@ def worse_of(figures: Sequence[Dict[str, float]]) -> Dict[str, float]:
         for i, f in enumerate(figures):
             m["condition%d_%s" % (i, key)] = f[key]
     return m
-# s, the median time to 1 cm a goal asks for by default (0: none); the same on both interfaces,
-# whose filters are the same (reach_rl_core.filter_limits).
-INTERFACE_TIME_GOAL = {"libfranka": 1.0, "ros2_control": 1.0}
+
+
+# s, the median time to 1 cm a goal asks for by default (goal.median_time_s -1; 0: none), per
+# deploy interface (reach_rl_core.filter_limits.INTERFACES): the same on both.
+INTERFACE_TIME_GOAL = {ROS2_CONTROL: 1.0, LIBFRANKA: 1.0}
 
 
 class Goal(NamedTuple):

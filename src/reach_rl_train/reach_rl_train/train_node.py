@@ -45,11 +45,11 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from reach_rl_deploy.ros_qos import reliable, wait_acknowledged
+from reach_rl_deploy.ros_plumbing.qos import reliable, wait_acknowledged
 from reach_rl_train import progress_protocol as protocol
 from reach_rl_train import trainer_process as tp
 from reach_rl_train.train_parameters import TEXT_PARAMETERS
-from reach_rl_deploy.ros_params import declare_read_only
+from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 
 PROGRESS_QOS = reliable(50)
 DIAGNOSTICS_QOS = reliable(10)

@@ -57,7 +57,8 @@ def _shared_modules(paths):
             parts = name.split(".")
             if parts[0] not in ("reach_rl_core", "reach_rl_deploy") or len(parts) < 2:
                 continue
-            path = "src/%s/%s/%s.py" % (parts[0], parts[0], parts[1])
+            # the module's file, in a subpackage too (reach_rl_deploy.ros_plumbing.qos)
+            path = "src/%s/%s.py" % (parts[0], "/".join(parts))
             if os.path.isfile(os.path.join(ROOT, path)) and path not in found:
                 found.add(path)
                 todo.append(path)
@@ -75,6 +76,8 @@ def test_py38_paths_follow_the_training_packages_imports():
     paths = py38_paths()
     assert "src/reach_rl_core/reach_rl_core/franka_model.py" in paths
     assert "src/reach_rl_core/reach_rl_core/policy_file.py" in paths
+    # train_node's ROS helpers, in a subpackage of reach_rl_deploy
+    assert any(p.startswith("src/reach_rl_deploy/reach_rl_deploy/ros_plumbing/") for p in paths)
     assert all(os.path.isfile(os.path.join(ROOT, p)) for p in paths[1:])
 
 

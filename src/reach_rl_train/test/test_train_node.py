@@ -14,7 +14,7 @@ from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_na
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from reach_rl_deploy.ros_qos import reliable  # noqa: E402
+from reach_rl_deploy.ros_plumbing.qos import reliable  # noqa: E402
 
 pytest.importorskip("torch", reason="torch is not installed: the trainer needs it")
 

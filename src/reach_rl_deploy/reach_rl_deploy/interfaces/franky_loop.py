@@ -37,8 +37,9 @@ from reach_rl_deploy.interfaces import LoopInputs
 from reach_rl_deploy.interfaces.robot_connection import RobotLink, connect_with_retry
 from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 from reach_rl_core.safety_filter import FilterState
+from reach_rl_core.filter_limits import DEFAULT_CONTROL_RATE
 
-CYCLES_PER_SECOND = 1000.0  # Franka's control rate
+CYCLES_PER_SECOND = DEFAULT_CONTROL_RATE  # Hz, Franka's control rate
 # s: the robot's control_command_success_rate is a mean over its last 100 cycles, 0 when a
 # motion starts; it is counted only from this long into a motion.
 SUCCESS_RATE_WINDOW = 0.1
