@@ -4,7 +4,7 @@
   overrides them, so it may name no key config.py lacks and set no key to its default.
 * Defaults the packages share: ``reach_rl_core.filter_limits`` (the deploy interfaces' names,
   the default interface, the velocity fraction, Franka's control rate, the deploy state
-  timeout). reach_rl_core's and reach_rl_train's sources must use those constants, never their
+  timeout). The four packages' sources must use those constants, never their
   values: an AST scan flags the interface names as string literals anywhere, and the numbers
   where they are given to a name that says what they are (``*velocity_fraction*``,
   ``*control_rate*``, ``*state_timeout*``: assignments, parameter defaults, keyword arguments,
@@ -19,13 +19,14 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-import reach_rl_core
-import reach_rl_train
 from reach_rl_core import filter_limits
 from reach_rl_core.filter_limits import (DEFAULT_CONTROL_RATE, DEFAULT_INTERFACE,
                                          DEFAULT_STATE_TIMEOUT, DEFAULT_VELOCITY_FRACTION,
                                          INTERFACES, LIBFRANKA, ROS2_CONTROL)
 from reach_rl_train.config import TrainConfig
+from source_tree import REPO
+
+PACKAGES = ("reach_rl_core", "reach_rl_deploy", "reach_rl_train", "reach_rl_sim")
 
 TRAIN_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config",
                           "train.yaml")
@@ -170,15 +171,15 @@ def repeated_defaults(source, allowed_names=()):
 
 
 def sources():
-    """Every Python file of reach_rl_core and reach_rl_train (packages and launch files)."""
-    core = Path(reach_rl_core.__file__).resolve().parent
-    train = Path(reach_rl_train.__file__).resolve().parent
-    paths = list(core.rglob("*.py")) + list(train.rglob("*.py"))
-    paths += list((train.parent / "launch").glob("*.py"))  # absent in an installed package
+    """Every Python file of the four packages (modules and launch files), from this checkout."""
+    paths = []
+    for package in PACKAGES:
+        paths += list((REPO / "src" / package / package).rglob("*.py"))
+        paths += list((REPO / "src" / package / "launch").glob("*.py"))
     return sorted(p for p in paths if "__pycache__" not in p.parts)
 
 
-def test_core_and_train_spell_no_shared_default_outside_filter_limits():
+def test_no_package_spells_a_shared_default_outside_filter_limits():
     paths = sources()
     assert DEFINING_FILE in paths and any(p.name == "config.py" for p in paths)
     found = ["%s:%d: %s" % (path, line, what) for path in paths

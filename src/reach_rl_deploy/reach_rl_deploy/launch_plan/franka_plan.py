@@ -126,7 +126,7 @@ def plan(args: Mapping[str, str]) -> LaunchPlan:
                   "autostart": autostart, "interface": LIBFRANKA,
                   "robot_ip": "127.0.0.1" if sim else robot_ip,
                   "joint_states_topic": SIM_JOINT_STATES}
-        return LaunchPlan(mode="libfranka_sim" if sim else "libfranka", arm_id=arm_id,
+        return LaunchPlan(mode=LIBFRANKA + "_sim" if sim else LIBFRANKA, arm_id=arm_id,
                           deploy_params=params)
     deploy_params = {"policy": policy, "robot": arm_id, "target_topic": value["target_topic"],
                      "autostart": autostart, "trajectory_topic": TRAJECTORY_TOPIC,
@@ -194,14 +194,14 @@ def node_processes(launch_plan: LaunchPlan, share: str) -> List[NodeProcess]:
     deploy = NodeProcess("reach_rl_deploy", "deploy_node", "reach_rl_deploy",
                          param_files=(os.path.join(share, "config", DEPLOY_CONFIG),),
                          parameters=dict(launch_plan.deploy_params))
-    if launch_plan.mode in ("libfranka", "hardware"):
+    if launch_plan.mode in (LIBFRANKA, "hardware"):
         return [deploy]
     # franka-sim has no ROS interface: a plain process, stopped with the others. It stays up 3 s
     # after a SIGINT, so that the nodes end their motions against it as against a robot, then
     # stops by itself, inside launch's 5 s before SIGTERM.
     franka_sim = NodeProcess("reach_rl_sim", "franka_sim", "franka_sim",
                              env={OUTLIVE_SIGINT: "1"})
-    if launch_plan.mode == "libfranka_sim":
+    if launch_plan.mode == LIBFRANKA + "_sim":
         return [franka_sim, deploy]
     standin = NodeProcess("reach_rl_sim", "franka_standin_node", "franka_standin",
                           parameters=dict(launch_plan.sim_params))
