@@ -69,7 +69,7 @@ from reach_rl_deploy.ros_plumbing.realtime import realtime_process
 from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
 from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
-from reach_rl_sim.pylibfranka_loop import LibfrankaLoop
+from reach_rl_sim.pylibfranka_loop import PylibfrankaLoop
 from reach_rl_sim.rate_limiter import RateLimiter
 from reach_rl_sim.trajectory_topic import TRAJECTORY_TOPIC, seconds
 from reach_rl_sim.trajectory_controller import (DROPPED_INACTIVE, Takeover,
@@ -86,6 +86,11 @@ JOINT_STATES_TOPIC = "/franka/joint_states"
 TAKEOVER_STEP_WARN = 1e-3
 CALLBACK_EVERY = 10  # loop cycles between runs of the node's callbacks (1 ms each in a motion)
 CONTROLLER_PERIOD = 1.0 / DEFAULT_CONTROL_RATE  # s, the controller manager's update period (Franka's 1 kHz)
+# s from the robot connection to the first motion (the controller's first update): franka_ros2's
+# spawner activates a controller only once the controller manager and the hardware are up, seconds
+# after the connection. Meanwhile states are read and published at IDLE_PERIOD, and this
+# process, franka-sim and DDS discovery get past their start-up work before a 1 ms deadline counts.
+STARTUP_SETTLE = 1.0
 
 
 class FrankaStandinNode(Node):
@@ -109,7 +114,6 @@ class FrankaStandinNode(Node):
         self.names = list(joint_names(arm_id))
         limits = joint_limits(arm_id)
         self.rate_limiter = RateLimiter(limits.acc_max, limits.jerk_max)
-        self.robot_ip = robot_ip
         self.controller = TrajectoryController(self.names, p_gain, ff_velocity_scale,
                                                CONTROLLER_PERIOD)
         self.controller_lock = threading.Lock()
@@ -143,8 +147,9 @@ class FrankaStandinNode(Node):
                                   on_received=self._on_received, on_takeover=self._on_takeover,
                                   rate_limiter=self.rate_limiter if rate_limit else None)
         self.takeover_age = TimingHistogram()  # s from a message's stamp to its takeover
-        self.loop = LibfrankaLoop(robot_ip, motion, self._publish_state, self.spin_callbacks,
-                                  self._on_reflex, self.get_logger().info, state_every=1)
+        self.loop = PylibfrankaLoop(robot_ip, motion, self._publish_state, self.spin_callbacks,
+                                    self._on_reflex, self.get_logger().info, state_every=1,
+                                    settle=STARTUP_SETTLE)
         self.finished = threading.Event()
         self.failed = False
         self._thread = threading.Thread(target=self._run, name="franka_loop", daemon=True)
@@ -260,7 +265,7 @@ class FrankaStandinNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [DiagnosticStatus(
             level=DiagnosticStatus.ERROR if reflex else DiagnosticStatus.OK, name="franka_standin",
-            message="reflex: " + reflex if reflex else "ok", hardware_id=self.robot_ip,
+            message="reflex: " + reflex if reflex else "ok", hardware_id=self.loop.robot_ip,
             values=[KeyValue(key=k, value=v) for k, v in values])]
         self._diag_pub.publish(msg)
 

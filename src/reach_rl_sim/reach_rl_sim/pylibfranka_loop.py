@@ -1,6 +1,6 @@
 """Franka's 1 kHz loop through pylibfranka, in Python: the franka_ros2 stand-in's data path.
 
-:class:`LibfrankaLoop` connects to the arm's control unit (or franka-sim) with pylibfranka,
+:class:`PylibfrankaLoop` connects to the arm's control unit (or franka-sim) with pylibfranka,
 Franka's official bindings, and runs joint velocity motions with
 ``start_joint_velocity_control`` / ``readOnce`` / ``writeOnce``, asking its ``source`` for each
 cycle's command. franka_standin_node uses it to stand in for franka_hardware, which runs the
@@ -12,7 +12,7 @@ real-time controller manager never sends one that late. (The deploy node's own l
 :mod:`reach_rl_deploy.interfaces.franky_loop`.)
 
 A motion runs while the source wants one; a reflex (``ControlException``) is reported through
-``on_reflex`` and is never recovered automatically: ``LibfrankaLoop.reflex.request_recover()``
+``on_reflex`` and is never recovered automatically: ``PylibfrankaLoop.reflex.request_recover()``
 calls ``automatic_error_recovery``. A reflex already latched when the loop connects is
 reported the same way. pylibfranka is imported when a loop connects.
 """
@@ -114,7 +114,7 @@ def robot_errors(state) -> str:
     return ""
 
 
-class LibfrankaLoop(RobotLink):
+class PylibfrankaLoop(RobotLink):
     """Runs the motions of ``source`` in Franka's 1 kHz loop on the robot at ``robot_ip``.
 
     ``source`` (franka_standin_node's trajectory controller) has ``stopping()``,
@@ -125,15 +125,17 @@ class LibfrankaLoop(RobotLink):
     ``on_state(state)`` gets a RobotState every
     ``state_every`` cycles during a motion and every IDLE_PERIOD otherwise (for joint
     states); ``on_reflex(text)`` once per reflex; ``log(text)`` reports what happens.
+    ``settle`` [s]: idle reads after connecting before the first motion may start.
     """
 
     def __init__(self, robot_ip: str, source, on_state: Callable[[object], None],
                  on_cycle: Callable[[], None], on_reflex: Callable[[str], None],
                  log: Callable[[str], None], realtime: bool = False,
-                 state_every: int = STATE_EVERY):
+                 state_every: int = STATE_EVERY, settle: float = 0.0):
         super().__init__(robot_ip, realtime, on_reflex, log)
         self.source, self.on_state, self.on_cycle = source, on_state, on_cycle
         self.state_every = state_every
+        self.settle = settle
         self.stats = CycleStats()
         self._franka = None
         self._history = collections.deque(maxlen=HISTORY)  # the last cycles, for a reflex's log
@@ -157,12 +159,14 @@ class LibfrankaLoop(RobotLink):
 
     def run(self, robot) -> None:
         """Motions and idle reads until ``source.stopping()``, the arm at rest."""
+        first_motion = time.monotonic() + self.settle
         while not self.source.stopping():
             if self.reflex.take_recover_request():
                 self._recover_now(robot)
             state = robot.read_once()
             self.on_state(state)
-            if not self.reflex.text and self.source.wants_motion(state):
+            if (not self.reflex.text and time.monotonic() >= first_motion
+                    and self.source.wants_motion(state)):
                 self._motion(robot)
             else:
                 self.on_cycle()

@@ -2,7 +2,7 @@
 model (:mod:`reach_rl_sim.trajectory_controller`) updated once per robot cycle on the controller
 manager's clock, as franka_hardware and the controller manager run it in C++.
 
-:class:`TrajectoryMotion` is the loop's source (:class:`reach_rl_sim.pylibfranka_loop.LibfrankaLoop`);
+:class:`TrajectoryMotion` is the loop's source (:class:`reach_rl_sim.pylibfranka_loop.PylibfrankaLoop`);
 :class:`ControllerClock` is the time of each update.
 """
 import threading
@@ -17,7 +17,7 @@ from reach_rl_sim.trajectory_topic import receive
 
 
 class TrajectoryMotion:
-    """LibfrankaLoop source: while active, every cycle sends the controller model's velocity
+    """PylibfrankaLoop source: while active, every cycle sends the controller model's velocity
     command; when deactivated or stopping, zeros until the robot has stopped, then the motion
     ends. ``lock`` guards ``controller`` (whoever else reads it, e.g. for diagnostics);
     ``clock`` gives the system clock [s] (franka_standin_node's docstring: Clock)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pylibfranka
 from libfranka_fakes import RobotTime
 
-from reach_rl_sim.pylibfranka_loop import LATE_ANSWER, LibfrankaLoop
+from reach_rl_sim.pylibfranka_loop import LATE_ANSWER, PylibfrankaLoop
 
 
 class State:
@@ -65,9 +65,47 @@ class Source:
 
 def test_a_late_answer_is_withheld_and_the_next_state_answered():
     control, logs = Control(), []
-    loop = LibfrankaLoop("127.0.0.1", Source(), lambda state: None, lambda: None,
-                         lambda text: None, logs.append, state_every=1)
+    loop = PylibfrankaLoop("127.0.0.1", Source(), lambda state: None, lambda: None,
+                           lambda text: None, logs.append, state_every=1)
     loop._franka = pylibfranka
     loop._motion(Robot(control))
     assert control.answered == [1, 2, 3, 5, 6, 7, 8, 9, 10]
     assert loop.stats.withheld == 1 and "motion finished (done)" in logs[-1]
+
+
+class IdleRobot(Robot):
+    """Also reads states between motions (``read_once``), and times when the motion starts."""
+
+    def __init__(self, control):
+        super().__init__(control)
+        self.reads, self.motion_started = 0, None
+
+    def read_once(self):
+        self.reads += 1
+        return State(0)
+
+    def start_joint_velocity_control(self, mode):
+        self.motion_started = time.monotonic()
+        return self.control
+
+
+class OneMotion(Source):
+    """Wants one motion from the first read on; stops the loop when it is done."""
+
+    def wants_motion(self, state):
+        return self.cycles == 0
+
+    def stopping(self):
+        return self.cycles >= 10
+
+
+def test_the_first_motion_waits_for_the_settle_time_after_connecting():
+    robot = IdleRobot(Control())
+    loop = PylibfrankaLoop("127.0.0.1", OneMotion(), lambda state: None, lambda: None,
+                           lambda text: None, lambda text: None, settle=0.05)
+    loop._franka = pylibfranka
+    start = time.monotonic()
+    loop.run(robot)
+    assert robot.motion_started - start >= 0.05
+    assert robot.reads > 1  # states were read (and handed out) while it settled
+    assert robot.control.answered[-1] == 10
