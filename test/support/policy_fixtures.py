@@ -3,8 +3,9 @@
 Two tiny FR3 policies are committed beside reach_rl_deploy's tests, one per interface, trained
 by ``reach-rl-train "ppo.hidden=[64,64]" [--interface libfranka]`` (1000 held-out targets: 99.9 %
 within 1 cm, median 1.5 mm; libfranka: 100 %, 1.2 mm). reach_rl_train's test_committed_policies.py fails when they
-no longer match the policy file contract that export writes today; retrain them with the
-commands in ``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx
+no longer match the policy file contract that export writes today; re-export them from their
+checkpoints (``reach-rl-export <run>_logs/checkpoint.pt --out <file>``, as for contract 3) or
+retrain them with the commands in ``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx
 deploy another file instead (e.g. the default training's, runs/demo/...).
 """
 import os

@@ -13,7 +13,9 @@ Sources
   ``franka::computeUpperLimitsJointVelocity`` / ``computeLowerLimitsJointVelocity``
   (include/franka/rate_limiting.h, libfranka >= 0.10).
 * Kinematics: the modified (Craig) Denavit-Hartenberg table of the same page; the TCP
-  is the flange plus 0.1034 m along the flange z axis (Franka Hand's TCP).
+  is the flange plus 0.1034 m along the flange z axis (Franka Hand's TCP). Its orientation
+  is franka_description's ``<arm>_hand_tcp``: the flange ``<arm>_link8`` (joint 7's frame
+  moved 0.107 m along its z) turned by -pi/4 about z (``<arm>_hand_joint``).
 
 Units: rad, rad/s, rad/s^2, rad/s^3, metres; positions are in the arm's base frame
 (``<arm>_link0``).
@@ -41,6 +43,7 @@ DH_TABLE = (
 )
 FLANGE_D = 0.107
 TCP_OFFSET = 0.1034  # metres along the flange z axis
+HAND_YAW = -np.pi / 4  # rad, the hand (and its TCP frame) about the flange z axis
 
 
 @dataclass(frozen=True)
@@ -214,26 +217,57 @@ def _link_matrices():
 
 
 _LINK_COS, _LINK_SIN, _LINK_CONST = _link_matrices()
-# The TCP as a homogeneous column in the frame of joint 7: along its z axis, past the flange.
-_TCP_IN_LINK7 = np.array([[0.0], [0.0], [FLANGE_D + TCP_OFFSET], [1.0]])
+# The TCP frame (fr3_hand_tcp) as a homogeneous 4x4 transform in the frame of joint 7: turned by
+# HAND_YAW about its z axis and moved along it, past the flange; its last column is the TCP point.
+_TCP_FRAME_IN_LINK7 = np.array([
+    [np.cos(HAND_YAW), -np.sin(HAND_YAW), 0.0, 0.0],
+    [np.sin(HAND_YAW), np.cos(HAND_YAW), 0.0, 0.0],
+    [0.0, 0.0, 1.0, FLANGE_D + TCP_OFFSET],
+    [0.0, 0.0, 0.0, 1.0],
+])
+_TCP_IN_LINK7 = _TCP_FRAME_IN_LINK7[:, 3:]  # (4, 1)
 
 
-def tcp_position(q):
-    """TCP position [m] in the base frame for joint positions ``q`` [rad], shape (..., 7) -> (..., 3).
+def _to_base(q, columns):
+    """Homogeneous ``columns`` (4, k) given in joint 7's frame, in the base frame: (..., 1, 4, k).
 
-    Same for FR3 and Panda. Works on numpy arrays and torch tensors. Every link transform
-    is built at once as ``cos(q) A + sin(q) B + C`` (:func:`_link_matrices`), and the TCP
-    point is carried to the base through them, one matrix-vector product per link: the
-    exported ONNX graph has a few nodes per arm rather than per joint, which is what a
-    1 kHz inference call pays for. :func:`_dh_transform` is the reference it is tested against.
+    Every link transform is built at once as ``cos(q) A + sin(q) B + C``
+    (:func:`_link_matrices`), and the columns are carried to the base through them, one matrix
+    product per link: the exported ONNX graph has a few nodes per arm rather than per joint,
+    which is what a 1 kHz inference call pays for.
     """
     xp = array_namespace(q)
     angle = q[..., None, None]  # (..., 7, 1, 1)
     links = (xp.cos(angle) * like(q, _LINK_COS) + xp.sin(angle) * like(q, _LINK_SIN)
              + like(q, _LINK_CONST))  # (..., 7, 4, 4)
-    point = like(q, _TCP_IN_LINK7)
+    carried = like(q, columns)
     # One (..., 1, 4, 4) matrix per link (numpy splits into n parts, torch into parts of size n).
     per_link = np.split(links, NUM_JOINTS, -3) if xp is np else links.split(1, -3)
     for link in reversed(per_link):
-        point = link @ point
-    return point[..., 0, :3, 0]
+        carried = link @ carried
+    return carried
+
+
+def tcp_position(q):
+    """TCP position [m] in the base frame for joint positions ``q`` [rad], shape (..., 7) -> (..., 3).
+
+    Same for FR3 and Panda. Works on numpy arrays and torch tensors. Carries the TCP point
+    alone to the base (:func:`_to_base`), a matrix-vector product per link.
+    :func:`_dh_transform` is the reference it is tested against.
+    """
+    return _to_base(q, _TCP_IN_LINK7)[..., 0, :3, 0]
+
+
+def tcp_pose(q):
+    """TCP pose in the base frame ``<arm>_link0`` for joint positions ``q`` [rad], shape (..., 7).
+
+    Returns ``(position, rotation)``: position [m], shape (..., 3), the same point as
+    :func:`tcp_position`; rotation, shape (..., 3, 3), whose columns are the x, y, z axes of
+    franka_description's ``<arm>_hand_tcp`` frame (the flange ``<arm>_link8`` turned by
+    ``HAND_YAW`` = -pi/4 about its z) in the base frame. Its z axis is the hand's approach
+    direction: at ``READY_POSE`` it points down, (0, 0, -1). Same for FR3 and Panda; works on
+    numpy arrays and torch tensors (a 4x4 matrix product per link, where tcp_position has a
+    matrix-vector one).
+    """
+    frame = _to_base(q, _TCP_FRAME_IN_LINK7)[..., 0, :3, :]  # (..., 3, 4)
+    return frame[..., 3], frame[..., :3]

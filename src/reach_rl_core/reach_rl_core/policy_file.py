@@ -1,10 +1,12 @@
-"""The policy file, contract 2: an ONNX graph that maps raw robot signals to the joint velocity
+"""The policy file, contract 3: an ONNX graph that maps raw robot signals to the joint velocity
 command the policy was trained to send.
 
 Inputs (float32, dynamic batch B; an input the policy ignores may be absent):
   ``joint_pos``    [B, 7] rad, joint order of ``reach_rl/joint_names``
   ``joint_vel``    [B, 7] rad/s
-  ``target_pos``   [B, 3] m, TCP target in the arm's base frame
+  ``target_pos``   [B, 3] m, TCP target (``<robot>_hand_tcp``) in the arm's base frame
+  ``target_quat``  [B, 4] unit quaternion (x, y, z, w): the TCP frame's target orientation in
+                   the base frame ``<robot>_link0``; pose policies only
   ``prev_command`` [B, 7] rad/s, the command sent at the previous policy step (zeros at start)
 Output: ``joint_vel_cmd`` [B, 7] rad/s, the command for the next ``policy_dt``: the policy's
 goal already clamped to the training's velocity bounds and moved from ``prev_command`` by at
@@ -12,7 +14,10 @@ most the training's acceleration times ``policy_dt`` (``command_limits`` below).
 it is at the policy rate, it reproduces what the policy did in training; a deploy's safety
 filter stays the independent guard on every command.
 
-Metadata (``metadata_props``): ``reach_rl/contract`` = "2", ``reach_rl/robot`` (fr3|panda),
+Metadata (``metadata_props``): ``reach_rl/contract`` = "3", ``reach_rl/target_type``
+("point": position targets, any orientation; "pose": position and orientation, with
+``reach_rl/orientation_range``, JSON {"down_cone": rad}: the TCP's z axis within that angle of
+straight down, any yaw), ``reach_rl/robot`` (fr3|panda),
 ``reach_rl/policy_dt`` (s), ``reach_rl/joint_names`` (JSON list), ``reach_rl/target_box``
 (JSON {"min": [x, y, z], "max": [x, y, z]}, metres, base frame: where the policy was trained
 to reach), ``reach_rl/command_limits`` (JSON: {"interface": "ros2_control"|"libfranka",
@@ -20,8 +25,9 @@ to reach), ``reach_rl/command_limits`` (JSON: {"interface": "ros2_control"|"libf
 from before the stop-time speed cap was retired also carry "speed_cap", ignored: their graph
 applies it itself), ``reach_rl/version`` and ``reach_rl/train_config`` (JSON, informational).
 :func:`check_command_limits` refuses a policy trained with looser limits than a deploy filter
-enforces. Contract-1 files (a raw goal, limits only in the training config)
-are refused with the command that re-exports them.
+enforces. Contract-2 files are point policies (contract 3 without the target type). Contract-1
+files (a raw goal, limits only in the training config) are refused with the command that
+re-exports them.
 
 This module reads and checks the metadata (numpy only); :mod:`reach_rl_deploy.policy_runtime`
 runs the file with onnxruntime.
@@ -34,9 +40,13 @@ from typing import Dict, NamedTuple, Sequence, Tuple
 
 from reach_rl_core.franka_model import NUM_JOINTS, ROBOTS
 
-CONTRACT_VERSION = "2"
+CONTRACT_VERSION = "3"
+POINT_CONTRACT = "2"  # read as a point policy
 INPUT_SHAPES = {"joint_pos": NUM_JOINTS, "joint_vel": NUM_JOINTS, "target_pos": 3,
-                "prev_command": NUM_JOINTS}
+                "target_quat": 4, "prev_command": NUM_JOINTS}
+POINT, POSE = "point", "pose"
+TARGET_TYPES = (POINT, POSE)
+POINT_INPUTS = tuple(name for name in INPUT_SHAPES if name != "target_quat")
 OUTPUT_NAME = "joint_vel_cmd"
 KEY_CONTRACT = "reach_rl/contract"
 KEY_ROBOT = "reach_rl/robot"
@@ -46,6 +56,8 @@ KEY_TARGET_BOX = "reach_rl/target_box"
 KEY_VERSION = "reach_rl/version"
 KEY_TRAIN_CONFIG = "reach_rl/train_config"
 KEY_COMMAND_LIMITS = "reach_rl/command_limits"
+KEY_TARGET_TYPE = "reach_rl/target_type"
+KEY_ORIENTATION_RANGE = "reach_rl/orientation_range"
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_ROBOT, KEY_POLICY_DT, KEY_JOINT_NAMES, KEY_TARGET_BOX,
                  KEY_COMMAND_LIMITS)
 
@@ -99,6 +111,8 @@ class PolicyInfo:
     version: str
     train_config: Dict
     command_limits: CommandLimits
+    target_type: str = POINT  # TARGET_TYPES
+    down_cone: float = 0.0  # rad: pose targets' z axis within this angle of down (pose only)
 
     def target_in_box(self, target: Sequence[float], margin: float = 0.0) -> bool:
         """Whether ``target`` [m, base frame] lies in the trained target box grown by ``margin`` [m]."""
@@ -107,7 +121,8 @@ class PolicyInfo:
 
 
 def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -> PolicyInfo:
-    """Check contract-2 metadata and turn it into a PolicyInfo; PolicyFileError says what is wrong."""
+    """Check contract-3 (or contract-2: point) metadata and turn it into a PolicyInfo;
+    PolicyFileError says what is wrong."""
     if metadata.get(KEY_CONTRACT) == "1":
         raise PolicyFileError(
             "%s: contract 1 (the policy's raw velocity goal, its command limits only in the "
@@ -118,10 +133,11 @@ def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -
     if missing:
         raise PolicyFileError("%s: not a reach_rl policy file, metadata lacks %s (export it with "
                               "reach-rl-train)" % (path, ", ".join(missing)))
-    if metadata[KEY_CONTRACT] != CONTRACT_VERSION:
-        raise PolicyFileError("%s: policy contract %r, this deploy reads contract %s only: re-export "
-                              "the policy with a matching reach_rl" % (path, metadata[KEY_CONTRACT],
-                                                                      CONTRACT_VERSION))
+    if metadata[KEY_CONTRACT] not in (CONTRACT_VERSION, POINT_CONTRACT):
+        raise PolicyFileError("%s: policy contract %r, this deploy reads contracts %s and %s: "
+                              "re-export the policy with a matching reach_rl"
+                              % (path, metadata[KEY_CONTRACT], POINT_CONTRACT, CONTRACT_VERSION))
+    target_type, down_cone = _target_type(path, metadata, inputs)
     robot = metadata[KEY_ROBOT]
     if robot not in ROBOTS:
         raise PolicyFileError("%s: unknown robot %r in metadata" % (path, robot))
@@ -146,7 +162,31 @@ def parse_metadata(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -
     return PolicyInfo(path=path, robot=robot, policy_dt=policy_dt, joint_names=joint_names,
                       target_min=target_min, target_max=target_max, inputs=tuple(inputs),
                       version=metadata.get(KEY_VERSION, "unknown"), train_config=train_config,
-                      command_limits=command_limits)
+                      command_limits=command_limits, target_type=target_type, down_cone=down_cone)
+
+
+def _target_type(path: str, metadata: Dict[str, str], inputs: Sequence[str]) -> Tuple[str, float]:
+    """(target type, down cone [rad]) of a file's metadata; PolicyFileError says what is wrong."""
+    if metadata[KEY_CONTRACT] == POINT_CONTRACT:
+        target_type = POINT
+    else:
+        target_type = metadata.get(KEY_TARGET_TYPE, "")
+        if target_type not in TARGET_TYPES:
+            raise PolicyFileError("%s: target type %r in metadata, expected one of %s"
+                                  % (path, target_type, ", ".join(TARGET_TYPES)))
+    if (target_type == POSE) != ("target_quat" in inputs):
+        raise PolicyFileError("%s: a %s policy %s the target_quat input" % (
+            path, target_type, "lacks" if target_type == POSE else "has"))
+    if target_type == POINT:
+        return target_type, 0.0
+    try:
+        down_cone = float(json.loads(metadata[KEY_ORIENTATION_RANGE])["down_cone"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PolicyFileError("%s: a pose policy needs %s {\"down_cone\": rad} (%s)"
+                              % (path, KEY_ORIENTATION_RANGE, exc)) from None
+    if not (math.isfinite(down_cone) and 0.0 <= down_cone <= math.pi):
+        raise PolicyFileError("%s: down_cone %r rad is not in [0, pi]" % (path, down_cone))
+    return target_type, down_cone
 
 
 def check_command_limits(info: PolicyInfo, limits) -> None:

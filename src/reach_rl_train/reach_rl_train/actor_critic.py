@@ -2,7 +2,8 @@
 
 ``ObservationEncoder`` turns raw joint positions, velocities, target and previous command
 into features (including the TCP position by forward kinematics and the TCP-to-target
-error), a running normaliser scales them, and two MLPs give the action mean and the value.
+error; for pose targets also the orientation error, read through rotation matrices), a
+running normaliser scales them, and two MLPs give the action mean and the value.
 ``PolicyGraph`` is the deterministic part that is exported to ONNX; ``ActorCritic.command`` is
 the same command on a model in training (the held-out judge's).
 """
@@ -13,34 +14,71 @@ import torch
 from torch import nn
 
 from reach_rl_core import franka_model
+from reach_rl_core.orientation import (orientation_error_angle, orientation_error_features,
+                                       quaternion_to_matrix)
 from reach_rl_train import torch_arrays
 from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
-from reach_rl_train.reach_task import OBS_LAYOUT
+from reach_rl_train.pose_target import POINT, POSE, obs_layout
 
 FINE_ERROR_SCALE = 0.02  # m; tanh(error / scale) resolves millimetres near the target
+# rad; tanh(features / scale) resolves tenths of a degree near the target orientation
+FINE_ORIENTATION_SCALE = 0.05
 
 
-def split_obs(obs: torch.Tensor) -> List[torch.Tensor]:
-    """[B, OBS_DIM] -> joint_pos, joint_vel, target_pos, prev_command (the contract inputs)."""
-    return list(torch.split(obs, [n for _, n in OBS_LAYOUT], dim=-1))
+def split_obs(obs: torch.Tensor, target_type: str = POINT) -> List[torch.Tensor]:
+    """[B, obs_dim] -> the contract inputs of ``target_type``'s policy, in order: joint_pos,
+    joint_vel, target_pos, (pose: target_quat,) prev_command."""
+    return list(torch.split(obs, [n for _, n in obs_layout(target_type)], dim=-1))
 
 
 class ObservationEncoder(nn.Module):
-    """Raw signals (rad, rad/s, m in the base frame, rad/s) -> feature vector [B, 34]."""
+    """Raw signals (rad, rad/s, m in the base frame, (x, y, z, w), rad/s) -> feature vector
+    [B, dim]: 34 features for point targets; pose targets add 28 (:meth:`orientation`)."""
 
-    dim = 7 + 7 + 3 + 3 + 3 + 3 + 1 + 7
+    POINT_DIM = 7 + 7 + 3 + 3 + 3 + 3 + 1 + 7
+    POSE_DIM = POINT_DIM + 6 + 3 + 6 + 6 + 3 + 3 + 1
+    dim = POINT_DIM  # (point targets'; an instance has its own)
 
-    def __init__(self):
+    def __init__(self, target_type: str = POINT):
         super().__init__()
+        self.target_type = target_type
+        self.dim = self.POSE_DIM if target_type == POSE else self.POINT_DIM
         self.register_buffer("ready", torch.tensor(franka_model.READY_POSE, dtype=torch.float32))
 
-    def forward(self, joint_pos, joint_vel, target_pos, prev_command):
-        tcp = torch_arrays.tcp_position(joint_pos)
+    def forward(self, joint_pos, joint_vel, target_pos, *rest):
+        """``rest``: prev_command, or for pose targets target_quat then prev_command."""
+        prev_command = rest[-1]
+        if self.target_type == POSE:
+            tcp, rotation = torch_arrays.tcp_pose(joint_pos)
+        else:
+            tcp = torch_arrays.tcp_position(joint_pos)
         error = target_pos - tcp
         distance = error.norm(dim=-1, keepdim=True)  # one ONNX node (ReduceL2)
-        return torch.cat([joint_pos - self.ready, joint_vel, target_pos, tcp, error,
-                          torch.tanh(error / FINE_ERROR_SCALE), distance, prev_command], -1)
+        features = [joint_pos - self.ready, joint_vel, target_pos, tcp, error,
+                    torch.tanh(error / FINE_ERROR_SCALE), distance, prev_command]
+        if self.target_type == POSE:
+            features += self.orientation(rotation, rest[0])
+        return torch.cat(features, -1)
+
+    @staticmethod
+    def orientation(rotation, target_quat) -> List[torch.Tensor]:
+        """The 28 pose features of the TCP rotation [B, 3, 3] and the target quaternion [B, 4]:
+        the target's x and y axes and the TCP's z axis in the base frame (9); then, all zero on
+        target, the orientation error in the hand frame
+        (:func:`reach_rl_core.orientation.orientation_error_features`, 6), the same through tanh
+        at ``FINE_ORIENTATION_SCALE`` (6), the error's sin(angle) * axis in the base frame (the
+        joints' frame: 3) and its tanh (3), and the angle [rad] (1). Every one is a function
+        of the rotation matrix: q and -q give the same features."""
+        target = quaternion_to_matrix(target_quat)
+        error = orientation_error_features(rotation, target)
+        axes = target[..., :, :2].transpose(-1, -2).flatten(-2)
+        turn = target @ rotation.transpose(-1, -2)  # current -> target, in the base frame
+        base = 0.5 * torch.stack([turn[..., 2, 1] - turn[..., 1, 2], turn[..., 0, 2] - turn[..., 2, 0],
+                                  turn[..., 1, 0] - turn[..., 0, 1]], -1)
+        angle = orientation_error_angle(rotation, target).unsqueeze(-1)
+        return [axes, rotation[..., :, 2], error, torch.tanh(error / FINE_ORIENTATION_SCALE), base,
+                torch.tanh(base / FINE_ORIENTATION_SCALE), angle]
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -56,21 +94,24 @@ class ActorCritic(nn.Module):
     """Gaussian policy with a state-independent std, and a value function, on shared features."""
 
     def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7,
-                 collectives=None):
+                 collectives=None, target_type: str = POINT):
         """``collectives``: a torchrun job's (:mod:`reach_rl_train.distributed`), with which the
-        normaliser merges every rank's statistics; None for one process."""
+        normaliser merges every rank's statistics; None for one process. ``target_type``:
+        ``task.target``, which sets the observation's layout and the encoder's features."""
         super().__init__()
-        self.encoder = ObservationEncoder()
-        self.normalizer = RunningNormalizer(ObservationEncoder.dim, collectives=collectives)
-        self.actor = mlp([ObservationEncoder.dim] + list(hidden) + [num_actions])
-        self.critic = mlp([ObservationEncoder.dim] + list(hidden) + [1])
+        self.target_type = target_type
+        self.encoder = ObservationEncoder(target_type)
+        dim = self.encoder.dim
+        self.normalizer = RunningNormalizer(dim, collectives=collectives)
+        self.actor = mlp([dim] + list(hidden) + [num_actions])
+        self.critic = mlp([dim] + list(hidden) + [1])
         self.log_std = nn.Parameter(torch.full((num_actions,), float(torch.tensor(init_std).log())))
         with torch.no_grad():  # small initial actions: start near "stand still"
             self.actor[-1].weight.mul_(0.01)
             self.actor[-1].bias.zero_()
 
     def features(self, obs: torch.Tensor, update_normalizer: bool = False) -> torch.Tensor:
-        raw = self.encoder(*split_obs(obs))
+        raw = self.encoder(*split_obs(obs, self.target_type))
         if update_normalizer:
             self.normalizer.update(raw)
         return self.normalizer(raw)
@@ -107,7 +148,8 @@ class ActorCritic(nn.Module):
         """The command [N, 7] rad/s that the policy file exported from this model sends for
         ``obs`` (:class:`PolicyGraph`, ``kind`` as ``ppo.deterministic_command``); ``limits``:
         the training's FilterLimits (``config.task_filter_limits``)."""
-        joint_pos, _, _, prev_command = split_obs(obs)
+        parts = split_obs(obs, self.target_type)
+        joint_pos, prev_command = parts[0], parts[-1]
         return deterministic_command(kind, limits, joint_pos, prev_command,
                                      self.act_deterministic(obs) * action_scale,
                                      self.log_std.exp() * action_scale, action_scale, policy_dt)
@@ -138,8 +180,11 @@ class PolicyGraph(nn.Module):
             self.actor[-1].bias.mul_(action_scale)
         self.action_scale = action_scale
 
-    def forward(self, joint_pos, joint_vel, target_pos, prev_command):
-        features = self.normalizer(self.encoder(joint_pos, joint_vel, target_pos, prev_command))
+    def forward(self, *inputs):
+        """The policy file's inputs, in order (``pose_target.input_names``): joint_pos,
+        joint_vel, target_pos, (pose targets: target_quat,) prev_command."""
+        joint_pos, prev_command = inputs[0], inputs[-1]
+        features = self.normalizer(self.encoder(*inputs))
         return deterministic_command(self.kind, self.limits, joint_pos, prev_command,
                                      self.actor(features), self.std, self.action_scale,
                                      self.policy_dt)

@@ -9,6 +9,7 @@ import sys
 from typing import List, Optional
 
 from reach_rl_core.filter_limits import INTERFACES
+from reach_rl_core.policy_file import POSE
 from reach_rl_train.config import ConfigError, GoalConfig, TaskConfig, load_config
 
 
@@ -32,7 +33,7 @@ def default_config_path() -> Optional[str]:
 def _train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reach-rl-train", description=(
         "Train a Franka reach policy with PPO on the built-in simulator and export it as a "
-        "contract-2 ONNX policy file."))
+        "contract-3 ONNX policy file (task.target=pose: position and orientation targets)."))
     parser.add_argument("--config", help="training YAML (default: the package's config/train.yaml)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (overrides run.device)")
     parser.add_argument("--num-envs", type=int, help="parallel simulated arms (run.num_envs)")
@@ -85,8 +86,9 @@ def _announce(cfg, runner) -> None:
     job = (" x %d ranks (torchrun; rank 0 logs, evaluates and exports)" % ranks.world_size
            if ranks.world_size > 1 else "")
     goal = (", until %s" % (runner.judge.goal,)) if runner.judge else ""
-    print("training %s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
-          % (cfg.task.robot, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
+    kind = " pose" if cfg.task.target == POSE else ""  # (point: as before pose targets came)
+    print("training %s%s reach on %s%s: %d envs x %d steps, up to %d iterations%s -> %s"
+          % (cfg.task.robot, kind, runner.device, job, cfg.run.num_envs, cfg.ppo.num_steps,
              cfg.run.max_iterations, goal, cfg.run.out), flush=True)
 
 
@@ -145,7 +147,7 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
         "Evaluate a policy file on held-out targets in the built-in simulator, nominal and "
         "under actuator lag, observation latency and joint noise."))
     goal = GoalConfig()  # training judges its policy as this command judges files
-    parser.add_argument("policy", help="contract-2 ONNX policy file")
+    parser.add_argument("policy", help="ONNX policy file (contract 3, or 2: point)")
     parser.add_argument("--targets", type=int, default=goal.eval_targets,
                         help="held-out targets per condition (default %d)" % goal.eval_targets)
     parser.add_argument("--seed", type=int, default=goal.eval_seed,
@@ -192,7 +194,7 @@ def export_main(argv: Optional[List[str]] = None) -> int:
             raise ValueError("checkpoint %s does not exist" % args.checkpoint)
         state = torch.load(args.checkpoint, map_location="cpu")
         cfg = config_from([(state["config"], args.checkpoint)])
-        model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
+        model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, target_type=cfg.task.target)
         model.load_state_dict(state["model"])
     except (ConfigError, ValueError, KeyError, RuntimeError) as exc:
         print("reach-rl-export: error: %s" % exc, file=sys.stderr)

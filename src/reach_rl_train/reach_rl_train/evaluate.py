@@ -1,7 +1,9 @@
 """Evaluate a policy file on held-out targets in the built-in simulator, through onnxruntime.
 
 A target counts as reached (success) when the TCP is within ``success_radius`` (1 cm) of
-it when its period (3 s) ends. Each condition runs the same held-out targets, ``in_a_row``
+it when its period (3 s) ends; a pose target (``task.target: pose``) when its orientation is
+also within ``ORIENTATION_TOLERANCE`` (5 deg), and its figures add the final orientation error
+(median, p95) and give the time to both. Each condition runs the same held-out targets, ``in_a_row``
 per simulated arm: each from wherever the previous one left the arm, the first from the
 start pose (ready pose, ``task.start_noise``). Over the whole run it also reports how close
 any joint came to its position limits, and (with ``reach_rl_core.self_collision``) the
@@ -15,16 +17,18 @@ import numpy as np
 import torch
 
 from reach_rl_core.franka_model import limit_distance
-from reach_rl_core.policy_file import INPUT_SHAPES
 from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_train.actor_critic import split_obs
 from reach_rl_train.config import GoalConfig, RandomizationConfig, TrainConfig, config_from
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry
+from reach_rl_train.pose_target import ORIENTATION_TOLERANCE, POINT, POSE, input_names
 from reach_rl_train.reach_task import ReachTask, select_results
 
 # reach-rl-eval's targets, seed and targets per arm: training's held-out judgement's (section goal)
 EVAL_DEFAULTS = GoalConfig()
+# The figure of the median time to success, per target type: to 1 cm; to 1 cm and 5 deg.
+TIME_KEY = {POINT: "median_time_to_1cm_s", POSE: "median_time_to_pose_s"}
 
 
 def _link_separation():
@@ -50,17 +54,23 @@ RETIRED_TASK_KEYS = ("max_stop_time", "control_rate")
 
 
 def config_of(policy: Policy) -> TrainConfig:
-    """The training config stored in the policy file (defaults where it says nothing)."""
-    stored = {k: v for k, v in policy.info.train_config.items() if k in ("task", "reward")}
-    if isinstance(stored.get("task"), dict):
-        stored["task"] = {k: v for k, v in stored["task"].items() if k not in RETIRED_TASK_KEYS}
-    return config_from([(stored, policy.info.path)])
+    """The training config stored in the policy file (defaults where it says nothing), its
+    target type and orientation range those of the file's metadata."""
+    info = policy.info
+    stored = {k: v for k, v in info.train_config.items() if k in ("task", "reward")}
+    task = stored.get("task") if isinstance(stored.get("task"), dict) else {}
+    stored["task"] = dict({k: v for k, v in task.items() if k not in RETIRED_TASK_KEYS},
+                          target=info.target_type, down_cone=info.down_cone)
+    return config_from([(stored, info.path)])
 
 
 def onnx_actor(policy: Policy) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Observation [N, OBS_DIM] -> joint velocity command [N, 7] rad/s, through onnxruntime."""
+    """Observation [N, obs_dim] -> joint velocity command [N, 7] rad/s, through onnxruntime."""
+    target_type = policy.info.target_type
+
     def act(obs: torch.Tensor) -> torch.Tensor:
-        signals = {name: x.cpu().numpy() for name, x in zip(INPUT_SHAPES, split_obs(obs))}
+        signals = {name: x.cpu().numpy()
+                   for name, x in zip(input_names(target_type), split_obs(obs, target_type))}
         return torch.from_numpy(policy.run_batch(**signals)).to(obs.device)
 
     return act
@@ -148,20 +158,32 @@ class HeldOutRun:
         with torch.no_grad():
             for _ in range(self.per_env):
                 periods.append(select_results(*self.period()))  # (before the next replay)
-        error = torch.cat([p["final_error"] for p in periods]).cpu().numpy()[:self.num_targets]
-        time_to_reach = torch.cat([p["time_to_reach"] for p in periods]).cpu().numpy()
-        reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)[:self.num_targets]
+        return self._figures({key: torch.cat([p[key] for p in periods]).cpu().numpy()
+                              [:self.num_targets] for key in periods[0] if key != "episode_return"})
+
+    def _figures(self, ended: Dict[str, np.ndarray]) -> Dict[str, float]:
+        """run_condition's figures of the ended targets' results ``ended`` (select_results')."""
+        error = ended["final_error"]
+        success = error < self.cfg.task.success_radius
+        time_to_reach = ended["time_to_reach"]
+        reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
         limit_min = self.limit_min.cpu()
         result = {
             "targets": int(len(error)),
             "in_a_row": self.per_env,
-            "success_rate": float(np.mean(error < self.cfg.task.success_radius)),
+            "success_rate": 0.0,
             "median_final_error_mm": float(1000 * np.median(error)),
             "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
-            "median_time_to_1cm_s": float(np.median(reached)),
+            TIME_KEY[self.cfg.task.target]: float(np.median(reached)),
             "min_limit_distance_rad": float(limit_min.min()),
             "min_limit_distance_joint": int(limit_min.argmin()) + 1,
         }
+        if "final_orientation_error" in ended:  # pose targets
+            success &= ended["final_orientation_error"] <= ORIENTATION_TOLERANCE  # as the task
+            angle = np.degrees(ended["final_orientation_error"])
+            result["median_final_orientation_error_deg"] = float(np.median(angle))
+            result["p95_final_orientation_error_deg"] = float(np.percentile(angle, 95))
+        result["success_rate"] = float(np.mean(success))
         if self.separation is not None:
             result["min_link_separation_m"] = float(self.sep_min)
         return result
@@ -174,7 +196,8 @@ def evaluate_file(path: str, num_targets: int = EVAL_DEFAULTS.eval_targets,
     per arm."""
     policy = Policy(path, threads=0)
     cfg = config_of(policy)
-    results = {"policy": path, "robot": policy.info.robot}  # type: Dict
+    results = {"policy": path, "robot": policy.info.robot, "target_type": cfg.task.target,
+               "down_cone": cfg.task.down_cone}  # type: Dict
     for name, randomization in CONDITIONS.items():
         results[name] = run_condition(onnx_actor(policy), cfg, randomization, num_targets, seed,
                                       in_a_row=in_a_row)
@@ -191,16 +214,24 @@ def median_final_error_mm(path: str, num_targets: int = 250, seed: int = 777) ->
 
 
 def format_results(results: Dict) -> str:
-    lines = ["policy %s (%s)" % (results["policy"], results["robot"])]
+    pose = results.get("target_type") == POSE
+    lines = ["policy %s (%s%s)" % (results["policy"], results["robot"],
+                                   ", pose targets, down cone %.3f rad" % results["down_cone"]
+                                   if pose else "")]
     for name in CONDITIONS:
         r = results[name]
         sep = (", link separation >= %.1f mm" % (1000 * r["min_link_separation_m"])
                if "min_link_separation_m" in r else "")
+        if pose:
+            timing = ("orientation error median %.2f deg, p95 %.2f deg | median time to 1 cm and "
+                      "5 deg %.2f s" % (r["median_final_orientation_error_deg"],
+                                        r["p95_final_orientation_error_deg"],
+                                        r[TIME_KEY[POSE]]))
+        else:
+            timing = "median time to 1 cm %.2f s" % r["median_time_to_1cm_s"]
         lines.append("%-45s success %5.1f%% (%d targets, %d in a row) | final error median %.1f mm, "
-                     "p95 %.1f mm | median time to 1 cm %.2f s | joints >= %.3f rad from limits "
-                     "(joint %d)%s"
+                     "p95 %.1f mm | %s | joints >= %.3f rad from limits (joint %d)%s"
                      % (name + ":", 100 * r["success_rate"], r["targets"], r["in_a_row"],
-                        r["median_final_error_mm"], r["p95_final_error_mm"],
-                        r["median_time_to_1cm_s"], r["min_limit_distance_rad"],
-                        r["min_limit_distance_joint"], sep))
+                        r["median_final_error_mm"], r["p95_final_error_mm"], timing,
+                        r["min_limit_distance_rad"], r["min_limit_distance_joint"], sep))
     return "\n".join(lines)

@@ -7,7 +7,9 @@ of a seed training never uses), on the training device, with the command the pol
 nominal and under lag, latency and noise, and its figures are the worse of the two
 (:func:`worse_of`): the goal holds in both or not at all. :class:`GoalJudge` decides when, and
 screens cheaply first (nominal only); training stops once :class:`Goal` is met on every held-out
-target and exports the best policy judged.
+target and exports the best policy judged. Pose targets (``task.target: pose``) are judged
+on the orientation too: success within 1 cm and 5 deg, the median final orientation error, the
+median time to both.
 """
 import copy
 import time
@@ -18,60 +20,92 @@ import torch
 from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL
 from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
                                    task_filter_limits)
-from reach_rl_train.evaluate import CONDITIONS, HeldOutRun
+from reach_rl_train.evaluate import CONDITIONS, TIME_KEY, HeldOutRun
+from reach_rl_train.pose_target import POINT, POSE
 
 NOMINAL = RandomizationConfig(enabled=False)
-# The goal's figures, each with the choice that makes a figure the worse of two.
+ORIENTATION_KEY = "median_final_orientation_error_deg"  # pose targets' figure
+# The goal's figures, each with the choice that makes a figure the worse of two (those of pose
+# targets where the figures have them).
 GOAL_FIGURES = (("success_rate", min), ("median_final_error_mm", max),
-                ("median_time_to_1cm_s", max))
+                ("median_time_to_1cm_s", max), (ORIENTATION_KEY, max),
+                (TIME_KEY[POSE], max))
 
 
 def worse_of(figures: Sequence[Dict[str, float]]) -> Dict[str, float]:
     """The first condition's figures with each goal figure replaced by the worst over all
-    ``figures`` (lowest success, largest median error and time); every condition's own goal
+    ``figures`` (lowest success, largest median errors and time); every condition's own goal
     figures kept as ``<condition index>_<key>``."""
     m = dict(figures[0])
     for key, worse in GOAL_FIGURES:
+        if key not in m:
+            continue
         m[key] = worse(f[key] for f in figures)
         for i, f in enumerate(figures):
             m["condition%d_%s" % (i, key)] = f[key]
     return m
 
 
-# s, the median time to 1 cm a goal asks for by default (goal.median_time_s -1; 0: none), per
-# deploy interface (reach_rl_core.filter_limits.INTERFACES): the same on both.
-INTERFACE_TIME_GOAL = {ROS2_CONTROL: 1.0, LIBFRANKA: 1.0}
+# s, the median time to success a goal asks for by default (goal.median_time_s -1; 0: none),
+# per target type (point: to 1 cm, pose: to 1 cm and 5 deg) and deploy interface
+# (reach_rl_core.filter_limits.INTERFACES): the same on both.
+TIME_GOAL = {POINT: {ROS2_CONTROL: 1.0, LIBFRANKA: 1.0}, POSE: {ROS2_CONTROL: 1.2, LIBFRANKA: 1.2}}
+INTERFACE_TIME_GOAL = TIME_GOAL[POINT]
 
 
 class Goal(NamedTuple):
-    """Success share, median final error [mm] and median time to 1 cm [s] (0: not judged)."""
+    """Success share, median final error [mm], median time to success [s] (0: not judged) and,
+    for pose targets, median final orientation error [deg]."""
 
     success: float
     median_error_mm: float
     median_time_s: float
+    median_orientation_deg: float = 0.0  # pose targets only
+    target_type: str = POINT
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> "Goal":
-        g = cfg.goal
-        time_s = (INTERFACE_TIME_GOAL[cfg.task.interface] if g.median_time_s == INTERFACE_DEFAULT
-                  else g.median_time_s)
-        return cls(g.success, g.median_error_mm, time_s)
+        g, target_type = cfg.goal, cfg.task.target
+        time_s = (TIME_GOAL[target_type][cfg.task.interface]
+                  if g.median_time_s == INTERFACE_DEFAULT else g.median_time_s)
+        orientation = g.median_orientation_error_deg if target_type == POSE else 0.0
+        return cls(g.success, g.median_error_mm, time_s, orientation, target_type)
+
+    @property
+    def time_key(self) -> str:
+        """The figure the time criterion reads (evaluate.TIME_KEY)."""
+        return TIME_KEY[self.target_type]
+
+    @property
+    def criteria(self) -> int:
+        return 4 if self.target_type == POSE else 3
 
     def met(self, m: Dict[str, float]) -> int:
         """How many of the goal's criteria the figures ``m`` meet (an unjudged time counts)."""
-        return ((m["success_rate"] >= self.success) + (m["median_final_error_mm"] <= self.median_error_mm)
-                + (self.median_time_s == 0.0 or m["median_time_to_1cm_s"] <= self.median_time_s))
+        met = ((m["success_rate"] >= self.success) + (m["median_final_error_mm"] <= self.median_error_mm)
+               + (self.median_time_s == 0.0 or m[self.time_key] <= self.median_time_s))
+        if self.target_type == POSE:
+            met += m[ORIENTATION_KEY] <= self.median_orientation_deg
+        return met
 
     def reached(self, m: Dict[str, float]) -> bool:
-        return self.met(m) == 3
+        return self.met(m) == self.criteria
 
     def loosened(self, slack: float) -> "Goal":
         """This goal with each criterion loosened by the fraction ``slack``: success times
-        ``1 - slack``, median error and time times ``1 + slack``."""
-        return Goal(self.success * (1.0 - slack), self.median_error_mm * (1.0 + slack),
-                    self.median_time_s * (1.0 + slack))
+        ``1 - slack``, median errors and time times ``1 + slack``."""
+        return self._replace(success=self.success * (1.0 - slack),
+                             median_error_mm=self.median_error_mm * (1.0 + slack),
+                             median_time_s=self.median_time_s * (1.0 + slack),
+                             median_orientation_deg=self.median_orientation_deg * (1.0 + slack))
 
     def __str__(self) -> str:
+        if self.target_type == POSE:
+            time_part = (", median time to 1 cm and 5 deg <= %.2f s" % self.median_time_s
+                         if self.median_time_s else "")
+            return ("success >= %.1f%% (1 cm and 5 deg), median final error <= %.1f mm, median "
+                    "orientation error <= %.1f deg%s" % (100 * self.success, self.median_error_mm,
+                                                        self.median_orientation_deg, time_part))
         time_part = ", median time to 1 cm <= %.2f s" % self.median_time_s if self.median_time_s else ""
         return "success >= %.1f%%, median final error <= %.1f mm%s" % (
             100 * self.success, self.median_error_mm, time_part)
@@ -84,14 +118,19 @@ def better(a: Dict[str, float], b: Optional[Dict[str, float]], goal: Goal) -> bo
         return True
 
     def rank(m):
-        time_s = m["median_time_to_1cm_s"] if goal.median_time_s else 0.0
-        return goal.met(m), m["success_rate"], -m["median_final_error_mm"], -time_s
+        time_s = m[goal.time_key] if goal.median_time_s else 0.0
+        orientation = m[ORIENTATION_KEY] if goal.target_type == POSE else 0.0
+        return goal.met(m), m["success_rate"], -m["median_final_error_mm"], -orientation, -time_s
 
     return rank(a) > rank(b)
 
 
 def describe(m: Dict[str, float]) -> str:
-    """One line of held-out figures."""
+    """One line of held-out figures (pose targets: with the orientation's)."""
+    if ORIENTATION_KEY in m:
+        return ("%.1f%% | %.2f mm | %.2f deg | %.2f s to 1 cm and 5 deg"
+                % (100 * m["success_rate"], m["median_final_error_mm"], m[ORIENTATION_KEY],
+                   m[TIME_KEY[POSE]]))
     return ("%.1f%% | %.2f mm | %.2f s to 1 cm" % (100 * m["success_rate"],
                                                    m["median_final_error_mm"],
                                                    m["median_time_to_1cm_s"]))

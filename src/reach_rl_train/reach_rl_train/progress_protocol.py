@@ -8,10 +8,13 @@ so a parent process (``train_node``) can pick them out of the human log lines ar
 * ``iteration``: ``iteration``, ``max_iterations``, ``steps_per_s`` (env steps per wall-clock
   second), ``reward`` (mean reward per policy step), ``success`` (fraction of finished
   targets reached within the success radius, 0..1; absent when no target finished),
-  ``final_error_mm`` (median final distance, mm; absent likewise), ``wall_s`` (s since
+  ``final_error_mm`` (median final distance, mm; absent likewise; pose targets also
+  ``final_orientation_error_deg``), ``wall_s`` (s since
   training started), ``env_steps``, ``learning_rate``, ``action_std``; on iterations with a
   held-out evaluation (``run.until_goal``) also ``held_out_success_rate`` (0..1),
-  ``held_out_median_final_error_mm``, ``held_out_median_time_to_1cm_s`` and
+  ``held_out_median_final_error_mm``, ``held_out_median_time_to_1cm_s`` (pose targets:
+  ``held_out_median_final_orientation_error_deg`` and ``held_out_median_time_to_pose_s``, the
+  time to 1 cm and 5 deg, instead; success then asks for both) and
   ``held_out_eval_s`` (the evaluation's own seconds), or, on iterations with a screen of fewer
   held-out targets (``held_out.GoalJudge``), the same keys with ``screen_`` for ``held_out_``;
 * ``done``: ``iteration``, ``policy``, ``checkpoint`` (absolute paths), ``interrupted``
@@ -66,7 +69,7 @@ def _number(event: Dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> st
 
 def iteration_summary(event: Dict[str, Any]) -> List[Tuple[str, str]]:
     """(key, text) pairs of an ``iteration`` event, units in the keys: for diagnostics."""
-    return [
+    summary = [
         ("iteration", "%s/%s" % (event.get("iteration", "-"), event.get("max_iterations", "-"))),
         ("steps/s", _number(event, "steps_per_s", "%.0f")),
         ("mean reward", _number(event, "reward", "%.4f")),
@@ -75,7 +78,16 @@ def iteration_summary(event: Dict[str, Any]) -> List[Tuple[str, str]]:
         ("learning rate", _number(event, "learning_rate", "%.2e")),
         ("action std", _number(event, "action_std", "%.3f")),
         ("elapsed [s]", _number(event, "wall_s", "%.1f")),
-    ] + ([("held-out success [%]", _number(event, "held_out_success_rate", "%.1f", 100.0)),
-          ("held-out median final error [mm]", _number(event, "held_out_median_final_error_mm", "%.2f")),
-          ("held-out median time to 1 cm [s]", _number(event, "held_out_median_time_to_1cm_s", "%.2f"))]
-         if "held_out_success_rate" in event else [])
+    ]
+    if "held_out_success_rate" not in event:
+        return summary
+    summary += [("held-out success [%]", _number(event, "held_out_success_rate", "%.1f", 100.0)),
+                ("held-out median final error [mm]",
+                 _number(event, "held_out_median_final_error_mm", "%.2f"))]
+    if "held_out_median_time_to_pose_s" not in event:
+        return summary + [("held-out median time to 1 cm [s]",
+                           _number(event, "held_out_median_time_to_1cm_s", "%.2f"))]
+    return summary + [("held-out median final orientation error [deg]",
+                       _number(event, "held_out_median_final_orientation_error_deg", "%.2f")),
+                      ("held-out median time to 1 cm and 5 deg [s]",
+                       _number(event, "held_out_median_time_to_pose_s", "%.2f"))]

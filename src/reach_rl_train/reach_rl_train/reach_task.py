@@ -6,8 +6,10 @@ ends, so the policy learns to go from wherever it is to the next target.
 
 The observation is exactly the policy file's inputs, concatenated in ``OBS_LAYOUT`` order:
 raw joint positions (rad) and velocities (rad/s) as the robot reports them (noisy, late),
-the target (m, base frame) and the previous command sent (rad/s). All preprocessing lives
-in the policy network, so the exported graph is self-contained.
+the target (m, base frame) and the previous command sent (rad/s); pose targets
+(``task.target: pose``, :mod:`reach_rl_train.pose_target`) add the target orientation as a
+quaternion after the position (``pose_target.obs_layout``). All preprocessing lives in the
+policy network, so the exported graph is self-contained.
 
 Commands go through the same limits as the deploy safety filter before they reach the
 backend: position-dependent velocity bounds, the braking curves of the position limits, and
@@ -24,10 +26,13 @@ from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
+from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion, obs_dim,
+                                        obs_layout, orientation_error, orientation_reward,
+                                        sample_down_rotations, tcp_pose)
 
-OBS_LAYOUT = (("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("target_pos", 3),
-              ("prev_command", NUM_JOINTS))
-OBS_DIM = sum(n for _, n in OBS_LAYOUT)
+# point targets' observation (pose targets': pose_target.obs_layout(POSE), ReachTask.obs_dim)
+OBS_LAYOUT = obs_layout(POINT)
+OBS_DIM = obs_dim(POINT)
 
 
 def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
@@ -41,15 +46,21 @@ def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
                        viewer=True if task.isaacgym_viewer else None)
 
 
-def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float):
-    """Per-step reward for TCP ``distance`` [N] m, commands [N, 7] rad/s, joint accel [N, 7] rad/s^2."""
+def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float,
+                 angle=None):
+    """Per-step reward for TCP ``distance`` [N] m, commands [N, 7] rad/s, joint accel [N, 7] rad/s^2;
+    pose targets: with the orientation error ``angle`` [N] rad (its terms added, and settling
+    asked for near the pose rather than the point)."""
     near = torch.exp(-distance / w.near_scale)
+    settle_near = near if angle is None else near * torch.exp(-angle / w.orientation_near_scale)
     reward = (-w.distance * distance
               + w.near * near
               + w.precise * torch.exp(-distance / w.precise_scale)
               - w.action_rate * (desired - prev_command).square().sum(-1)
               - w.acceleration * accel.square().sum(-1)
-              - w.settle * near * joint_vel.square().sum(-1))
+              - w.settle * settle_near * joint_vel.square().sum(-1))
+    if angle is not None:
+        reward = reward + orientation_reward(angle, distance, w)
     return reward * dt
 
 
@@ -69,9 +80,10 @@ class ReachTask:
     """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
 
     # The tensors a step reads and replaces: what a CUDA graph of steps must carry over
-    # (:class:`reach_rl_train.cuda_graph.StateCarry`).
+    # (:class:`reach_rl_train.cuda_graph.StateCarry`); pose targets add POSE_STATE.
     STATE = ("command", "target", "reach_step", "tau", "latency", "history", "episode_step",
              "episode_return")
+    POSE_STATE = ("target_rot", "target_quat")
 
     def __init__(self, task: TaskConfig, reward: RewardConfig, randomization: RandomizationConfig,
                  num_envs: int, device="cpu", seed: int = 0, backend=None):
@@ -96,13 +108,19 @@ class ReachTask:
         self.max_command_change = self._tensor(deploy.accel) * task.policy_dt  # rad/s per step
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
-        self.posture_weights = self._tensor(reward.posture_joints)
+        self.pose = task.target == POSE
+        self.obs_dim = obs_dim(task.target)
+        self.posture_weights = self._tensor(reward.pose_posture_joints if self.pose
+                                            else reward.posture_joints)
         self.noise_std = self._tensor([randomization.joint_pos_noise] * NUM_JOINTS
                                       + [randomization.joint_vel_noise] * NUM_JOINTS)
         self.env_index = torch.arange(num_envs, device=dev)
         n = num_envs
         self.command = torch.zeros(n, NUM_JOINTS, device=dev)
         self.target = torch.zeros(n, 3, device=dev)
+        if self.pose:  # the target orientation: rotation (base frame) and quaternion, w >= 0
+            self.target_rot = torch.eye(3, device=dev).repeat(n, 1, 1)
+            self.target_quat = as_quaternion(self.target_rot)
         self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.reach_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self.tau = torch.zeros(n, device=dev)
@@ -115,7 +133,8 @@ class ReachTask:
         """``(holder, STATE)`` of the task and its backend: what a StateCarry of a CUDA graph of
         steps declares (:class:`reach_rl_train.cuda_graph.StateCarry`; the built-in simulator's
         backend, whose STATE it has)."""
-        return [(self, self.STATE), (self.backend, self.backend.STATE)]
+        state = self.STATE + (self.POSE_STATE if self.pose else ())
+        return [(self, state), (self.backend, self.backend.STATE)]
 
     def _tensor(self, values) -> torch.Tensor:
         return torch.tensor(values, device=self.device, dtype=torch.float32)
@@ -130,6 +149,11 @@ class ReachTask:
     def _sample_targets(self, mask: torch.Tensor):
         new = self._uniform((self.num_envs, 3), self.target_min, self.target_max)
         self.target = torch.where(mask.unsqueeze(-1), new, self.target)
+        if self.pose:  # drawn after the positions: the same positions as point targets
+            rotation = sample_down_rotations(self._uniform, self.num_envs, self.cfg.down_cone)
+            self.target_rot = torch.where(mask[:, None, None], rotation, self.target_rot)
+            self.target_quat = torch.where(mask.unsqueeze(-1), as_quaternion(rotation),
+                                           self.target_quat)
         self.reach_step = torch.where(mask, torch.full_like(self.reach_step, -1), self.reach_step)
 
     def _sample_randomization(self, mask: torch.Tensor):
@@ -180,6 +204,8 @@ class ReachTask:
         if self.rand_cfg.enabled:
             seen = seen + self.noise_std * torch.randn(seen.shape, generator=self.generator,
                                                        device=self.device)
+        if self.pose:
+            return torch.cat([seen, self.target, self.target_quat, self.command], -1)
         return torch.cat([seen, self.target, self.command], -1)
 
     def tcp_position(self) -> torch.Tensor:
@@ -198,11 +224,13 @@ class ReachTask:
                                                    Dict[str, torch.Tensor]]:
         """Apply policy ``actions`` [N, 7] (unit scale) for one policy step.
 
-        Returns observation [N, OBS_DIM], reward [N], done [N] (episode ended by time limit;
+        Returns observation [N, obs_dim], reward [N], done [N] (episode ended by time limit;
         those envs are already reset) and info, every entry [N]: ``target_done`` (bool: the
         env's target period ended this step), and for those envs ``final_error`` m,
         ``success`` (0/1), ``time_to_reach`` s (nan where never within ``success_radius``);
-        ``episode_return`` for the envs whose episode ended (``done``).
+        ``episode_return`` for the envs whose episode ended (``done``). Pose targets: also
+        ``final_orientation_error`` rad; success and time_to_reach then ask for both the radius
+        and ``ORIENTATION_TOLERANCE``.
         Read them through :func:`select_results`.
         """
         desired = actions.clamp(-1.0, 1.0) * self.cfg.action_scale
@@ -211,9 +239,15 @@ class ReachTask:
         self.command = self.limit_command(desired)
         self.backend.step(self.command, self.tau, self.dt)
         accel = (self.backend.joint_vel - prev_vel) / self.dt
-        distance = (self.target - self.tcp_position()).norm(dim=-1)
+        angle = None
+        if self.pose:
+            position, rotation = tcp_pose(self.backend.joint_pos)
+            distance = (self.target - position).norm(dim=-1)
+            angle = orientation_error(rotation, self.target_rot)
+        else:
+            distance = (self.target - self.tcp_position()).norm(dim=-1)
         reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
-                              self.reward_cfg, self.dt)
+                              self.reward_cfg, self.dt, angle)
         reward = reward + posture_reward(self.backend.joint_pos, self.ready, self.pos_min,
                                          self.pos_max, self.reward_cfg, self.dt,
                                          self.posture_weights)
@@ -221,6 +255,8 @@ class ReachTask:
         self.episode_step += 1
 
         within = distance < self.cfg.success_radius
+        if angle is not None:
+            within = within & (angle <= ORIENTATION_TOLERANCE)
         step_in_target = (self.episode_step - 1) % self.steps_per_target + 1
         self.reach_step = torch.where((self.reach_step < 0) & within, step_in_target,
                                       self.reach_step)
@@ -234,6 +270,8 @@ class ReachTask:
                                          torch.full_like(distance, math.nan)),
             "episode_return": self.episode_return.clone(),
         }
+        if angle is not None:
+            info["final_orientation_error"] = angle
         self._sample_targets(target_done)
         self._reset_envs(done)
         return self._observe(), reward, done, info
@@ -241,12 +279,14 @@ class ReachTask:
 
 def select_results(infos, dones) -> Dict[str, torch.Tensor]:
     """The per-target results of a run of steps' ``infos`` (and their ``dones``), in step
-    order: ``final_error``, ``success``, ``time_to_reach`` of every ended target period, and
-    ``episode_return`` of every ended episode (1-D tensors; one wait for the device)."""
+    order: ``final_error``, ``success``, ``time_to_reach`` (pose targets: and
+    ``final_orientation_error``) of every ended target period, and ``episode_return`` of every
+    ended episode (1-D tensors; one wait for the device)."""
     targets = torch.stack([i["target_done"] for i in infos])
     episodes = torch.stack(list(dones)).bool()
+    keys = ("final_error", "success", "time_to_reach", "final_orientation_error")
     results = {key: torch.stack([i[key] for i in infos])[targets]
-               for key in ("final_error", "success", "time_to_reach")}
+               for key in keys if key in infos[0]}
     results["episode_return"] = torch.stack([i["episode_return"] for i in infos])[episodes]
     return results
 

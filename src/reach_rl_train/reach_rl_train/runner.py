@@ -3,6 +3,7 @@ checkpoints, export. Under torchrun each rank runs one Runner (:mod:`reach_rl_tr
 rank 0 alone logs, evaluates, checkpoints and exports."""
 import copy
 import json
+import math
 import os
 import time
 from typing import Callable, Dict, List, Optional
@@ -15,8 +16,9 @@ from reach_rl_train.cuda_graph import CapturedCall, StateCarry
 from reach_rl_train.distributed import Ranks, collectives_for, device_for_rank, ranks_from_environment
 from reach_rl_train.export import export_policy
 from reach_rl_train.held_out import GoalJudge
+from reach_rl_train.pose_target import POSE
 from reach_rl_train.ppo import PPO
-from reach_rl_train.reach_task import OBS_DIM, ReachTask, select_results
+from reach_rl_train.reach_task import ReachTask, select_results
 from reach_rl_train.storage import RolloutStorage, Transition
 
 
@@ -63,11 +65,12 @@ class Runner:
             self.action_generator.manual_seed(seed + 1000003)  # a stream apart from the task's
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
                               self.device, seed=seed, backend=backend)
-        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std,
-                                 collectives=self.collectives).to(self.device)
+        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, collectives=self.collectives,
+                                 target_type=cfg.task.target).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
                        cuda_graph=cfg.run.cuda_graph)
-        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, OBS_DIM, 7, self.device)
+        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, self.task.obs_dim, 7,
+                                      self.device)
         self.log_dir = log_dir_for(cfg)
         self.iteration = 0
         self.history = []  # type: List[Dict[str, float]]
@@ -159,6 +162,9 @@ class Runner:
         if len(cat["success"]):
             stats["success"] = cat["success"].mean().item()
             stats["final_error_mm"] = 1000.0 * cat["final_error"].median().item()
+            if "final_orientation_error" in cat:  # pose targets
+                stats["final_orientation_error_deg"] = math.degrees(
+                    cat["final_orientation_error"].median().item())
         if len(cat["episode_return"]):
             stats["episode_return"] = cat["episode_return"].mean().item()
         return stats
@@ -266,6 +272,9 @@ class Runner:
         eta = stats["wall_s"] / max(done, 1) * remaining
         success = ("%5.1f%%" % (100 * stats["success"])) if "success" in stats else "   - "
         error = ("%6.1f mm" % stats["final_error_mm"]) if "final_error_mm" in stats else "     - "
+        if self.cfg.task.target == POSE:  # and the orientation's
+            error += (" %5.1f deg" % stats["final_orientation_error_deg"]
+                      if "final_orientation_error_deg" in stats else "     - ")
         held_out = self.judge.describe_latest() if self.judge is not None else ""
         self.progress("it %4d/%d | %7.0f steps/s | reward %7.3f | success %s | median error %s | "
                       "lr %.1e | std %.2f | eta %3.0fs%s"

@@ -63,3 +63,22 @@ def tcp_position(q: torch.Tensor) -> torch.Tensor:
         point = torch.addcmul(torch.addcmul(parts[..., 8:], cos[..., k:k + 1], parts[..., :4]),
                               sin[..., k:k + 1], parts[..., 4:8])
     return point[..., :3].to(q.dtype)
+
+
+def tcp_pose(q: torch.Tensor):
+    """:func:`reach_rl_core.franka_model.tcp_pose` of ``q`` (..., 7) [rad]: TCP position (..., 3)
+    m and rotation (..., 3, 3) in the base frame; on a GPU (outside an ONNX export) as
+    :func:`tcp_position` computes the point, in float64 without 4x4 link matrices: the TCP
+    frame's four homogeneous columns (its axes and its origin) go through the links as rows."""
+    if q.device.type != "cuda" or torch.onnx.is_in_onnx_export():
+        return franka_model.tcp_pose(q)
+    q64 = q.double()
+    cos, sin = q64.cos()[..., None, :], q64.sin()[..., None, :]  # (..., 1, 7)
+    rows = constant(q64, _LINK_ROWS, False)
+    frame = constant(q64, franka_model._TCP_FRAME_IN_LINK7.T, False)  # (4 columns, 4)
+    for k in reversed(range(NUM_JOINTS)):
+        parts = frame @ rows[k]  # (..., 4, 12)
+        frame = torch.addcmul(torch.addcmul(parts[..., 8:], cos[..., k:k + 1], parts[..., :4]),
+                              sin[..., k:k + 1], parts[..., 4:8])
+    columns = frame[..., :3].transpose(-1, -2)  # (..., 3, 4): the axes, then the origin
+    return columns[..., 3].to(q.dtype), columns[..., :3].to(q.dtype)

@@ -37,7 +37,7 @@ def test_committed_policy_matches_todays_contract(name):
         assert written[key] == today[key], "%s: file %s, export today %s" % (key, written[key],
                                                                            today[key])
     assert json.loads(written[contract.KEY_TRAIN_CONFIG])["task"]["interface"] == interface
-    assert [i.name for i in model.graph.input] == list(contract.INPUT_SHAPES)
+    assert [i.name for i in model.graph.input] == list(contract.POINT_INPUTS)  # point policies
     assert [o.name for o in model.graph.output] == [contract.OUTPUT_NAME]
 
 

@@ -1,4 +1,5 @@
-"""The exported policy file: contract 2, numerically equal to torch, refused when wrong."""
+"""The exported point policy file: contract 3, numerically equal to torch, refused when wrong
+(pose policies: test_pose_targets.py)."""
 import json
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_torch_and_onnxruntime_agree(exported):
     assert max_abs_diff(graph, path, batch=1024) <= 1e-5
 
 
-def test_metadata_and_signature_follow_contract_v1(exported):
+def test_metadata_and_signature_follow_the_contract(exported):
     cfg, _, path, _ = exported
     policy = Policy(path)
     info = policy.info
@@ -43,7 +44,11 @@ def test_metadata_and_signature_follow_contract_v1(exported):
     assert info.policy_dt == pytest.approx(cfg.task.policy_dt)
     assert info.joint_names == tuple("fr3_joint%d" % i for i in range(1, 8))
     assert info.target_min == tuple(cfg.task.target_min)
-    assert set(info.inputs) == set(contract.INPUT_SHAPES)
+    assert info.inputs == contract.POINT_INPUTS  # no target_quat: a point policy
+    assert info.target_type == contract.POINT
+    raw = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert raw[contract.KEY_CONTRACT] == "3" and raw[contract.KEY_TARGET_TYPE] == "point"
+    assert contract.KEY_ORIENTATION_RANGE not in raw
     assert info.train_config["task"]["robot"] == "fr3"
     out = policy(*[x[0].numpy() for x in example_inputs()])
     assert out.shape == (7,) and np.all(np.abs(out) <= cfg.task.action_scale)
@@ -69,7 +74,7 @@ def test_dynamic_batch(exported):
     _, _, path, _ = exported
     policy = Policy(path)
     for batch in (1, 3, 100):
-        inputs = {n: x.numpy() for n, x in zip(contract.INPUT_SHAPES, example_inputs(batch))}
+        inputs = {n: x.numpy() for n, x in zip(contract.POINT_INPUTS, example_inputs(batch))}
         assert policy.run_batch(**inputs).shape == (batch, 7)
 
 
@@ -102,7 +107,10 @@ def test_bad_files_are_refused_with_a_clear_error(exported, tmp_path):
     with pytest.raises(PolicyFileError, match="not a readable ONNX model"):
         Policy(str(corrupt))
     cases = {
-        "contract3.onnx": ({contract.KEY_CONTRACT: "3"}, "contract '3'"),
+        "contract4.onnx": ({contract.KEY_CONTRACT: "4"}, "contract '4'"),
+        "notype.onnx": ({contract.KEY_TARGET_TYPE: None}, "target type ''"),
+        # a point file (no target_quat input) that says pose
+        "pose.onnx": ({contract.KEY_TARGET_TYPE: "pose"}, "pose policy lacks the target_quat"),
         # A contract-1 file (raw goal out): refused with the command that re-exports it.
         "contract1.onnx": ({contract.KEY_CONTRACT: "1"}, "reach-rl-export .*checkpoint.pt"),
         "nolimits.onnx": ({contract.KEY_COMMAND_LIMITS: None}, "lacks reach_rl/command_limits"),
