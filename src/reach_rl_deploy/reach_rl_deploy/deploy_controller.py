@@ -3,23 +3,26 @@
 ``DeployController.tick`` is called once per policy step (both interfaces; ``limits.dt`` is
 the policy's ``policy_dt``): it runs the policy and passes its output through the safety
 filter. Anything doubtful -- no or stale joint state, NaN/inf in it, a non-finite policy
-output, motion disabled, no target -- makes the goal zero, and the robot side (the
-trajectory, or franky's Ruckig) ramps the arm smoothly to a stop.
+output, motion disabled, no target (or one of the kind the policy does not take: a pose
+policy's target has an orientation, a point policy's none) -- makes the goal zero, and the
+robot side (the trajectory, or franky's Ruckig) ramps the arm smoothly to a stop.
 
 The policy only ever sees states like those it was trained on: when motion is enabled with
 the arm farther than ``home_tolerance`` from the home (ready) pose, the controller first
 drives it there (:func:`homing_goal`, through the same filter), then hands over.
 
-Units: rad, rad/s, s, metres in the arm's base frame.
+Units: rad, rad/s, s, metres in the arm's base frame; orientations as unit quaternions (x, y, z,
+w) of the TCP frame in the base frame (:class:`reach_rl_deploy.targets.Target`).
 """
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_deploy.policy_runtime import Policy
+from reach_rl_deploy.targets import Target, as_target
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
 
@@ -132,17 +135,20 @@ class DeployController:
         self.last_inference_s = 0.0
         self.last_activity = None  # type: Optional[FilterActivity]
 
-    def tick(self, sample: Optional[JointSample], target: Optional[np.ndarray], enabled: bool,
-             now: float, wall_now: Optional[float] = None) -> np.ndarray:
+    def tick(self, sample: Optional[JointSample], target: Union[Target, np.ndarray, None],
+             enabled: bool, now: float, wall_now: Optional[float] = None) -> np.ndarray:
         """The next command [rad/s] to publish, given the latest joint ``sample``, ``target``
-        [m] (None: none yet) and whether motion is ``enabled``, at monotonic time ``now`` [s]
-        (and system-clock time ``wall_now`` [s] to check the sample's stamp; None: don't)."""
+        (a :class:`Target`, or a point [m]; None: none yet) and whether motion is ``enabled``,
+        at monotonic time ``now`` [s] (and system-clock time ``wall_now`` [s] to check the
+        sample's stamp; None: don't). A target of the other kind than the policy takes counts
+        as none."""
         status = watchdog(sample, now, self.state_timeout, wall_now)
         if status == OK and not enabled:
             status = DISABLED
         if status == OK and self.needs_homing(sample.position):
             status = HOMING
-        if status == OK and target is None:
+        target = None if target is None else as_target(target)
+        if status == OK and (target is None or (target.quaternion is not None) != self.policy.pose):
             status = NO_TARGET
         goal = np.zeros(NUM_JOINTS)
         if status == OK:
@@ -177,9 +183,10 @@ class DeployController:
             self.homing, self.homed = False, True
         return self.homing
 
-    def _infer(self, sample: JointSample, target: np.ndarray) -> np.ndarray:
+    def _infer(self, sample: JointSample, target: Target) -> np.ndarray:
         start = time.perf_counter()
-        output = self.policy(sample.position, sample.velocity, target, self.filter.command)
+        output = self.policy(sample.position, sample.velocity, target.position,
+                             self.filter.command, target.quaternion)
         self.last_inference_s = time.perf_counter() - start
         return output
 

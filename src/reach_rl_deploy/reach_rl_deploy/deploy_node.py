@@ -12,15 +12,18 @@ owns its loop (on a thread of its own) and its recovery:
 * ``libfranka``: the policy at its own rate over franky-control's 1 kHz C++ loop, with
   ``~/recover`` after a reflex (:mod:`reach_rl_deploy.interfaces.libfranka`).
 
-``target_topic`` (geometry_msgs/PointStamped, metres, in ``<robot>_link0`` or with an empty
-frame id, so RViz's "Publish Point" works by remapping ``/clicked_point``); a target outside the
-box the policy was trained on is refused with a warning and stops the arm; ``~/enable``
-(std_srvs/SetBool) starts and stops motion, always through a smooth ramp; an arm farther from
-the ready pose than the training's start spread first moves there; ``/diagnostics`` once a
-second (loop figures, inference time, filter activity, watchdog state, reflex). SIGINT/SIGTERM
-ramp the arm to zero velocity before the node exits 0, logging the figures of the whole run.
+``target_topic`` (:mod:`reach_rl_deploy.target_input`): geometry_msgs/PointStamped for a point
+policy, geometry_msgs/PoseStamped for a pose policy (``reach_rl/target_type``), metres, in
+``<robot>_link0`` or with an empty frame id (RViz's "Publish Point" and "2D Goal Pose" tools
+reach it by remapping: docs/deploy.md); a target outside what the policy was trained on, or
+otherwise unusable (:mod:`reach_rl_deploy.targets`), and a publisher of the other message type
+on the topic, are refused with the reason and stop the arm; ``~/enable`` (std_srvs/SetBool)
+starts and stops motion, always through a smooth ramp; an arm farther from the ready pose than
+the training's start spread first moves there; ``/diagnostics`` once a second (loop figures,
+inference time, filter activity, watchdog state, reflex). SIGINT/SIGTERM ramp the arm to zero
+velocity before the node exits 0, logging the figures of the whole run.
 The node refuses to start, saying what to fix, on a missing or malformed policy file, a
-contract other than 2, a robot / joint-name mismatch, or a policy trained for looser command
+contract other than 2 or 3, a robot / joint-name mismatch, or a policy trained for looser command
 limits than the filter enforces.
 """
 import gc
@@ -33,7 +36,6 @@ from typing import Callable, List, Optional
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PointStamped
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -50,30 +52,17 @@ from reach_rl_deploy.interfaces import DeployInterface, LoopContext, LoopInputs
 from reach_rl_deploy.interfaces.libfranka import LibfrankaInterface
 from reach_rl_deploy.interfaces.ros2_control import TrajectoryInterface
 from reach_rl_deploy.policy_runtime import Policy
+from reach_rl_deploy.target_input import TargetInput
 from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 from reach_rl_deploy.ros_plumbing.qos import reliable
 from reach_rl_deploy.ros_plumbing.realtime import pin_process
 from reach_rl_deploy.ros_plumbing.service_answer import answer
+from reach_rl_deploy.targets import MESSAGE_TYPES
 from reach_rl_deploy.tick_stats import TickStats
 
 TARGET_QOS = reliable(1)
 HEALTHY = (dc.OK, dc.DISABLED, dc.NO_TARGET, dc.HOMING)  # watchdog states that are not faults
 INTERFACE_TYPES = {ROS2_CONTROL: TrajectoryInterface, LIBFRANKA: LibfrankaInterface}
-
-
-def target_refusal(frame_id: str, point: np.ndarray, base_frame: str, info) -> str:
-    """Why a target [m] in frame ``frame_id`` cannot be used, or '' when it can (``info``: the
-    policy's PolicyInfo, whose target box the point must lie in)."""
-    frame = frame_id.lstrip("/")
-    if frame not in ("", base_frame):
-        return "frame %r, expected %r or empty" % (frame, base_frame)
-    if not np.all(np.isfinite(point)):
-        return "non-finite coordinates %s" % point
-    if not info.target_in_box(point):
-        return ("(%.3f, %.3f, %.3f) m is outside the workspace the policy was trained for, "
-                "x %.2f..%.2f, y %.2f..%.2f, z %.2f..%.2f m"
-                % (tuple(point) + sum(zip(info.target_min, info.target_max), ())))
-    return ""
 
 
 def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployController:
@@ -111,7 +100,6 @@ class DeployNode(Node):
         self.joint_names = joint_names(p.robot, p.joint_prefix)
         self.controller = make_controller(p, self.joint_names)
         self.stats = TickStats(time.monotonic())
-        self._target = None  # type: Optional[np.ndarray]
         self._enabled = p.autostart
         self._stopping = threading.Event()
         self._finished = threading.Event()
@@ -119,7 +107,8 @@ class DeployNode(Node):
         self._last_status = dc.NO_STATE
 
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(PointStamped, p.target_topic, self._on_target, TARGET_QOS)
+        self.targets = TargetInput(self, p.target_topic, self.base_frame,
+                                   self.controller.policy.info, TARGET_QOS)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_timer(1.0, self._publish_diagnostics)
         context = LoopContext(self, self.controller, self.joint_names, self.loop_inputs,
@@ -133,9 +122,10 @@ class DeployNode(Node):
         self._thread = threading.Thread(target=self._run, name="deploy_loop", daemon=True)
         limits, info = self.controller.limits, self.controller.policy.info
         self.get_logger().info(
-            "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; targets on %s; motion %s"
+            "policy %s (%s, %.0f Hz) -> %s at %.0f Hz; %s targets (%s) on %s; motion %s"
             % (p.policy, info.robot, 1.0 / info.policy_dt, self.interface.name, 1.0 / limits.dt,
-               p.target_topic, "enabled" if p.autostart else "disabled (call ~/enable true)"))
+               info.target_type, MESSAGE_TYPES[info.target_type], self.targets.topic,
+               "enabled" if p.autostart else "disabled (call ~/enable true)"))
         self.get_logger().info(
             "%s filter: acceleration %s rad/s^2, jerk %s rad/s^3"
             % (p.interface, np.round(limits.accel, 3).tolist(), np.round(limits.jerk, 1).tolist()))
@@ -148,18 +138,6 @@ class DeployNode(Node):
             for f in declarations()})
 
     # -- callbacks: short, they only hand data to the loop -----------------------------------
-    def _on_target(self, msg: PointStamped) -> None:
-        point = np.array([msg.point.x, msg.point.y, msg.point.z])
-        refused = target_refusal(msg.header.frame_id, point, self.base_frame,
-                                 self.controller.policy.info)
-        if refused:
-            self.get_logger().warning("target refused: %s; stopping the arm" % refused)
-            self._target = None
-            return
-        if self._target is None or np.any(point != self._target):
-            self.get_logger().info("target (%.3f, %.3f, %.3f) m" % tuple(point))
-        self._target = point
-
     def _on_enable(self, request, response):
         refusal = (self.interface.fault() or self.interface.activate()) if request.data else ""
         if refusal:
@@ -174,7 +152,7 @@ class DeployNode(Node):
     # -- what the interfaces' loops call ---------------------------------------------------------
     def loop_inputs(self) -> LoopInputs:
         """The target, the enable flag and whether the node is stopping, for this tick."""
-        return LoopInputs(self._target, self._enabled, self._stopping.is_set())
+        return LoopInputs(self.targets.latest, self._enabled, self._stopping.is_set())
 
     def account(self, sample: Optional[JointSample]) -> None:
         """One tick's figures (``sample``: the joint state the command came from, if it has an

@@ -84,8 +84,10 @@ class DeployParameters:
     activate_controller: str = _p("", "ros2_control: the controller ~/enable activates through "
                                       "/controller_manager/switch_controller (spawned inactive); "
                                       "empty: none to activate")
-    target_topic: str = _p("reach_target", "geometry_msgs/PointStamped TCP targets in the base "
-                                           "frame <robot>_link0 (or an empty frame id)")
+    target_topic: str = _p("reach_target", "TCP targets in the base frame <robot>_link0 (or an "
+                                           "empty frame id): geometry_msgs/PointStamped for a "
+                                           "point policy, geometry_msgs/PoseStamped for a pose "
+                                           "policy (the file's reach_rl/target_type)")
     joint_states_topic: str = _p("joint_states", "ros2_control: JointState input; libfranka: "
                                                   "where the measured joint states are published")
     autostart: bool = _p(False, "enable motion at start (false on a real robot: call ~/enable)")

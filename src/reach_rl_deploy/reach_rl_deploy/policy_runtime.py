@@ -1,5 +1,5 @@
-"""A contract-2 policy file (:mod:`reach_rl_core.policy_file`) run with onnxruntime: what the
-deploy node calls each policy step, and what training judges its exported files with."""
+"""A policy file (:mod:`reach_rl_core.policy_file`, contract 3 or 2) run with onnxruntime: what
+the deploy node calls each policy step, and what training judges its exported files with."""
 import os
 from typing import Optional, Sequence
 
@@ -7,14 +7,17 @@ import numpy as np
 import onnxruntime as ort
 
 from reach_rl_core.franka_model import NUM_JOINTS
-from reach_rl_core.policy_file import INPUT_SHAPES, OUTPUT_NAME, PolicyFileError, parse_metadata
+from reach_rl_core.policy_file import (INPUT_SHAPES, OUTPUT_NAME, POSE, PolicyFileError,
+                                       parse_metadata)
 
 
 class Policy:
-    """A contract-2 policy file opened with onnxruntime (single-threaded, CPU).
+    """A policy file opened with onnxruntime (single-threaded, CPU).
 
-    ``policy(joint_pos, joint_vel, target_pos, prev_command)`` takes 1-D arrays (rad, rad/s,
-    m, rad/s) and returns the joint velocity command [rad/s] as a float64 array of 7.
+    ``policy(joint_pos, joint_vel, target_pos, prev_command, target_quat=None)`` takes 1-D
+    arrays (rad, rad/s, m, rad/s; ``target_quat``: the unit quaternion (x, y, z, w) of the TCP
+    target's orientation in the base frame, given to a pose policy and only to one) and returns
+    the joint velocity command [rad/s] as a float64 array of 7.
     """
 
     def __init__(self, path: str, threads: int = 1):
@@ -33,7 +36,7 @@ class Policy:
         inputs = {i.name: i for i in self.session.get_inputs()}
         unknown = sorted(set(inputs) - set(INPUT_SHAPES))
         if unknown:
-            raise PolicyFileError("%s: unexpected inputs %s; contract 2 allows %s"
+            raise PolicyFileError("%s: unexpected inputs %s; the contract allows %s"
                                   % (path, unknown, sorted(INPUT_SHAPES)))
         for name, node in inputs.items():
             if node.type != "tensor(float)" or node.shape[-1] != INPUT_SHAPES[name]:
@@ -41,10 +44,11 @@ class Policy:
                                       % (path, name, INPUT_SHAPES[name], node.type, node.shape))
         outputs = [o.name for o in self.session.get_outputs()]
         if outputs != [OUTPUT_NAME]:
-            raise PolicyFileError("%s: outputs %s, contract 2 has exactly [%r]"
+            raise PolicyFileError("%s: outputs %s, the contract has exactly [%r]"
                                   % (path, outputs, OUTPUT_NAME))
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.info = parse_metadata(path, metadata, list(inputs))
+        self.pose = self.info.target_type == POSE  # takes target_quat
         # One observation per call at 1 kHz: inputs and output live in fixed buffers bound to the
         # session once, so a call copies the signals in and runs, without building feeds.
         self._feeds = {name: np.zeros((1, INPUT_SHAPES[name]), np.float32) for name in inputs}
@@ -65,9 +69,15 @@ class Policy:
             raise PolicyFileError("%s expects joints %s, the deploy is configured for %s"
                                   % (self.info.path, list(self.info.joint_names), list(joint_names)))
 
-    def __call__(self, joint_pos, joint_vel, target_pos, prev_command) -> np.ndarray:
+    def __call__(self, joint_pos, joint_vel, target_pos, prev_command,
+                 target_quat=None) -> np.ndarray:
+        """ValueError when ``target_quat`` is given to a point policy or missing for a pose one."""
+        if (target_quat is not None) != self.pose:
+            raise ValueError("%s is a %s policy: it takes %s" % (
+                self.info.path, self.info.target_type,
+                "a target orientation (target_quat)" if self.pose else "no target orientation"))
         signals = {"joint_pos": joint_pos, "joint_vel": joint_vel, "target_pos": target_pos,
-                   "prev_command": prev_command}
+                   "target_quat": target_quat, "prev_command": prev_command}
         for name, feed in self._feeds.items():
             feed[0] = signals[name]
         self.session.run_with_iobinding(self._binding)

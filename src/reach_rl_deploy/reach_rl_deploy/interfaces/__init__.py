@@ -11,16 +11,16 @@ subscriptions and services and as its logger, the rest as plain values and calla
 """
 from typing import Callable, List, NamedTuple, Optional, Protocol, Tuple
 
-import numpy as np
 from rclpy.node import Node
 
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
+from reach_rl_deploy.targets import Target
 
 
 class LoopInputs(NamedTuple):
     """What a loop reads from the node every tick."""
 
-    target: Optional[np.ndarray]  # m, base frame; None: none
+    target: Optional[Target]  # m (and orientation), base frame; None: none
     enabled: bool
     stopping: bool  # SIGINT/SIGTERM: ramp to zero, let the motion end, return
 
