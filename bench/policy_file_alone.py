@@ -20,6 +20,7 @@ from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 from reach_rl_core.filter_limits import FilterLimits  # noqa: E402
 from reach_rl_deploy.deploy_controller import DeployController, JointSample  # noqa: E402
 from reach_rl_deploy.target_runner import random_targets  # noqa: E402
+from reach_rl_deploy.targets import Target  # noqa: E402
 
 
 def raw(policy: Policy, targets, hold: float):
@@ -45,7 +46,8 @@ def filtered(policy: Policy, targets, hold: float):
     errors, now = [], 0.0
     for target in targets:
         for _ in range(int(round(hold / limits.dt))):
-            command = controller.tick(JointSample(q, dq, now), np.asarray(target), True, now)
+            command = controller.tick(JointSample(q, dq, now), Target(np.asarray(target)), True,
+                                      now)
             q, dq, now = q + command * limits.dt, command, now + limits.dt
         errors.append(np.linalg.norm(tcp_position(q) - target))
     return errors

@@ -1,8 +1,7 @@
 """Hand orientation targets: quaternions, rotation matrices and a continuous orientation error.
 
 Shared by training (torch tensors) and deploy (numpy arrays) the way
-:mod:`reach_rl_core.franka_model` is: every function but :func:`sample_down_orientations` takes
-either and returns the same kind.
+:mod:`reach_rl_core.franka_model` is: every function takes either and returns the same kind.
 
 Conventions
 -----------
@@ -136,27 +135,36 @@ def rotation_from_rpy(roll, pitch, yaw):
     return xp.stack([xp.stack(r, -1) for r in rows], -2)
 
 
-def sample_down_orientations(rng, n, cone=0.0):
-    """``n`` target rotations (n, 3, 3) of the ``<arm>_hand_tcp`` frame in the base frame, numpy.
+def numpy_uniform(rng):
+    """``uniform(shape, low, high)`` for :func:`sample_down_orientations` from a numpy Generator."""
+    return lambda shape, low, high: rng.uniform(low, high, shape)
 
-    ``rng``: a numpy Generator. With ``cone`` = 0 the TCP z axis points straight down, -base z,
-    with yaw (the hand's turn about that axis) uniform in [-pi, pi): roll 0, pitch pi, yaw as
-    :func:`rotation_from_rpy`. With ``cone`` > 0 [rad] that rotation is then tilted so the z axis
-    points uniformly over the spherical cap of half-angle ``cone`` around down.
+
+def sample_down_orientations(uniform, n, cone=0.0):
+    """``n`` target rotations (n, 3, 3) of the ``<arm>_hand_tcp`` frame in the base frame.
+
+    ``uniform(shape, low, high)`` draws uniform numbers as arrays of the kind wanted (numpy:
+    :func:`numpy_uniform`; training passes its task's torch generator, so a CUDA graph of steps
+    draws anew at each replay); shapes never depend on the numbers drawn. With ``cone`` = 0 the
+    TCP z axis points straight down, -base z, with yaw (the hand's turn about that axis) uniform
+    in [-pi, pi): roll 0, pitch pi, yaw as :func:`rotation_from_rpy`. With ``cone`` > 0 [rad]
+    that rotation is then tilted so the z axis points uniformly over the spherical cap of
+    half-angle ``cone`` around down.
     """
     if not 0.0 <= cone <= np.pi:
         raise ValueError("cone must be in [0, pi] rad, got %r" % (cone,))
-    yaw = rng.uniform(-np.pi, np.pi, n)
-    down = rotation_from_rpy(np.zeros(n), np.full(n, np.pi), yaw)
+    yaw = uniform((n,), -np.pi, np.pi)
+    xp = array_namespace(yaw)
+    zero = 0.0 * yaw
+    down = rotation_from_rpy(zero, zero + np.pi, yaw)
     if cone == 0.0:
         return down
-    tilt = np.arccos(rng.uniform(np.cos(cone), 1.0, n))  # uniform over the cap's area
-    heading = rng.uniform(-np.pi, np.pi, n)
+    tilt = xp.arccos(xp.clip(uniform((n,), np.cos(cone), 1.0), -1.0, 1.0))  # uniform over the area
+    heading = uniform((n,), -np.pi, np.pi)
     # Rodrigues: turn by `tilt` about the horizontal axis that takes -z towards `heading`.
-    axis = np.stack((np.sin(heading), -np.cos(heading), np.zeros(n)), -1)
-    cross = np.zeros((n, 3, 3))
-    cross[:, 0, 2], cross[:, 1, 2] = axis[:, 1], -axis[:, 0]
-    cross[:, 2, 0], cross[:, 2, 1] = -axis[:, 1], axis[:, 0]
-    s, c = np.sin(tilt)[:, None, None], np.cos(tilt)[:, None, None]
-    turn = np.eye(3) + s * cross + (1.0 - c) * (cross @ cross)
+    ax, ay = xp.sin(heading), -xp.cos(heading)
+    cross = xp.stack((xp.stack((zero, zero, ay), -1), xp.stack((zero, zero, -ax), -1),
+                      xp.stack((-ay, ax, zero), -1)), -2)
+    s, c = xp.sin(tilt)[:, None, None], xp.cos(tilt)[:, None, None]
+    turn = like(cross, np.eye(3)) + s * cross + (1.0 - c) * (cross @ cross)
     return turn @ down

@@ -16,13 +16,13 @@ w) of the TCP frame in the base frame (:class:`reach_rl_deploy.targets.Target`).
 """
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_deploy.policy_runtime import Policy
-from reach_rl_deploy.targets import Target, as_target
+from reach_rl_deploy.targets import Target
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.safety_filter import FilterActivity, FilterState, filter_step
 
@@ -135,10 +135,10 @@ class DeployController:
         self.last_inference_s = 0.0
         self.last_activity = None  # type: Optional[FilterActivity]
 
-    def tick(self, sample: Optional[JointSample], target: Union[Target, np.ndarray, None],
+    def tick(self, sample: Optional[JointSample], target: Optional[Target],
              enabled: bool, now: float, wall_now: Optional[float] = None) -> np.ndarray:
         """The next command [rad/s] to publish, given the latest joint ``sample``, ``target``
-        (a :class:`Target`, or a point [m]; None: none yet) and whether motion is ``enabled``,
+        (None: none yet) and whether motion is ``enabled``,
         at monotonic time ``now`` [s] (and system-clock time ``wall_now`` [s] to check the
         sample's stamp; None: don't). A target of the other kind than the policy takes counts
         as none."""
@@ -147,7 +147,6 @@ class DeployController:
             status = DISABLED
         if status == OK and self.needs_homing(sample.position):
             status = HOMING
-        target = None if target is None else as_target(target)
         if status == OK and (target is None or (target.quaternion is not None) != self.policy.pose):
             status = NO_TARGET
         goal = np.zeros(NUM_JOINTS)

@@ -33,7 +33,8 @@ import numpy as np
 from reach_rl_core.franka_model import ROBOTS, tcp_pose, tcp_position
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
                                        orientation_error_angle, quaternion_to_matrix,
-                                       rotation_from_rpy, sample_down_orientations)
+                                       numpy_uniform, rotation_from_rpy,
+                                       sample_down_orientations)
 from reach_rl_deploy.deploy_controller import HOMING
 from reach_rl_deploy.target_observer import Observer
 from reach_rl_deploy.targets import MESSAGE_TYPES, Target, pose_target
@@ -55,7 +56,7 @@ def random_orientations(count: int, seed: int, down_cone: float) -> np.ndarray:
     ``down_cone`` [rad] saw them (z axis within the cone around straight down, any yaw), drawn
     with ``seed`` from a generator of their own (the positions stay those of a point run)."""
     rng = np.random.default_rng([seed, 1])
-    return matrix_to_quaternion(sample_down_orientations(rng, count, down_cone))
+    return matrix_to_quaternion(sample_down_orientations(numpy_uniform(rng), count, down_cone))
 
 
 def random_policy_targets(count: int, seed: int, path: str) -> List[Target]:
@@ -86,7 +87,7 @@ def parse_target(text: str) -> Tuple[float, ...]:
     return values
 
 
-def as_target(values: Sequence[float]) -> Target:
+def target_from_values(values: Sequence[float]) -> Target:
     """A parsed target (:func:`parse_target`) as a Target: a point, or for six values a pose
     whose orientation is ``rotation_from_rpy(roll, pitch, yaw)`` (tf2's setRPY)."""
     if len(values) == 3:
@@ -141,7 +142,7 @@ def parse_args(argv: Optional[List[str]]):
                      "pass --policy FILE")
     try:
         args.target_list = (random_policy_targets(args.random, args.seed, args.policy)
-                            if args.random else [as_target(parse_target(t)) for t in args.targets])
+                            if args.random else [target_from_values(parse_target(t)) for t in args.targets])
     except ValueError as exc:  # PolicyFileError included
         parser.error(str(exc))
     if len({t.quaternion is None for t in args.target_list}) > 1:

@@ -33,13 +33,6 @@ class Target(NamedTuple):
     quaternion: Optional[np.ndarray] = None
 
 
-def as_target(target) -> Target:
-    """``target`` as a Target: a Target as it is, anything else as a point [m]."""
-    if isinstance(target, Target):
-        return target
-    return Target(np.asarray(target, dtype=float))
-
-
 def pose_target(position: Sequence[float], quaternion: Sequence[float]) -> Target:
     """A pose Target from ``position`` [m] and a non-zero ``quaternion`` (x, y, z, w), which is
     normalised and given w >= 0 (the same rotation; core's ``matrix_to_quaternion`` form)."""

@@ -17,6 +17,7 @@ from reach_rl_core.command_trajectory import TrajectoryStream  # noqa: E402
 from reach_rl_core.filter_limits import ROS2_CONTROL, FilterLimits, interface_defaults  # noqa: E402
 from reach_rl_core.franka_model import FR3, READY_POSE, joint_names  # noqa: E402
 from reach_rl_deploy import deploy_controller as dc  # noqa: E402
+from reach_rl_deploy.targets import Target  # noqa: E402
 from reach_rl_deploy.deploy_controller import (DeployController, JointSample,  # noqa: E402
                                                reorder_joint_state, watchdog)
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
@@ -25,7 +26,8 @@ POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policies",
                       "fr3_ros2_control.onnx")  # the committed FR3 policy (ros2_control)
 NAMES = joint_names("fr3")
 READY = np.array(READY_POSE)
-TARGET = np.array([0.5, 0.2, 0.3])  # m: from READY the policy speeds up at the filter's 3 rad/s^2
+# m: from READY the policy speeds up at the filter's 3 rad/s^2
+TARGET = Target(np.array([0.5, 0.2, 0.3]))
 HOLD = interface_defaults(ROS2_CONTROL).command_hold
 LIMITS = FilterLimits.for_interface(FR3, ROS2_CONTROL, control_rate=50.0, command_hold=HOLD)
 DT = LIMITS.dt  # s, one policy step

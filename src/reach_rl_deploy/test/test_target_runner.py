@@ -23,9 +23,9 @@ def test_parse_target_takes_three_finite_metres_or_a_pose_and_says_what_is_wrong
 
 
 def test_a_pose_is_sent_as_tf2s_set_rpy_quaternion():
-    point = tr.as_target((0.45, 0.2, 0.3))
+    point = tr.target_from_values((0.45, 0.2, 0.3))
     assert point.quaternion is None
-    pose = tr.as_target((0.45, 0.2, 0.3, 0.1, -0.2, 2.5))
+    pose = tr.target_from_values((0.45, 0.2, 0.3, 0.1, -0.2, 2.5))
     np.testing.assert_allclose(quaternion_to_matrix(pose.quaternion),
                                rotation_from_rpy(0.1, -0.2, 2.5), atol=1e-12)
     assert pose.quaternion[3] >= 0.0 and np.linalg.norm(pose.quaternion) == pytest.approx(1.0)

@@ -12,7 +12,7 @@ from reach_rl_core.franka_model import FR3, READY_POSE
 from reach_rl_core.orientation import matrix_to_quaternion, rotation_from_rpy
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.policy_runtime import Policy
-from reach_rl_deploy.targets import (DOWN_CONE_MARGIN, Endpoint, Target, as_target, down_angle,
+from reach_rl_deploy.targets import (DOWN_CONE_MARGIN, Endpoint, Target, down_angle,
                                      pose_refusal, pose_target, target_refusal, type_mismatches)
 
 BASE = "fr3_link0"
@@ -46,9 +46,6 @@ def test_down_angle_is_the_tcp_z_axis_from_straight_down():
 def test_pose_target_is_normalised_with_w_positive():
     target = pose_target(INSIDE, [0.0, 0.0, 0.0, -1.0005])
     np.testing.assert_allclose(target.quaternion, [0.0, 0.0, 0.0, 1.0])
-    assert as_target(target) is target
-    point = as_target([0.4, 0.1, 0.3])
-    assert point.quaternion is None and point.position.dtype == float
 
 
 @pytest.mark.parametrize("case, frame, position, quaternion, expected", [
@@ -122,7 +119,7 @@ def test_a_pose_policy_gets_the_quaternion_and_a_point_policy_never_one(pose_pol
 def test_the_controller_drives_only_the_kind_of_target_its_policy_takes(
         pose_policy, point_policy, kind):
     policy = pose_policy if kind == "pose" else point_policy
-    right = pose_target(INSIDE, DOWN) if kind == "pose" else INSIDE
+    right = pose_target(INSIDE, DOWN) if kind == "pose" else Target(np.asarray(INSIDE))
     wrong = Target(INSIDE) if kind == "pose" else pose_target(INSIDE, DOWN)
     sample = dc.JointSample(np.array(READY_POSE), np.zeros(7), received=0.0)
     for target, status in ((wrong, dc.NO_TARGET), (right, dc.OK)):

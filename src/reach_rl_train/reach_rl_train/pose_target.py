@@ -5,24 +5,23 @@ A pose target is a position and an orientation of the TCP frame ``<arm>_hand_tcp
 frame. Orientations are drawn as Isaac-Reach-Franka draws them: pointing down (roll 0, pitch pi)
 with any yaw (uniform in [-pi, pi)), then, with ``task.down_cone`` > 0, tilted so the TCP z axis
 points uniformly over the cone of that half-angle around straight down
-(:func:`reach_rl_core.orientation.sample_down_orientations` on torch, from the task's generator).
+(:func:`reach_rl_core.orientation.sample_down_orientations`, from the task's torch generator).
 The observation carries the target as a unit quaternion (x, y, z, w) with w >= 0, the policy
 file's ``target_quat``; the network reads it through rotation matrices, so q and -q are the same
 target to it (:class:`reach_rl_train.actor_critic.ObservationEncoder`).
 """
-import math
-from typing import Callable, Tuple
+from typing import Tuple
 
 import torch
 
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
-                                       orientation_error_angle, rotation_from_rpy)
+                                       orientation_error_angle)
 from reach_rl_core.policy_file import INPUT_SHAPES, POINT, POINT_INPUTS, POSE
 from reach_rl_train import torch_arrays
 from reach_rl_train.config import RewardConfig
 
 __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout", "obs_dim",
-           "sample_down_rotations", "orientation_reward", "tcp_pose", "orientation_error",
+           "orientation_reward", "tcp_pose", "orientation_error",
            "as_quaternion"]
 
 
@@ -41,40 +40,6 @@ def obs_layout(target_type: str) -> Tuple[Tuple[str, int], ...]:
 def obs_dim(target_type: str) -> int:
     """The observation's width: 24 for point targets, 28 for pose targets."""
     return sum(n for _, n in obs_layout(target_type))
-
-
-def _rodrigues(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotations (n, 3, 3) by ``angle`` (n) rad about the unit ``axis`` (n, 3) with zero z."""
-    zero = torch.zeros_like(angle)
-    ax, ay = axis[..., 0], axis[..., 1]
-    cross = torch.stack([torch.stack([zero, zero, ay], -1),
-                         torch.stack([zero, zero, -ax], -1),
-                         torch.stack([-ay, ax, zero], -1)], -2)
-    s, c = angle.sin()[:, None, None], angle.cos()[:, None, None]
-    eye = torch.eye(3, device=axis.device, dtype=axis.dtype)
-    return eye + s * cross + (1.0 - c) * (cross @ cross)
-
-
-def sample_down_rotations(uniform: Callable[..., torch.Tensor], n: int,
-                          cone: float) -> torch.Tensor:
-    """``n`` target rotations (n, 3, 3) of the TCP frame in the base frame.
-
-    ``uniform(shape, low, high)`` draws uniform numbers (the task's generator, so a CUDA graph
-    of steps draws anew at each replay). Yaw uniform in [-pi, pi) about straight down (roll 0,
-    pitch pi, :func:`reach_rl_core.orientation.rotation_from_rpy`); with ``cone`` > 0 rad the
-    z axis is then tilted by arccos(U(cos cone, 1)) (uniform over the cap's area) towards a
-    uniform heading: :func:`reach_rl_core.orientation.sample_down_orientations`'s distribution.
-    Shapes never depend on the numbers drawn.
-    """
-    yaw = uniform((n,), -math.pi, math.pi)
-    zero = torch.zeros_like(yaw)
-    down = rotation_from_rpy(zero, zero + math.pi, yaw)
-    if cone == 0.0:
-        return down
-    tilt = torch.acos(uniform((n,), math.cos(cone), 1.0).clamp(-1.0, 1.0))
-    heading = uniform((n,), -math.pi, math.pi)
-    axis = torch.stack((heading.sin(), -heading.cos(), zero), -1)
-    return _rodrigues(axis, tilt) @ down
 
 
 def as_quaternion(rotation: torch.Tensor) -> torch.Tensor:

@@ -22,13 +22,13 @@ import torch
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import NUM_JOINTS, limit_distance
+from reach_rl_core.orientation import sample_down_orientations
 from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
 from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion, obs_dim,
-                                        obs_layout, orientation_error, orientation_reward,
-                                        sample_down_rotations, tcp_pose)
+                                        obs_layout, orientation_error, orientation_reward, tcp_pose)
 
 # point targets' observation (pose targets': pose_target.obs_layout(POSE), ReachTask.obs_dim)
 OBS_LAYOUT = obs_layout(POINT)
@@ -150,7 +150,7 @@ class ReachTask:
         new = self._uniform((self.num_envs, 3), self.target_min, self.target_max)
         self.target = torch.where(mask.unsqueeze(-1), new, self.target)
         if self.pose:  # drawn after the positions: the same positions as point targets
-            rotation = sample_down_rotations(self._uniform, self.num_envs, self.cfg.down_cone)
+            rotation = sample_down_orientations(self._uniform, self.num_envs, self.cfg.down_cone)
             self.target_rot = torch.where(mask[:, None, None], rotation, self.target_rot)
             self.target_quat = torch.where(mask.unsqueeze(-1), as_quaternion(rotation),
                                            self.target_quat)

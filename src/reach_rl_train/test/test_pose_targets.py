@@ -12,8 +12,7 @@ from reach_rl_core import orientation as ori  # noqa: E402
 from reach_rl_train.actor_critic import ObservationEncoder, split_obs  # noqa: E402
 from reach_rl_train.config import ConfigError, RandomizationConfig, load_config  # noqa: E402
 from reach_rl_train.held_out import Goal, better, describe, worse_of  # noqa: E402
-from reach_rl_train.pose_target import (obs_dim, orientation_reward,  # noqa: E402
-                                        sample_down_rotations)
+from reach_rl_train.pose_target import obs_dim, orientation_reward  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
 DEG = math.pi / 180.0
@@ -36,7 +35,7 @@ def yaw_of_down(rotation):
 
 
 def test_down_targets_point_straight_down_with_any_yaw():
-    rotation = sample_down_rotations(uniform_from(1), 4000, 0.0).double()
+    rotation = ori.sample_down_orientations(uniform_from(1), 4000, 0.0).double()
     down = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
     torch.testing.assert_close(rotation[:, :, 2], down.expand(4000, 3), atol=1e-6, rtol=0)
     torch.testing.assert_close(rotation.transpose(1, 2) @ rotation,
@@ -47,7 +46,7 @@ def test_down_targets_point_straight_down_with_any_yaw():
 
 def test_cone_targets_stay_in_the_cone_uniformly_over_its_solid_angle():
     cone = 0.4
-    rotation = sample_down_rotations(uniform_from(2), 20000, cone).double()
+    rotation = ori.sample_down_orientations(uniform_from(2), 20000, cone).double()
     tilt = torch.acos((-rotation[:, 2, 2]).clamp(-1, 1))  # z axis from straight down
     assert tilt.max() <= cone + 1e-5 and tilt.max() > 0.97 * cone
     inner = (tilt <= cone / 2).double().mean().item()  # the inner cap's share of the area
