@@ -1,26 +1,37 @@
 """The policies the deploy tests deploy (pytest fixtures).
 
-Two tiny FR3 policies are committed beside reach_rl_deploy's tests, one per interface, trained
-by ``reach-rl-train "ppo.hidden=[64,64]" [--interface libfranka]`` (1000 held-out targets: 99.9 %
-within 1 cm, median 1.5 mm; libfranka: 100 %, 1.2 mm). reach_rl_train's test_committed_policies.py fails when they
-no longer match the policy file contract that export writes today; re-export them from their
-checkpoints (``reach-rl-export <run>_logs/checkpoint.pt --out <file>``, as for contract 3) or
-retrain them with the commands in ``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY=/path/policy.onnx
-deploy another file instead (e.g. the default training's, runs/demo/...).
+FR3 policies are committed beside reach_rl_deploy's tests: two tiny point policies, one per
+interface, trained by ``reach-rl-train "ppo.hidden=[64,64]" [--interface libfranka]`` (1000
+held-out targets: 99.9 % within 1 cm, median 1.5 mm; libfranka: 100 %, 1.2 mm), and a pose
+policy for libfranka (``COMMITTED`` has each one's command). reach_rl_train's
+test_committed_policies.py fails when they no longer match the policy file contract that export
+writes today; re-export them from their checkpoints (``reach-rl-export
+<run>_logs/checkpoint.pt --out <file>``, as for contract 3) or retrain them with the commands in
+``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY /
+REACH_RL_TEST_POSE_POLICY=/path/policy.onnx deploy another file instead (e.g. the default
+training's, runs/demo/...).
 """
 import os
+from typing import NamedTuple
 
 import pytest
 
 from source_tree import REPO
 
 POLICIES = REPO / "src" / "reach_rl_deploy" / "test" / "policies"
-# file: (interface, the command that wrote it)
+
+
+class Committed(NamedTuple):
+    interface: str  # the deploy interface it was trained for
+    target: str  # point | pose
+    command: str  # the command that wrote it
+
+
 COMMITTED = {
-    "fr3_ros2_control.onnx": ("ros2_control", 'reach-rl-train "ppo.hidden=[64,64]" --device cpu '
-                                              "--out fr3_ros2_control.onnx"),
-    "fr3_libfranka.onnx": ("libfranka", 'reach-rl-train "ppo.hidden=[64,64]" --interface libfranka '
-                                        "--device cpu --out fr3_libfranka.onnx"),
+    "fr3_ros2_control.onnx": Committed("ros2_control", "point", 'reach-rl-train "ppo.hidden=[64,64]" '
+                                       "--device cpu --out fr3_ros2_control.onnx"),
+    "fr3_libfranka.onnx": Committed("libfranka", "point", 'reach-rl-train "ppo.hidden=[64,64]" '
+                                    "--interface libfranka --device cpu --out fr3_libfranka.onnx"),
 }
 
 
@@ -49,3 +60,9 @@ def reach_policy() -> str:
 def libfranka_policy() -> str:
     """Path of an FR3 policy file for the libfranka interface (its own limits, 4 rad/s^2)."""
     return _policy("REACH_RL_TEST_LIBFRANKA_POLICY", "fr3_libfranka.onnx")
+
+
+@pytest.fixture(scope="session")
+def libfranka_pose_policy() -> str:
+    """Path of an FR3 pose policy file (task.target=pose) for the libfranka interface."""
+    return _policy("REACH_RL_TEST_POSE_POLICY", "fr3_libfranka_pose.onnx")

@@ -25,15 +25,20 @@ from franka_sim_harness import LOOP_CPU, franka_sim_fixture
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import PointStamped  # noqa: E402
+from geometry_msgs.msg import PointStamped, PoseStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
-from reach_rl_core.franka_model import READY_POSE, tcp_position  # noqa: E402
+from reach_rl_core.franka_model import READY_POSE, tcp_pose, tcp_position  # noqa: E402
+from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,  # noqa: E402
+                                       orientation_error_angle, quaternion_to_matrix,
+                                       rotation_from_rpy)
 
 pytestmark = pytest.mark.ros
 
 TARGETS = [(0.42, 0.18, 0.38), (0.52, -0.15, 0.30), (0.36, 0.02, 0.50)]  # m, not training's seeds
+# (x, y, z) m and yaw rad of the TCP pointing down (roll 0, pitch pi): a pose policy's targets
+POSES = [(0.45, 0.15, 0.35, 0.6), (0.50, -0.15, 0.30, -1.2), (0.40, 0.05, 0.45, 2.4)]
 FRANKA_SIM_START = (0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785)  # rad, its own start pose
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
@@ -53,12 +58,32 @@ class Operator(TestNode):
         self.record(JointState, "/joint_states", 100, self.states)
         self.record(DiagnosticArray, "/diagnostics", 10, self.diagnostics, stamp=False)
         self.target_pub = self.node.create_publisher(PointStamped, "/reach_target", 10)
+        self.pose_pub = self.node.create_publisher(PoseStamped, "/reach_target", 10)
 
     def send_target(self, xyz):
         msg = PointStamped()
         msg.header.frame_id = "fr3_link0"
         msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
         self.target_pub.publish(msg)
+
+    def send_pose(self, position, quaternion):
+        msg = PoseStamped()
+        msg.header.frame_id = "fr3_link0"
+        p, o = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in position)
+        o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
+        self.pose_pub.publish(msg)
+
+    def hold_pose(self, position, quaternion, seconds):
+        """Publish the pose for ``seconds``; returns the TCP's position error [m] and
+        orientation error [rad] at the end."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.send_pose(position, quaternion)
+            time.sleep(0.05)
+        tcp, rotation = tcp_pose(self.q())
+        angle = orientation_error_angle(rotation, quaternion_to_matrix(np.asarray(quaternion)))
+        return float(np.linalg.norm(tcp - np.asarray(position))), float(angle)
 
     def q(self):
         with self.lock:
@@ -146,6 +171,25 @@ def test_reaches_targets_from_franka_sims_start_pose_and_stops_on_sigint(
     # The node set the robot's joint impedance (and collision thresholds) itself at connection.
     assert "Handling SetJointImpedance command" in franka_sim.output
     assert "robot configured: collision torque [20.0, 20.0, 18.0" in node.output
+
+
+def test_a_pose_policy_reaches_pose_targets(franka_sim, operator, libfranka_pose_policy):
+    # A pose policy (task.target=pose) behind the same filter and 1 kHz loop: each target a
+    # PoseStamped, the TCP pointing down at three yaws; success as in training, within 1 cm and
+    # 5 deg, with no reflex and nothing franka-sim judges a violation.
+    with homed_node(operator, libfranka_pose_policy) as node:
+        errors = []
+        for x, y, z, yaw in POSES:
+            quaternion = matrix_to_quaternion(rotation_from_rpy(0.0, np.pi, yaw))
+            errors.append(operator.hold_pose((x, y, z), quaternion, 4.0))
+        assert node.interrupt(15.0) == 0, node.output
+    position, angle = np.array(errors).T
+    assert position.max() < 0.01 and angle.max() < ORIENTATION_TOLERANCE, (
+        "final errors %s mm, %s deg; node:\n%s" % (np.round(1000 * position, 1),
+                                                   np.round(np.degrees(angle), 1),
+                                                   node.output[-3000:]))
+    assert "robot reflex" not in node.output
+    assert franka_sim.violations() == []
 
 
 def test_stalls_of_the_python_side_holding_the_gil_cost_no_reflex(

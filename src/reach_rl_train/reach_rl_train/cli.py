@@ -9,7 +9,7 @@ import sys
 from typing import List, Optional
 
 from reach_rl_core.filter_limits import INTERFACES
-from reach_rl_core.policy_file import POSE
+from reach_rl_core.policy_file import POSE, TARGET_TYPES
 from reach_rl_train.config import ConfigError, GoalConfig, TaskConfig, load_config
 
 
@@ -47,6 +47,10 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interface", choices=INTERFACES,
                         help="deploy interface whose safety filter limits the commands "
                              "(task.interface; default %s)" % TaskConfig.interface)
+    parser.add_argument("--target", choices=TARGET_TYPES,
+                        help="target type: point, or pose (position and the hand's orientation, "
+                             "pointing down with any yaw) (task.target; default %s)"
+                             % TaskConfig.target)
     parser.add_argument("--viewer", action="store_true",
                         help="Isaac Gym backend: open its viewer (task.isaacgym_viewer=true)")
     parser.add_argument("--print-config", action="store_true",
@@ -63,7 +67,8 @@ def _train_parser() -> argparse.ArgumentParser:
 # reach-rl-train's options that stand for a config key
 FLAG_KEYS = (("device", "run.device"), ("num_envs", "run.num_envs"),
              ("max_iterations", "run.max_iterations"), ("out", "run.out"),
-             ("resume", "run.resume"), ("interface", "task.interface"))
+             ("resume", "run.resume"), ("interface", "task.interface"),
+             ("target", "task.target"))
 
 
 def train_overrides(args) -> List[str]:

@@ -74,7 +74,7 @@ class TrainNode(Node):
         self.command = tp.trainer_command(
             python, text["config"] or default_config_path() or "", text["backend"], text["device"],
             text["num_envs"], text["max_iterations"], text["output"], text["overrides"],
-            text["nproc"])
+            text["nproc"], text["interface"], text["target"])
         self.env = tp.trainer_env(python, os.environ)
         self.exit_status = None  # type: Optional[int]
         self.policy = ""  # absolute path, once the trainer reports it

@@ -10,6 +10,10 @@ TEXT_PARAMETERS = (  # (name, description)
     ("num_envs", "parallel simulated arms; empty: the config's run.num_envs"),
     ("max_iterations", "PPO iterations; empty: the config's run.max_iterations"),
     ("output", "policy file to write (.onnx); empty: the config's run.out"),
+    ("interface", "deploy interface the policy is for: ros2_control or libfranka; empty: the "
+                  "config's task.interface"),
+    ("target", "target type: point (x, y, z) or pose (and the hand's orientation); empty: the "
+               "config's task.target"),
     ("python", "interpreter that runs the trainer, e.g. Isaac Gym's Python 3.8; empty: the node's"),
     ("overrides", "more config overrides, shell-quoted section.key=value words"),
     ("nproc", "trainer processes under torchrun, one per GPU; empty or 1: one"),

@@ -11,7 +11,10 @@ import shlex
 import shutil
 import signal
 import sys
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from reach_rl_core.filter_limits import INTERFACES
+from reach_rl_core.policy_file import TARGET_TYPES
 
 BACKENDS = ("torch", "isaacgym")
 TRAINER_MODULE = "reach_rl_train.cli"
@@ -56,12 +59,12 @@ def parse_count(name: str, text: str) -> Optional[int]:
     return value
 
 
-def check_backend(backend: str) -> str:
-    """``backend`` if it is a known arm simulator ('' keeps the config's)."""
-    backend = backend.strip()
-    if backend and backend not in BACKENDS:
-        raise TrainerArgumentError("unknown backend %r (known: %s)" % (backend, ", ".join(BACKENDS)))
-    return backend
+def check_choice(name: str, value: str, known: Sequence[str]) -> str:
+    """``value`` if it is one of ``known`` ('' keeps the config's)."""
+    value = value.strip()
+    if value and value not in known:
+        raise TrainerArgumentError("unknown %s %r (known: %s)" % (name, value, ", ".join(known)))
+    return value
 
 
 def split_overrides(text: str) -> List[str]:
@@ -78,14 +81,17 @@ def split_overrides(text: str) -> List[str]:
 
 def trainer_command(python: str, config: str = "", backend: str = "", device: str = "",
                     num_envs: str = "", max_iterations: str = "", output: str = "",
-                    overrides: str = "", nproc: str = "") -> List[str]:
+                    overrides: str = "", nproc: str = "", interface: str = "",
+                    target: str = "") -> List[str]:
     """The trainer's argv. Arguments are text as they come from ROS parameters; empty ones
     keep the config's value. ``python`` must already be resolved (``resolve_python``).
     ``nproc`` > 1 runs that many trainer processes on this machine under torchrun
     (``torch.distributed.run --standalone``; each owns one GPU, or shares the CPU; see
     ``reach_rl_train.distributed``), rank 0 printing the progress.
     Raises TrainerArgumentError on any value that cannot be used."""
-    backend = check_backend(backend)
+    backend = check_choice("backend", backend, BACKENDS)
+    interface = check_choice("interface", interface, INTERFACES)
+    target = check_choice("target", target, TARGET_TYPES)
     envs = parse_count("num_envs", num_envs)
     iterations = parse_count("max_iterations", max_iterations)
     processes = parse_count("nproc", nproc) or 1
@@ -102,7 +108,8 @@ def trainer_command(python: str, config: str = "", backend: str = "", device: st
                         "--nproc_per_node=%d" % processes, "-m", TRAINER_MODULE]
     for flag, value in (("--config", config), ("--device", device.strip()),
                         ("--num-envs", envs), ("--max-iterations", iterations),
-                        ("--out", output.strip())):
+                        ("--out", output.strip()), ("--interface", interface),
+                        ("--target", target)):
         if value:
             command += [flag, str(value)]
     if backend:

@@ -26,25 +26,27 @@ PER_TRAINING = (contract.KEY_VERSION, contract.KEY_TRAIN_CONFIG)
 
 @pytest.mark.parametrize("name", sorted(COMMITTED))
 def test_committed_policy_matches_todays_contract(name):
-    interface = COMMITTED[name][0]
+    interface, target = COMMITTED[name].interface, COMMITTED[name].target
     model = onnx.load(str(POLICIES / name))
     written = {p.key: p.value for p in model.metadata_props}
     cfg = TrainConfig()
-    cfg.task.interface = interface
+    cfg.task.interface, cfg.task.target = interface, target
     today = policy_metadata(cfg)
     assert sorted(written) == sorted(today), "metadata keys differ from today's export"
     for key in sorted(set(today) - set(PER_TRAINING)):
         assert written[key] == today[key], "%s: file %s, export today %s" % (key, written[key],
                                                                            today[key])
     assert json.loads(written[contract.KEY_TRAIN_CONFIG])["task"]["interface"] == interface
-    assert [i.name for i in model.graph.input] == list(contract.POINT_INPUTS)  # point policies
+    inputs = contract.POINT_INPUTS if target == contract.POINT else tuple(contract.INPUT_SHAPES)
+    assert [i.name for i in model.graph.input] == list(inputs)
     assert [o.name for o in model.graph.output] == [contract.OUTPUT_NAME]
 
 
 @pytest.mark.parametrize("name", sorted(COMMITTED))
 def test_deploy_accepts_the_committed_policy_for_its_interface(name):
-    interface = COMMITTED[name][0]
+    interface = COMMITTED[name].interface
     policy = Policy(str(POLICIES / name))
+    assert policy.pose == (COMMITTED[name].target == contract.POSE)
     policy.check_matches("fr3", joint_names("fr3"))
     limits = FilterLimits.for_interface(joint_limits("fr3"), interface,
                                        1.0 / policy.info.policy_dt)

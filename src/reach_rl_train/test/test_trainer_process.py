@@ -55,6 +55,11 @@ def test_empty_arguments_keep_the_config_values():
     assert tp.trainer_command(PY, nproc="1") == tp.trainer_command(PY, nproc="")
 
 
+def test_interface_and_target_become_the_trainers_options():
+    command = tp.trainer_command(PY, interface=" libfranka", target="pose ")
+    assert command[-4:] == ["--interface", "libfranka", "--target", "pose"]
+
+
 def test_nproc_runs_the_trainer_under_torchrun():
     assert tp.trainer_command(PY, device="cuda", nproc="2") == [
         PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -63,6 +68,8 @@ def test_nproc_runs_the_trainer_under_torchrun():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"backend": "bullet"}, "unknown backend 'bullet' (known: torch, isaacgym)"),
+    ({"interface": "fci"}, "unknown interface 'fci' (known: ros2_control, libfranka)"),
+    ({"target": "orientation"}, "unknown target 'orientation' (known: point, pose)"),
     ({"num_envs": "many"}, "num_envs must be a positive integer, got 'many'"),
     ({"num_envs": "32.5"}, "num_envs must be a positive integer, got '32.5'"),
     ({"max_iterations": "0"}, "max_iterations must be a positive integer, got 0"),
