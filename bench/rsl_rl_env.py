@@ -1,9 +1,10 @@
 """Our ReachTask as an rsl_rl (v5) ``VecEnv``, for benchmarking rsl_rl's PPO on the same task.
 
 Observations: a TensorDict with one group, ``"policy"`` = ``ObservationEncoder`` features of the
-raw observation (the same 34 features our ActorCritic computes inside its network), so both
-learners see the same information; rsl_rl's own empirical normaliser (``obs_normalization``)
-then plays the role of our RunningNormalizer.
+raw observation of ``task.target``'s layout (the same features our ActorCritic computes inside
+its network: 34 for point targets, 62 for pose targets), so both learners see the same
+information; rsl_rl's own empirical normaliser (``obs_normalization``) then plays the role of
+our RunningNormalizer.
 
 Every episode end of the reach task is a time limit, so ``extras["time_outs"]`` = ``dones``
 (rsl_rl then bootstraps the value, as our PPO does).
@@ -62,7 +63,8 @@ class ReachVecEnv(VecEnv):
         self.num_envs = int(num_envs if num_envs is not None else cfg.run.num_envs)
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, self.num_envs, self.device,
                               seed=cfg.run.seed if seed is None else seed)
-        self.encoder = ObservationEncoder().to(self.device)
+        self.target_type = cfg.task.target
+        self.encoder = ObservationEncoder(self.target_type).to(self.device)
         self.max_episode_length = self.task.max_episode_steps
         self.cfg = cfg.to_dict()  # rsl_rl's logger stores it with the run
         # Same start as our Runner: targets and episode ends spread over time.
@@ -78,8 +80,8 @@ class ReachVecEnv(VecEnv):
         self.task.episode_step = value.to(device=self.device, dtype=torch.long)
 
     def features(self, raw_obs: torch.Tensor) -> torch.Tensor:
-        """Raw observation [N, OBS_DIM] -> encoder features [N, ObservationEncoder.dim]."""
-        return self.encoder(*split_obs(raw_obs))
+        """Raw observation [N, obs_dim] -> encoder features [N, self.encoder.dim]."""
+        return self.encoder(*split_obs(raw_obs, self.target_type))
 
     def _wrap(self, raw_obs: torch.Tensor) -> TensorDict:
         return TensorDict({"policy": self.features(raw_obs)}, batch_size=[raw_obs.shape[0]],
@@ -96,6 +98,9 @@ class ReachVecEnv(VecEnv):
         if results["success"].numel():
             log["/reach/success"] = results["success"].mean()
             log["/reach/final_error_mm"] = 1000.0 * results["final_error"].median()
+            if "final_orientation_error" in results:  # pose targets
+                log["/reach/final_orientation_error_deg"] = torch.rad2deg(
+                    results["final_orientation_error"].median())
         if results["episode_return"].numel():
             log["/reach/episode_return"] = results["episode_return"].mean()
         extras = {"time_outs": done, "log": log}

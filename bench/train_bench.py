@@ -6,9 +6,11 @@ Prints (and writes to ``--json``):
    (random actions, no policy);
 2. our PPO (``Runner``) from ``config/train.yaml``: evaluated deterministically (the command
    its policy file sends) every ``--eval-every`` iterations on 1000 held-out targets (nominal
-   condition), timed to the goal (success >= 99 %, median final error <= 2 mm, median time to
-   1 cm <= 1.0 s) with evaluation time excluded; the exported ONNX file is then evaluated
-   through onnxruntime;
+   condition), timed to the goal of the resolved config (``held_out.Goal.of``; point targets:
+   success >= 99 %, median final error <= 2 mm, median time to 1 cm <= 1.0 s; pose targets,
+   ``--override task.target=pose``: success within 1 cm and 5 deg, also the median orientation
+   error, and the time to both) with evaluation time excluded; the exported ONNX file is then
+   evaluated through onnxruntime;
 3. rsl_rl's PPO on the same task (``bench/rsl_rl_env.py``), timed the same way, judged on its
    own inference policy (the Gaussian's mean), in two rows (``--rsl-rl-settings``):
    ``rsl_rl`` with rsl_rl's own recommended schedule (its PPO's defaults: adaptive, desired KL
@@ -43,12 +45,12 @@ from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import TrainConfig, load_config, task_filter_limits  # noqa: E402
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
-from reach_rl_train.evaluate import CONDITIONS, HeldOutRun, evaluate_file, run_condition  # noqa: E402
-from reach_rl_train.held_out import Goal, better  # noqa: E402
+from reach_rl_train.evaluate import (CONDITIONS, TIME_KEY, HeldOutRun, evaluate_file,  # noqa: E402
+                                     run_condition)
+from reach_rl_train.held_out import ORIENTATION_KEY, Goal, better  # noqa: E402
+from reach_rl_train.pose_target import POINT, POSE  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
-GOAL = Goal(success=0.99, median_error_mm=2.0, median_time_s=1.0)  # issue 14's, for both trainers
-GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S = GOAL
 MILESTONE_SUCCESS = 0.95
 GRAPH_STEPS = 24  # ReachTask.step calls per CUDA graph in the simulator figures (a rollout's)
 EVAL_TARGETS = 1000
@@ -64,12 +66,49 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def target_type_of(m: Dict[str, float]) -> str:
+    """The target type held-out figures ``m`` are of: pose where they have an orientation."""
+    return POSE if ORIENTATION_KEY in m else POINT
+
+
+def tolerance(target_type: str) -> str:
+    """Where a ``target_type`` target counts as reached: what success and the time figure
+    (evaluate.TIME_KEY) ask for."""
+    return "1 cm and 5 deg" if target_type == POSE else "1 cm"
+
+
 def fmt_metrics(m: Optional[Dict[str, float]]) -> str:
     if not m:
         return "-"
-    return ("success %5.1f%% | median error %6.2f mm | p95 %6.1f mm | median t(1 cm) %5.2f s"
+    target_type = target_type_of(m)
+    orientation = ("median orientation %5.2f deg | " % m[ORIENTATION_KEY]
+                   if target_type == POSE else "")
+    return ("success %5.1f%% | median error %6.2f mm | p95 %6.1f mm | %smedian t(%s) %5.2f s"
             % (100 * m["success_rate"], m["median_final_error_mm"], m["p95_final_error_mm"],
-               m["median_time_to_1cm_s"]))
+               orientation, tolerance(target_type), m[TIME_KEY[target_type]]))
+
+
+def fmt_short(m: Optional[Dict[str, float]]) -> str:
+    if not m:
+        return "-"
+    target_type = target_type_of(m)
+    orientation = ", %.2f deg" % m[ORIENTATION_KEY] if target_type == POSE else ""
+    return "%.1f%%, %.2f mm%s, %.2f s" % (100 * m["success_rate"], m["median_final_error_mm"],
+                                          orientation, m[TIME_KEY[target_type]])
+
+
+def goal_text(goal: Goal, sep: str = ", ") -> str:
+    """``goal``'s criteria, joined by ``sep``."""
+    pose = goal.target_type == POSE
+    within = " (%s)" % tolerance(POSE) if pose else ""
+    parts = ["success >= %.0f%%%s" % (100 * goal.success, within),
+             "median final error <= %.1f mm" % goal.median_error_mm]
+    if pose:
+        parts.append("median orientation error <= %.1f deg" % goal.median_orientation_deg)
+    if goal.median_time_s:
+        parts.append("median time to %s <= %.1f s" % (tolerance(goal.target_type),
+                                                      goal.median_time_s))
+    return sep.join(parts)
 
 
 # -- 1. simulator alone ---------------------------------------------------------------------
@@ -153,11 +192,13 @@ def bench_simulator(cfg: TrainConfig, device: torch.device, sizes: List[int],
 
 # -- timing and evaluation shared by both trainers ---------------------------------------------
 class Tracker:
-    """Clock that excludes evaluation time, evaluation history, milestones and the goal."""
+    """Clock that excludes evaluation time, evaluation history, milestones and the goal
+    (``Goal.of(cfg)``: the config's, for its target type)."""
 
     def __init__(self, name: str, cfg: TrainConfig, device: torch.device, time_limit: float,
                  targets_in_a_row: int = 1, cuda_graph: bool = False):
         self.name, self.cfg, self.device, self.time_limit = name, cfg, device, time_limit
+        self.goal = Goal.of(cfg)
         # 1: every held-out target from a start pose near the ready pose; 4: reach-rl-eval's
         # protocol, each arm gets 4 targets in a row, from wherever the previous one left it.
         self.eval_envs = EVAL_TARGETS // targets_in_a_row
@@ -172,7 +213,7 @@ class Tracker:
         self.evals = []  # type: List[Dict]
         self.best = None  # type: Optional[Dict]
         self.milestone = None  # type: Optional[Dict]
-        self.goal = None  # type: Optional[Dict]
+        self.goal_at = None  # type: Optional[Dict]  # the first evaluation that met the goal
         self.last_eval_iteration = -1
 
     def constructed(self) -> None:
@@ -219,14 +260,14 @@ class Tracker:
         point["eval_s"] = t1 - t0
         self.evals.append(point)
         self.last_eval_iteration = iteration
-        if better(m, self.best, GOAL):
+        if better(m, self.best, self.goal):
             self.best = point
         tags = []
         if self.milestone is None and m["success_rate"] >= MILESTONE_SUCCESS:
             self.milestone = point
             tags.append("FIRST >= 95%")
-        if self.goal is None and GOAL.reached(m):
-            self.goal = point
+        if self.goal_at is None and self.goal.reached(m):
+            self.goal_at = point
             tags.append("GOAL")
         log("[%s] eval it %5d | %11d steps | %7.1f s from start (%7.1f s training) | %s%s%s"
             % (self.name, iteration, env_steps, point["from_start_s"], point["train_s"],
@@ -244,7 +285,7 @@ class Tracker:
             "from_start_s": self.from_start(),
             "eval_total_s": sum(p["eval_s"] for p in self.evals),
             "train_env_steps_per_s": env_steps / train_s if train_s > 0 else float("nan"),
-            "goal": self.goal,
+            "goal": self.goal_at,
             "first_95": self.milestone,
             "best": self.best,
             "last_eval": self.evals[-1] if self.evals else None,
@@ -285,7 +326,7 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
             tracker.evaluate(act, it, it * steps_per_iter,
                              note="this iteration: rollout %.3g, rollout + update %.3g env-steps/s"
                              % (stats["collect_steps_per_s"], stats["steps_per_s"]))
-            if tracker.goal is not None:
+            if tracker.goal_at is not None:
                 tracker.stop()
                 return True
         if tracker.over_time():
@@ -379,7 +420,7 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device, settings: str
             std = runner.alg.get_policy().output_std.mean().item()
             tracker.evaluate(inference_act(), iteration, iteration * steps_per_iter,
                              note="lr %.1e, std %.2f" % (runner.alg.learning_rate, std))
-            if tracker.goal is not None:
+            if tracker.goal_at is not None:
                 tracker.stop()
                 break
         if tracker.over_time():
@@ -433,9 +474,9 @@ def schedule_of(r: Dict) -> str:
 
 
 def side_by_side(report: Dict) -> List[str]:
-    """One line per trainer: title, schedule, 95 % at, goal at (or the best), env-steps/s."""
-    rows = ["%-22s | %-58s | %-8s | %-40s | %s" % ("trainer", "schedule", "95 % at", "goal at",
-                                                   "env-steps/s")]
+    """One line per trainer: title, schedule, 95 % at, goal at (or the best), env-steps/s; the
+    goal column as wide as its longest entry (40 characters at least)."""
+    cells = [("trainer", "schedule", "95 % at", "goal at", "env-steps/s")]
     for name in TRAINERS:
         r = report.get(name)
         if not isinstance(r, dict) or "from_start_s" not in r:
@@ -444,16 +485,11 @@ def side_by_side(report: Dict) -> List[str]:
         goal = (("%.1f s (it %d)" % (r["goal"]["from_start_s"], r["goal"]["iteration"]))
                 if r["goal"] else "none in %.0f s; best %s" % (
                     r["from_start_s"], fmt_short(r["best"])))
-        rows.append("%-22s | %-58s | %-8s | %-40s | %.3g" % (TITLES[name], schedule_of(r), at_95,
-                                                          goal, r["train_env_steps_per_s"]))
-    return rows
-
-
-def fmt_short(m: Optional[Dict[str, float]]) -> str:
-    if not m:
-        return "-"
-    return "%.1f%%, %.2f mm, %.2f s" % (100 * m["success_rate"], m["median_final_error_mm"],
-                                        m["median_time_to_1cm_s"])
+        cells.append((TITLES[name], schedule_of(r), at_95, goal,
+                      "%.3g" % r["train_env_steps_per_s"]))
+    width = max(max(len(c[3]) for c in cells), 40)
+    return ["%-22s | %-58s | %-8s | %-*s | %s" % (title, schedule, at_95, width, goal, speed)
+            for title, schedule, at_95, goal, speed in cells]
 
 
 def trainer_rows(name: str, r: Dict) -> List[str]:
@@ -544,16 +580,15 @@ def trainers_to_run(args, report: Dict) -> List:
     return trainers
 
 
-def log_final_table(report: Dict, args) -> None:
+def log_final_table(report: Dict, args, goal: Goal) -> None:
     """The report's closing block: command, goal, simulator rows, each trainer, side by side."""
     log("\n" + "=" * 100)
     log("command : %s" % report["command"])
     log("torch %s (CUDA %s) | device %s | GPU %s | %d envs | time limit %.0f s per trainer"
         % (torch.__version__, torch.version.cuda, report["device"], report["gpu"], args.num_envs,
            args.time_limit))
-    log("goal    : success >= %.0f%% and median final error <= %.1f mm and median time to 1 cm <= "
-        "%.1f s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
-        % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS, args.eval_in_a_row))
+    log("goal    : %s (nominal, %d targets, %d in a row per arm); times exclude evaluation"
+        % (goal_text(goal, " and "), EVAL_TARGETS, args.eval_in_a_row))
     sim = report.get("simulator")
     if isinstance(sim, list):
         for row in sim:
@@ -599,8 +634,19 @@ def bench_overrides(args) -> List[str]:
             "run.out=%s" % os.path.join(args.out, "policy.onnx")] + list(args.override)
 
 
+def goal_figures(goal: Goal) -> Dict[str, Any]:
+    """``goal``'s criteria under the keys of the held-out figures they judge (pose targets: with
+    the orientation's, and what success and the time count to)."""
+    figures = {"success_rate": goal.success, "median_final_error_mm": goal.median_error_mm,
+               goal.time_key: goal.median_time_s}  # type: Dict[str, Any]
+    if goal.target_type == POSE:
+        figures.update({ORIENTATION_KEY: goal.median_orientation_deg, "target_type": POSE,
+                        "success_within": tolerance(POSE), "time_to": tolerance(POSE)})
+    return figures
+
+
 def new_report(args, command: str, device: torch.device, gpu: str, cuda_init_s: float,
-               overrides: List[str]) -> Dict[str, Any]:
+               overrides: List[str], goal: Goal) -> Dict[str, Any]:
     """The report's header: what ran where, with which goal."""
     return {
         "command": command,
@@ -613,10 +659,9 @@ def new_report(args, command: str, device: torch.device, gpu: str, cuda_init_s: 
         "cuda_init_s": cuda_init_s,  # not in the trainers' "from start" times
         "args": vars(args),
         "overrides": overrides,
-        "goal": {"success_rate": GOAL_SUCCESS, "median_final_error_mm": GOAL_ERROR_MM,
-                 "median_time_to_1cm_s": GOAL_TIME_S, "milestone_success": MILESTONE_SUCCESS,
-                 "eval_targets": EVAL_TARGETS, "eval_seed": EVAL_SEED, "condition": "nominal",
-                 "eval_in_a_row": args.eval_in_a_row},
+        "goal": dict(goal_figures(goal), milestone_success=MILESTONE_SUCCESS,
+                     eval_targets=EVAL_TARGETS, eval_seed=EVAL_SEED, condition="nominal",
+                     eval_in_a_row=args.eval_in_a_row),
     }
 
 
@@ -657,22 +702,22 @@ def main(argv=None) -> int:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     os.makedirs(args.out, exist_ok=True)
     overrides = bench_overrides(args)
-    report = new_report(args, command, device, gpu, cuda_init_s, overrides)
-    save = lambda: save_report(report, args.json)  # noqa: E731 (after every stage)
     log("command: %s" % command)
     log("python %s | torch %s (CUDA %s) | device %s | GPU %s | CUDA context %.2f s (not in the "
-        "times from start)" % (report["python"], torch.__version__, torch.version.cuda, device,
-                               gpu, cuda_init_s))
+        "times from start)" % (platform.python_version(), torch.__version__, torch.version.cuda,
+                               device, gpu, cuda_init_s))
     try:
         cfg = load_config(args.config or default_config_path(), overrides)
     except Exception as exc:
         log("error: %s" % exc)
         return 2
+    goal = Goal.of(cfg)  # the trainers' Trackers derive the same from the same overrides
+    report = new_report(args, command, device, gpu, cuda_init_s, overrides, goal)
+    save = lambda: save_report(report, args.json)  # noqa: E731 (after every stage)
     log("config: %s + overrides %s" % (args.config or default_config_path(), " ".join(overrides)))
-    log("goal: success >= %.0f%%, median final error <= %.1f mm, median time to 1 cm <= %.1f s "
-        "(%d held-out targets, %d in a row per arm, nominal, deterministic policy, every %d "
-        "iterations)" % (100 * GOAL_SUCCESS, GOAL_ERROR_MM, GOAL_TIME_S, EVAL_TARGETS,
-                         args.eval_in_a_row, args.eval_every))
+    log("goal: %s (%d held-out targets, %d in a row per arm, nominal, deterministic policy, "
+        "every %d iterations)" % (goal_text(goal), EVAL_TARGETS, args.eval_in_a_row,
+                                  args.eval_every))
     save()
 
     if not args.skip_sim:
@@ -691,7 +736,7 @@ def main(argv=None) -> int:
             torch.cuda.empty_cache()
         save()
 
-    log_final_table(report, args)
+    log_final_table(report, args, goal)
     report["total_wall_s"] = time.perf_counter() - script_start
     log("=" * 100)
     log("total wall time %.0f s%s" % (report["total_wall_s"],
