@@ -31,6 +31,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from reach_rl_core.franka_model import ROBOTS, tcp_pose, tcp_position
+from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
                                        orientation_error_angle, quaternion_to_matrix,
                                        numpy_uniform, rotation_from_rpy,
@@ -117,7 +118,9 @@ def parse_args(argv: Optional[List[str]]):
                         metavar="x,y,z[,roll,pitch,yaw]",
                         help="targets in metres (and rad), base frame (default: three points)")
     parser.add_argument("--robot", default="fr3", choices=ROBOTS)
-    parser.add_argument("--hold", type=float, default=3.0, help="seconds per target (default 3)")
+    parser.add_argument("--hold", type=float, default=None,
+                        help="seconds per target (default: as in training, %g for points, %g "
+                             "for poses)" % (TARGET_PERIOD_S[POINT], TARGET_PERIOD_S[POSE]))
     parser.add_argument("--tolerance", type=float, default=0.01, help="metres (default 0.01)")
     parser.add_argument("--angle-tolerance", type=float,
                         default=math.degrees(ORIENTATION_TOLERANCE),
@@ -149,6 +152,8 @@ def parse_args(argv: Optional[List[str]]):
         parser.error("the targets mix points (x,y,z) and poses (x,y,z,roll,pitch,yaw): a run "
                      "sends the one kind the deploy node's policy takes")
     args.angle_tolerance = math.radians(args.angle_tolerance)
+    if args.hold is None:
+        args.hold = TARGET_PERIOD_S[POINT if args.target_list[0].quaternion is None else POSE]
     return args
 
 

@@ -23,9 +23,10 @@ from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
 from reach_rl_core.filter_limits import (DEFAULT_INTERFACE, DEFAULT_VELOCITY_FRACTION, INTERFACES,
                                          FilterLimits)
-from reach_rl_core.policy_file import POINT, POSE, TARGET_TYPES
+from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S, TARGET_TYPES
 
-# task.accel_fraction/jerk_fraction: the interface's value (INTERFACE_DEFAULTS)
+# task.accel_fraction/jerk_fraction: the interface's value (INTERFACE_DEFAULTS); in
+# task.target_period_s and goal.median_time_s: the target type's (and interface's) value
 INTERFACE_DEFAULT = -1.0
 DETERMINISTIC_COMMANDS = ("expected", "mean")  # ppo.deterministic_command
 
@@ -41,7 +42,8 @@ class TaskConfig:
     robot: str = "fr3"
     backend: str = "torch"  # torch (built-in simulator) | isaacgym
     policy_dt: float = 0.02  # s between policy steps
-    target_period_s: float = 3.0  # s each target is held before the next one
+    # s each target is held before the next one; -1: the target type's (TARGET_PERIOD_S)
+    target_period_s: float = INTERFACE_DEFAULT
     targets_per_episode: int = 8  # in a row from wherever the last left the arm (null-space drift)
     target_min: List[float] = field(default_factory=lambda: [0.30, -0.35, 0.15])  # m
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
@@ -274,6 +276,14 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Tr
     return config_from(layers)
 
 
+def target_period(task: TaskConfig) -> float:
+    """Seconds each target is held before the next one: ``task.target_period_s``, or for -1
+    the target type's (:data:`TARGET_PERIOD_S`)."""
+    if task.target_period_s == INTERFACE_DEFAULT:
+        return TARGET_PERIOD_S[task.target]
+    return task.target_period_s
+
+
 def task_filter_limits(t: TaskConfig) -> FilterLimits:
     """The deploy filter's limits that ``t`` trains under: ``t.interface``'s defaults
     (``FilterLimits.for_interface``) with the task's overrides, once per policy step as the
@@ -302,8 +312,10 @@ def _validate_task(t: TaskConfig) -> None:
     _require(t.backend in ("torch", "isaacgym"),
              "task.backend must be torch or isaacgym, got %r" % t.backend)
     _require(0.001 <= t.policy_dt <= 0.2, "task.policy_dt must be in [0.001, 0.2] s")
-    _require(t.target_period_s >= 10 * t.policy_dt,
-             "task.target_period_s must be at least 10 policy steps")
+    _require(t.target in TARGET_TYPES, "task.target must be one of %s, got %r"
+             % (", ".join(TARGET_TYPES), t.target))
+    _require(target_period(t) >= 10 * t.policy_dt,
+             "task.target_period_s must be at least 10 policy steps (or -1: the target type's)")
     _require(t.targets_per_episode >= 1, "task.targets_per_episode must be >= 1")
     _require(len(t.target_min) == 3 and len(t.target_max) == 3,
              "task.target_min and task.target_max must have 3 values (x, y, z in m)")
@@ -322,8 +334,6 @@ def _validate_task(t: TaskConfig) -> None:
         _require(value == INTERFACE_DEFAULT or 0.0 < value <= 1.0,
                  "task.%s must be in (0, 1] (or -1: the interface's default), got %r" % (name, value))
     _require(t.success_radius > 0, "task.success_radius must be > 0 m")
-    _require(t.target in TARGET_TYPES, "task.target must be one of %s, got %r"
-             % (", ".join(TARGET_TYPES), t.target))
     _require(0.0 <= t.down_cone <= math.pi,
              "task.down_cone must be in [0, pi] rad, got %r" % t.down_cone)
     _require(t.down_cone == 0.0 or t.target == POSE,

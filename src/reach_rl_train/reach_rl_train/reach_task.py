@@ -26,7 +26,8 @@ from reach_rl_core.orientation import sample_down_orientations
 from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
-from reach_rl_train.config import RandomizationConfig, RewardConfig, TaskConfig, task_filter_limits
+from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, target_period,
+                                   task_filter_limits)
 from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion, obs_dim,
                                         obs_layout, orientation_error, orientation_reward, tcp_pose)
 
@@ -95,7 +96,7 @@ class ReachTask:
         self.generator.manual_seed(seed)
         self.backend = backend if backend is not None else make_backend(task, num_envs, self.device)
         self.limits = franka_model.joint_limits(task.robot)
-        self.steps_per_target = int(round(task.target_period_s / task.policy_dt))
+        self.steps_per_target = int(round(target_period(task) / task.policy_dt))
         self.max_episode_steps = self.steps_per_target * task.targets_per_episode
         dev = self.device
         self.ready = torch.tensor(franka_model.READY_POSE, device=dev, dtype=torch.float32)

@@ -198,3 +198,11 @@ def test_point_is_the_default_and_pose_frees_joint_7_of_the_posture_pull():
     assert cfg.task.target == "point" and cfg.task.down_cone == 0.0
     task = make_task(num_envs=2)
     assert task.posture_weights[6].item() == 0.0 and task.posture_weights[2].item() == 1.0
+
+
+def test_pose_targets_are_held_longer_than_points_unless_told():
+    assert make_task(num_envs=2).steps_per_target == 200  # 4 s of 0.02 s steps
+    point = load_config(None, [])
+    assert ReachTask(point.task, point.reward, RandomizationConfig(enabled=False), 2, "cpu",
+                     seed=0).steps_per_target == 150  # 3 s
+    assert make_task(num_envs=2, overrides=["task.target_period_s=2.5"]).steps_per_target == 125
