@@ -8,7 +8,7 @@ test_committed_policies.py fails when they no longer match the policy file contr
 writes today; re-export them from their checkpoints (``reach-rl-export
 <run>_logs/checkpoint.pt --out <file>``, as for contract 3) or retrain them with the commands in
 ``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY /
-REACH_RL_TEST_POSE_POLICY=/path/policy.onnx deploy another file instead (e.g. the default
+REACH_RL_TEST_REACH_POSE_POLICY / REACH_RL_TEST_POSE_POLICY=/path/policy.onnx deploy another file instead (e.g. the default
 training's, runs/demo/...).
 """
 import os
@@ -32,9 +32,14 @@ COMMITTED = {
                                        "--device cpu --out fr3_ros2_control.onnx"),
     "fr3_libfranka.onnx": Committed("libfranka", "point", 'reach-rl-train "ppo.hidden=[64,64]" '
                                     "--interface libfranka --device cpu --out fr3_libfranka.onnx"),
-    # one H100 (device tool), beside one other training, stopped by SIGINT after 515 s at
-    # iteration 1029; the file is iteration 420's, the best held-out: 88.8 % within 1 cm and
-    # 5 deg, 1.31 mm, 0.29 deg, 1.46 s to both
+    # Pose policies: one H100 (device tool), each beside other trainings, stopped by SIGINT
+    # (515 / 530 s); each file is its best held-out iteration, within 1 cm and 5 deg: libfranka
+    # iteration 420 of 1029, 88.8 %, 1.31 mm, 0.29 deg, 1.46 s to both; ros2_control iteration
+    # 520 of 590, 90.1 %, 1.49 mm, 0.35 deg, 1.56 s
+    "fr3_ros2_control_pose.onnx": Committed(
+        "ros2_control", "pose", "reach-rl-train --device cuda --num-envs 16384 task.target=pose "
+        "ppo.desired_kl=0.01 ppo.num_epochs=4 task.target_period_s=4 run.max_iterations=700 "
+        "run.seed=1 --out fr3_ros2_control_pose.onnx"),
     "fr3_libfranka_pose.onnx": Committed(
         "libfranka", "pose", "reach-rl-train --device cuda --num-envs 16384 --interface libfranka "
         "task.target=pose ppo.desired_kl=0.01 ppo.num_epochs=4 task.target_period_s=4 "
@@ -67,6 +72,12 @@ def reach_policy() -> str:
 def libfranka_policy() -> str:
     """Path of an FR3 policy file for the libfranka interface (its own limits, 4 rad/s^2)."""
     return _policy("REACH_RL_TEST_LIBFRANKA_POLICY", "fr3_libfranka.onnx")
+
+
+@pytest.fixture(scope="session")
+def reach_pose_policy() -> str:
+    """Path of an FR3 pose policy file (task.target=pose) for the ros2_control interface."""
+    return _policy("REACH_RL_TEST_REACH_POSE_POLICY", "fr3_ros2_control_pose.onnx")
 
 
 @pytest.fixture(scope="session")

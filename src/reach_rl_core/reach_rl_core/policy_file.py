@@ -49,7 +49,7 @@ TARGET_TYPES = (POINT, POSE)
 # s each target is held before the next one, per target type: in training (task.target_period_s
 # -1) and by reach-rl-targets. A pose target may ask joint 7 to turn through most of its 6 rad
 # range, 3.3 s at 0.9 of its 2.61 rad/s and 3 rad/s^2: in 3 s periods such targets could not be
-# reached (held-out success 77.4 % vs 90.0 % at 4 s: docs/measurements.md, issue 32).
+# reached (best held-out success 82.0 % vs 90.1 % at 4 s: docs/training.md, issue 32).
 TARGET_PERIOD_S = {POINT: 3.0, POSE: 4.0}
 POINT_INPUTS = tuple(name for name in INPUT_SHAPES if name != "target_quat")
 OUTPUT_NAME = "joint_vel_cmd"

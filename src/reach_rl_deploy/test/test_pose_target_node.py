@@ -9,6 +9,7 @@ import time
 import pytest
 from deploy_operator import MOVING, StatePublisher, deploy_node, operator_fixture
 from pose_policy import make_pose_policy
+from pose_targets import pose_message
 from ros_harness import ros_context_fixture
 
 import rclpy  # noqa: E402
@@ -44,12 +45,7 @@ def pose_node(operator, pose_policy):
     def send(position, quaternion, frame="fr3_link0"):
         operator.wait_for(lambda: publisher.get_subscription_count() > 0, 20.0,
                           "the deploy node's pose subscription")
-        msg = PoseStamped()
-        msg.header.frame_id = frame
-        p, o = msg.pose.position, msg.pose.orientation
-        p.x, p.y, p.z = (float(v) for v in position)
-        o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
-        publisher.publish(msg)
+        publisher.publish(pose_message(position, quaternion, frame))
 
     try:
         node.wait_for_line("pose targets (geometry_msgs/msg/PoseStamped) on %s" % TOPIC, 20.0)

@@ -18,10 +18,15 @@ import numpy as np
 import pytest
 from controller_replay import judge
 from deploy_operator import assert_brought_to_rest, deploy_node, operator_fixture
+from pose_targets import POSES, down_quaternion, pose_message
 from ros_harness import NodeProcess, ros_context_fixture
 
+from geometry_msgs.msg import PoseStamped  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
+from reach_rl_core.franka_model import tcp_pose  # noqa: E402
+from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, orientation_error_angle,  # noqa: E402
+                                       quaternion_to_matrix)
 from reach_rl_sim.trajectory_topic import seconds  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -93,6 +98,30 @@ def test_reaches_three_targets_then_stops_when_joint_states_stop(operator, reach
             resumed = operator.states[count][1]
         assert np.abs(resumed.velocity).max() < AT_REST, resumed.velocity
         assert operator.reflexes == [], operator.reflexes
+
+
+def test_a_pose_policy_reaches_three_poses(operator, reach_pose_policy):
+    """The topic path with a pose policy: PoseStamped targets (on a topic of their own, this
+    process's node publishes PointStamped on /reach_target), each within 1 cm and 5 deg."""
+    topic = "/reach_pose"
+    with deploy_on_sim(operator, reach_pose_policy, target_topic=topic) as (node, _):
+        publisher = operator.node.create_publisher(PoseStamped, topic, 10)
+        operator.wait_for(lambda: publisher.get_subscription_count() > 0, 20.0,
+                          "the deploy node's pose subscription")
+        errors = []
+        for x, y, z, yaw in POSES:
+            target = quaternion_to_matrix(down_quaternion(yaw))
+            end = time.monotonic() + 4.0
+            while time.monotonic() < end:  # held as in training
+                publisher.publish(pose_message((x, y, z), down_quaternion(yaw)))
+                time.sleep(0.05)
+            tcp, rotation = tcp_pose(np.array(operator.latest_state().position))
+            errors.append((np.linalg.norm(tcp - (x, y, z)), orientation_error_angle(rotation, target)))
+        operator.node.destroy_publisher(publisher)
+    position, angle = np.array(errors).T
+    assert position.max() < 0.01 and angle.max() < ORIENTATION_TOLERANCE, (
+        "final errors %s mm, %s deg" % (np.round(1000 * position, 1), np.round(np.degrees(angle), 1)))
+    assert operator.reflexes == [], operator.reflexes
 
 
 def test_enable_service_and_sigint_bring_the_arm_to_rest(operator, reach_policy):

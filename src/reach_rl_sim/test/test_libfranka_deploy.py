@@ -22,25 +22,21 @@ import time
 import numpy as np
 import pytest
 from franka_sim_harness import LOOP_CPU, franka_sim_fixture
+from pose_targets import POSES, down_quaternion, pose_message
 from ros_harness import NodeProcess, TestNode, ros_context_fixture, test_node_name
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import PointStamped, PoseStamped  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
 from reach_rl_core.franka_model import READY_POSE, tcp_pose, tcp_position  # noqa: E402
-from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,  # noqa: E402
-                                       orientation_error_angle, quaternion_to_matrix,
-                                       rotation_from_rpy)
+from reach_rl_core.orientation import (ORIENTATION_TOLERANCE,  # noqa: E402
+                                       orientation_error_angle, quaternion_to_matrix)
 
 pytestmark = pytest.mark.ros
 
 TARGETS = [(0.42, 0.18, 0.38), (0.52, -0.15, 0.30), (0.36, 0.02, 0.50)]  # m, not training's seeds
-# (x, y, z) m and yaw rad of the TCP pointing down (roll 0, pitch pi): a pose policy's targets.
-# Their yaws keep joint 7 well inside its range: the committed pose policy misses yaws whose
-# joint 7 angle lies within about 0.4 rad of its limits (issue 32, docs/measurements.md).
-POSES = [(0.45, 0.15, 0.35, -0.4), (0.50, -0.15, 0.30, -1.2), (0.40, 0.05, 0.45, 2.4)]
 FRANKA_SIM_START = (0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785)  # rad, its own start pose
 
 ros_context = pytest.fixture(scope="module")(ros_context_fixture)
@@ -73,20 +69,12 @@ class Operator(TestNode):
         msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
         self.publish_target(msg)
 
-    def send_pose(self, position, quaternion):
-        msg = PoseStamped()
-        msg.header.frame_id = "fr3_link0"
-        p, o = msg.pose.position, msg.pose.orientation
-        p.x, p.y, p.z = (float(v) for v in position)
-        o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
-        self.publish_target(msg)
-
     def hold_pose(self, position, quaternion, seconds):
         """Publish the pose for ``seconds``; returns the TCP's position error [m] and
         orientation error [rad] at the end."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.send_pose(position, quaternion)
+            self.publish_target(pose_message(position, quaternion))
             time.sleep(0.05)
         tcp, rotation = tcp_pose(self.q())
         angle = orientation_error_angle(rotation, quaternion_to_matrix(np.asarray(quaternion)))
@@ -187,8 +175,7 @@ def test_a_pose_policy_reaches_pose_targets(franka_sim, operator, libfranka_pose
     with homed_node(operator, libfranka_pose_policy) as node:
         errors = []
         for x, y, z, yaw in POSES:
-            quaternion = matrix_to_quaternion(rotation_from_rpy(0.0, np.pi, yaw))
-            errors.append(operator.hold_pose((x, y, z), quaternion, 4.0))
+            errors.append(operator.hold_pose((x, y, z), down_quaternion(yaw), 4.0))
         assert node.interrupt(15.0) == 0, node.output
     position, angle = np.array(errors).T
     assert position.max() < 0.01 and angle.max() < ORIENTATION_TOLERANCE, (
