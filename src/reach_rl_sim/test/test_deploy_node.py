@@ -110,13 +110,14 @@ def test_a_pose_policy_reaches_three_poses(operator, reach_pose_policy):
                           "the deploy node's pose subscription")
         errors = []
         for x, y, z, yaw in POSES:
-            target = quaternion_to_matrix(down_quaternion(yaw))
+            quaternion = down_quaternion(yaw)
             end = time.monotonic() + 4.0
             while time.monotonic() < end:  # held as in training
-                publisher.publish(pose_message((x, y, z), down_quaternion(yaw)))
+                publisher.publish(pose_message((x, y, z), quaternion))
                 time.sleep(0.05)
             tcp, rotation = tcp_pose(np.array(operator.latest_state().position))
-            errors.append((np.linalg.norm(tcp - (x, y, z)), orientation_error_angle(rotation, target)))
+            errors.append((np.linalg.norm(tcp - (x, y, z)),
+                           orientation_error_angle(rotation, quaternion_to_matrix(quaternion))))
         operator.node.destroy_publisher(publisher)
     position, angle = np.array(errors).T
     assert position.max() < 0.01 and angle.max() < ORIENTATION_TOLERANCE, (
