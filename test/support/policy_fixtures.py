@@ -8,8 +8,8 @@ test_committed_policies.py fails when they no longer match the policy file contr
 writes today; re-export them from their checkpoints (``reach-rl-export
 <run>_logs/checkpoint.pt --out <file>``, as for contract 3) or retrain them with the commands in
 ``COMMITTED``. REACH_RL_TEST_POLICY / REACH_RL_TEST_LIBFRANKA_POLICY /
-REACH_RL_TEST_REACH_POSE_POLICY / REACH_RL_TEST_POSE_POLICY=/path/policy.onnx deploy another file instead (e.g. the default
-training's, runs/demo/...).
+REACH_RL_TEST_POSE_POLICY / REACH_RL_TEST_LIBFRANKA_POSE_POLICY=/path/policy.onnx deploy
+another file instead (e.g. the default training's, runs/demo/...).
 """
 import os
 from typing import NamedTuple
@@ -77,10 +77,10 @@ def libfranka_policy() -> str:
 @pytest.fixture(scope="session")
 def reach_pose_policy() -> str:
     """Path of an FR3 pose policy file (task.target=pose) for the ros2_control interface."""
-    return _policy("REACH_RL_TEST_REACH_POSE_POLICY", "fr3_ros2_control_pose.onnx")
+    return _policy("REACH_RL_TEST_POSE_POLICY", "fr3_ros2_control_pose.onnx")
 
 
 @pytest.fixture(scope="session")
 def libfranka_pose_policy() -> str:
     """Path of an FR3 pose policy file (task.target=pose) for the libfranka interface."""
-    return _policy("REACH_RL_TEST_POSE_POLICY", "fr3_libfranka_pose.onnx")
+    return _policy("REACH_RL_TEST_LIBFRANKA_POSE_POLICY", "fr3_libfranka_pose.onnx")

@@ -31,18 +31,17 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from reach_rl_core.franka_model import ROBOTS, tcp_pose, tcp_position
-from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
-                                       orientation_error_angle, quaternion_to_matrix,
-                                       numpy_uniform, rotation_from_rpy,
+                                       numpy_uniform, orientation_error_angle,
+                                       quaternion_to_matrix, rotation_from_rpy,
                                        sample_down_orientations)
+from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S
 from reach_rl_deploy.deploy_controller import HOMING
 from reach_rl_deploy.target_observer import Observer
 from reach_rl_deploy.targets import MESSAGE_TYPES, Target, pose_target
 
 DEFAULT_TARGETS = ("0.45,0.20,0.35", "0.50,-0.20,0.50", "0.35,0.05,0.25")
 REACHED = 0.01  # m: "time to 1 cm"
-
 
 
 def random_targets(count: int, seed: int, box) -> List[Tuple[float, float, float]]:
@@ -99,7 +98,8 @@ def target_from_values(values: Sequence[float]) -> Target:
 
 def tcp_error(joint_positions: Sequence[float], target: Sequence[float]) -> float:
     """Distance [m] from the TCP at ``joint_positions`` [rad] to ``target`` [m, base frame]."""
-    return float(np.linalg.norm(tcp_position(np.asarray(joint_positions, float)) - np.asarray(target)))
+    tcp = tcp_position(np.asarray(joint_positions, float))
+    return float(np.linalg.norm(tcp - np.asarray(target)))
 
 
 def orientation_error(joint_positions: Sequence[float], quaternion: Sequence[float]) -> float:
@@ -144,8 +144,8 @@ def parse_args(argv: Optional[List[str]]):
         parser.error("--random draws targets from the box the policy was trained on: "
                      "pass --policy FILE")
     try:
-        args.target_list = (random_policy_targets(args.random, args.seed, args.policy)
-                            if args.random else [target_from_values(parse_target(t)) for t in args.targets])
+        args.target_list = (random_policy_targets(args.random, args.seed, args.policy) if args.random
+                            else [target_from_values(parse_target(t)) for t in args.targets])
     except ValueError as exc:  # PolicyFileError included
         parser.error(str(exc))
     if len({t.quaternion is None for t in args.target_list}) > 1:

@@ -24,9 +24,8 @@ from ros_harness import NodeProcess, ros_context_fixture
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
-from reach_rl_core.franka_model import tcp_pose  # noqa: E402
-from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, orientation_error_angle,  # noqa: E402
-                                       quaternion_to_matrix)
+from reach_rl_core.orientation import ORIENTATION_TOLERANCE  # noqa: E402
+from reach_rl_deploy.target_runner import orientation_error, tcp_error  # noqa: E402
 from reach_rl_sim.trajectory_topic import seconds  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -115,9 +114,8 @@ def test_a_pose_policy_reaches_three_poses(operator, reach_pose_policy):
             while time.monotonic() < end:  # held as in training
                 publisher.publish(pose_message((x, y, z), quaternion))
                 time.sleep(0.05)
-            tcp, rotation = tcp_pose(np.array(operator.latest_state().position))
-            errors.append((np.linalg.norm(tcp - (x, y, z)),
-                           orientation_error_angle(rotation, quaternion_to_matrix(quaternion))))
+            q = operator.latest_state().position
+            errors.append((tcp_error(q, (x, y, z)), orientation_error(q, quaternion)))
         operator.node.destroy_publisher(publisher)
     position, angle = np.array(errors).T
     assert position.max() < 0.01 and angle.max() < ORIENTATION_TOLERANCE, (

@@ -30,9 +30,9 @@ from geometry_msgs.msg import PointStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 
-from reach_rl_core.franka_model import READY_POSE, tcp_pose, tcp_position  # noqa: E402
-from reach_rl_core.orientation import (ORIENTATION_TOLERANCE,  # noqa: E402
-                                       orientation_error_angle, quaternion_to_matrix)
+from reach_rl_core.franka_model import READY_POSE, tcp_position  # noqa: E402
+from reach_rl_core.orientation import ORIENTATION_TOLERANCE  # noqa: E402
+from reach_rl_deploy.target_runner import orientation_error, tcp_error  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -76,9 +76,7 @@ class Operator(TestNode):
         while time.monotonic() < end:
             self.publish_target(pose_message(position, quaternion))
             time.sleep(0.05)
-        tcp, rotation = tcp_pose(self.q())
-        angle = orientation_error_angle(rotation, quaternion_to_matrix(np.asarray(quaternion)))
-        return float(np.linalg.norm(tcp - np.asarray(position))), float(angle)
+        return tcp_error(self.q(), position), orientation_error(self.q(), quaternion)
 
     def q(self):
         with self.lock:
