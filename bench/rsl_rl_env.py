@@ -64,7 +64,7 @@ class ReachVecEnv(VecEnv):
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, self.num_envs, self.device,
                               seed=cfg.run.seed if seed is None else seed)
         self.target_type = cfg.task.target
-        self.encoder = ObservationEncoder(self.target_type).to(self.device)
+        self.encoder = ObservationEncoder(self.target_type, cfg.task.robot).to(self.device)
         self.max_episode_length = self.task.max_episode_steps
         self.cfg = cfg.to_dict()  # rsl_rl's logger stores it with the run
         # Same start as our Runner: targets and episode ends spread over time.

@@ -19,7 +19,7 @@ from reach_rl_core.orientation import (orientation_error_angle, orientation_erro
 from reach_rl_train import torch_arrays
 from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
-from reach_rl_train.pose_target import POINT, POSE, obs_layout
+from reach_rl_train.pose_target import POINT, POSE, joint7_range, joint7_turn, obs_layout
 
 FINE_ERROR_SCALE = 0.02  # m; tanh(error / scale) resolves millimetres near the target
 # rad; tanh(features / scale) resolves tenths of a degree near the target orientation
@@ -34,17 +34,19 @@ def split_obs(obs: torch.Tensor, target_type: str = POINT) -> List[torch.Tensor]
 
 class ObservationEncoder(nn.Module):
     """Raw signals (rad, rad/s, m in the base frame, (x, y, z, w), rad/s) -> feature vector
-    [B, dim]: 34 features for point targets; pose targets add 28 (:meth:`orientation`)."""
+    [B, dim]: 34 features for point targets; pose targets add 31 (:meth:`orientation`)."""
 
     POINT_DIM = 7 + 7 + 3 + 3 + 3 + 3 + 1 + 7
-    POSE_DIM = POINT_DIM + 6 + 3 + 6 + 6 + 3 + 3 + 1
+    POSE_DIM = POINT_DIM + 6 + 3 + 6 + 6 + 3 + 3 + 1 + 3
     dim = POINT_DIM  # (point targets'; an instance has its own)
 
-    def __init__(self, target_type: str = POINT):
+    def __init__(self, target_type: str = POINT, robot: str = "fr3"):
+        """``robot``: ``task.robot``, whose joint 7 range the pose features turn within."""
         super().__init__()
         self.target_type = target_type
         self.dim = self.POSE_DIM if target_type == POSE else self.POINT_DIM
         self.register_buffer("ready", torch.tensor(franka_model.READY_POSE, dtype=torch.float32))
+        self.joint7_range = joint7_range(franka_model.joint_limits(robot))
 
     def forward(self, joint_pos, joint_vel, target_pos, *rest):
         """``rest``: prev_command, or for pose targets target_quat then prev_command."""
@@ -58,27 +60,33 @@ class ObservationEncoder(nn.Module):
         features = [joint_pos - self.ready, joint_vel, target_pos, tcp, error,
                     torch.tanh(error / FINE_ERROR_SCALE), distance, prev_command]
         if self.target_type == POSE:
-            features += self.orientation(rotation, rest[0])
+            features += self.orientation(rotation, rest[0], joint_pos[..., 6])
         return torch.cat(features, -1)
 
-    @staticmethod
-    def orientation(rotation, target_quat) -> List[torch.Tensor]:
-        """The 28 pose features of the TCP rotation [B, 3, 3] and the target quaternion [B, 4]:
-        the target's x and y axes and the TCP's z axis in the base frame (9); then, all zero on
-        target, the orientation error in the hand frame
+    def orientation(self, rotation, target_quat, q7) -> List[torch.Tensor]:
+        """The 31 pose features of the TCP rotation [B, 3, 3], the target quaternion [B, 4] and
+        joint 7's position [B] rad: the target's x and y axes and the TCP's z axis in the base
+        frame (9); then, all zero on target, the orientation error in the hand frame
         (:func:`reach_rl_core.orientation.orientation_error_features`, 6), the same through tanh
         at ``FINE_ORIENTATION_SCALE`` (6), the error's sin(angle) * axis in the base frame (the
-        joints' frame: 3) and its tanh (3), and the angle [rad] (1). Every one is a function
-        of the rotation matrix: q and -q give the same features."""
+        joints' frame: 3) and its tanh (3), the angle [rad] (1), joint 7's way to the target yaw
+        (:func:`reach_rl_train.pose_target.joint7_turn`, rad) and its tanh (2); last, how far
+        [rad] that turn would take joint 7 beyond its range, the yaw the other joints must give
+        (1). Every one is a function of the rotation matrix: q and -q give the same features."""
         target = quaternion_to_matrix(target_quat)
         error = orientation_error_features(rotation, target)
         axes = target[..., :, :2].transpose(-1, -2).flatten(-2)
-        turn = target @ rotation.transpose(-1, -2)  # current -> target, in the base frame
-        base = 0.5 * torch.stack([turn[..., 2, 1] - turn[..., 1, 2], turn[..., 0, 2] - turn[..., 2, 0],
-                                  turn[..., 1, 0] - turn[..., 0, 1]], -1)
+        to_target = target @ rotation.transpose(-1, -2)  # current -> target, in the base frame
+        base = 0.5 * torch.stack([to_target[..., 2, 1] - to_target[..., 1, 2],
+                                  to_target[..., 0, 2] - to_target[..., 2, 0],
+                                  to_target[..., 1, 0] - to_target[..., 0, 1]], -1)
         angle = orientation_error_angle(rotation, target).unsqueeze(-1)
+        _, joint7 = joint7_turn(rotation, target, q7, *self.joint7_range)
+        end = q7 + joint7
+        beyond = end - end.clamp(*self.joint7_range)
         return [axes, rotation[..., :, 2], error, torch.tanh(error / FINE_ORIENTATION_SCALE), base,
-                torch.tanh(base / FINE_ORIENTATION_SCALE), angle]
+                torch.tanh(base / FINE_ORIENTATION_SCALE), angle, joint7.unsqueeze(-1),
+                torch.tanh(joint7 / FINE_ORIENTATION_SCALE).unsqueeze(-1), beyond.unsqueeze(-1)]
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -94,13 +102,14 @@ class ActorCritic(nn.Module):
     """Gaussian policy with a state-independent std, and a value function, on shared features."""
 
     def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7,
-                 collectives=None, target_type: str = POINT):
+                 collectives=None, target_type: str = POINT, robot: str = "fr3"):
         """``collectives``: a torchrun job's (:mod:`reach_rl_train.distributed`), with which the
         normaliser merges every rank's statistics; None for one process. ``target_type``:
-        ``task.target``, which sets the observation's layout and the encoder's features."""
+        ``task.target``, which sets the observation's layout and the encoder's features;
+        ``robot``: ``task.robot``."""
         super().__init__()
         self.target_type = target_type
-        self.encoder = ObservationEncoder(target_type)
+        self.encoder = ObservationEncoder(target_type, robot)
         dim = self.encoder.dim
         self.normalizer = RunningNormalizer(dim, collectives=collectives)
         self.actor = mlp([dim] + list(hidden) + [num_actions])

@@ -10,19 +10,24 @@ The observation carries the target as a unit quaternion (x, y, z, w) with w >= 0
 file's ``target_quat``; the network reads it through rotation matrices, so q and -q are the same
 target to it (:class:`reach_rl_train.actor_critic.ObservationEncoder`).
 """
+import math
 from typing import Tuple
 
 import torch
 
+from reach_rl_core.franka_model import JointLimits
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
                                        orientation_error_angle)
 from reach_rl_core.policy_file import INPUT_SHAPES, POINT, POINT_INPUTS, POSE
 from reach_rl_train import torch_arrays
-from reach_rl_train.config import RewardConfig
 
 __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout", "obs_dim",
-           "orientation_reward", "tcp_pose", "orientation_error",
-           "as_quaternion"]
+           "tcp_pose", "orientation_error",
+           "as_quaternion", "JOINT7_TURN_MARGIN", "joint7_range", "joint7_turn"]
+
+# rad kept clear of joint 7's limits when choosing its way round (franka-sim's test asks every
+# joint to stay 0.2 rad inside its limits)
+JOINT7_TURN_MARGIN = 0.2
 
 
 def input_names(target_type: str) -> Tuple[str, ...]:
@@ -58,12 +63,33 @@ def orientation_error(rotation: torch.Tensor, target_rotation: torch.Tensor) -> 
     return orientation_error_angle(rotation, target_rotation)
 
 
-def orientation_reward(angle: torch.Tensor, distance: torch.Tensor, w: RewardConfig) -> torch.Tensor:
-    """The orientation terms of the reward per second (not yet scaled by policy_dt), for the
-    angle [N] rad between the TCP's and the target's orientation and the TCP's ``distance`` [N] m
-    from the target position (``reward.orientation*``): a linear cost everywhere, bonuses near
-    the target position."""
-    gate = torch.exp(-distance / w.orientation_gate_scale)
-    return (-w.orientation * angle
-            + gate * (w.orientation_near * torch.exp(-angle / w.orientation_near_scale)
-                      + w.orientation_precise * torch.exp(-angle / w.orientation_precise_scale)))
+def joint7_range(limits: JointLimits) -> Tuple[float, float]:
+    """The range [rad] :func:`joint7_turn` keeps joint 7 in: its limits less JOINT7_TURN_MARGIN."""
+    return (float(limits.pos_min[6]) + JOINT7_TURN_MARGIN,
+            float(limits.pos_max[6]) - JOINT7_TURN_MARGIN)
+
+
+def joint7_turn(rotation: torch.Tensor, target_rotation: torch.Tensor, q7: torch.Tensor,
+                q7_low: float, q7_high: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """How joint 7 should turn to give the hand the target's yaw: ``(twist, turn)`` [rad], (...).
+
+    ``twist`` in (-pi, pi] is the rotation about the hand's z axis (its twist in
+    ``rotation^T target_rotation``, base-frame rotations (..., 3, 3)) that joint 7's ``q7`` [rad]
+    would add to reach the target's yaw the short way. ``turn`` is ``twist`` or ``twist -+ 2 pi``:
+    the one that ends joint 7 inside [``q7_low``, ``q7_high``], or, where none does (a yaw that
+    the other joints must help with), the one that ends it least far outside. Continuous while
+    joint 7 moves along it; it jumps only between two ways out of range.
+    """
+    error = rotation.transpose(-1, -2) @ target_rotation
+    twist = torch.atan2(error[..., 1, 0] - error[..., 0, 1], error[..., 0, 0] + error[..., 1, 1])
+    turn, cost = twist, None
+    for candidate in (twist, twist - 2.0 * math.pi, twist + 2.0 * math.pi):
+        end = q7 + candidate
+        beyond = (end - q7_high).clamp(min=0.0) + (q7_low - end).clamp(min=0.0)
+        candidate_cost = beyond + 1e-3 * candidate.abs()  # ties: the shorter way
+        if cost is None:
+            cost = candidate_cost
+        else:
+            turn = torch.where(candidate_cost < cost, candidate, turn)
+            cost = torch.minimum(candidate_cost, cost)
+    return twist, turn

@@ -21,15 +21,17 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from reach_rl_core import franka_model
-from reach_rl_core.franka_model import NUM_JOINTS, limit_distance
+from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_core.orientation import sample_down_orientations
 from reach_rl_core.safety_filter import policy_command
-from reach_rl_train import torch_arrays
+from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, target_period,
                                    task_filter_limits)
-from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion, obs_dim,
-                                        obs_layout, orientation_error, orientation_reward, tcp_pose)
+from reach_rl_train.pose_target import (JOINT7_TURN_MARGIN, ORIENTATION_TOLERANCE, POINT, POSE,
+                                        as_quaternion, joint7_range, joint7_turn, obs_dim,
+                                        obs_layout, orientation_error, tcp_pose)
+from reach_rl_train.rewards import posture_reward, reach_reward
 
 # point targets' observation (pose targets': pose_target.obs_layout(POSE), ReachTask.obs_dim)
 OBS_LAYOUT = obs_layout(POINT)
@@ -47,36 +49,6 @@ def make_backend(task: TaskConfig, num_envs: int, device: torch.device):
                        viewer=True if task.isaacgym_viewer else None)
 
 
-def reach_reward(distance, desired, prev_command, accel, joint_vel, w: RewardConfig, dt: float,
-                 angle=None):
-    """Per-step reward for TCP ``distance`` [N] m, commands [N, 7] rad/s, joint accel [N, 7] rad/s^2;
-    pose targets: with the orientation error ``angle`` [N] rad (its terms added, and settling
-    asked for near the pose rather than the point)."""
-    near = torch.exp(-distance / w.near_scale)
-    settle_near = near if angle is None else near * torch.exp(-angle / w.orientation_near_scale)
-    reward = (-w.distance * distance
-              + w.near * near
-              + w.precise * torch.exp(-distance / w.precise_scale)
-              - w.action_rate * (desired - prev_command).square().sum(-1)
-              - w.acceleration * accel.square().sum(-1)
-              - w.settle * settle_near * joint_vel.square().sum(-1))
-    if angle is not None:
-        reward = reward + orientation_reward(angle, distance, w)
-    return reward * dt
-
-
-def posture_reward(q, ready, pos_min, pos_max, w: RewardConfig, dt: float, weights=None):
-    """Per-step null-space reward for joint positions ``q`` [N, 7] rad: pulls the redundant
-    joints (``w.posture_joints``; ``weights``, the same as a tensor on q's device, saves a
-    copy per call) toward ``ready`` and pushes every joint out of the last ``w.limit_margin``
-    rad before its limits."""
-    if weights is None:
-        weights = torch.tensor(w.posture_joints, device=q.device, dtype=q.dtype)
-    posture = (weights * (q - ready).square()).sum(-1)
-    closeness = (1.0 - limit_distance(q, pos_min, pos_max) / w.limit_margin).clamp(min=0.0)
-    return -(w.posture * posture + w.joint_limit * closeness.square().sum(-1)) * dt
-
-
 class ReachTask:
     """Batched reach task over ``num_envs`` arms; ``step(actions)`` -> obs, reward, done, info."""
 
@@ -84,7 +56,7 @@ class ReachTask:
     # (:class:`reach_rl_train.cuda_graph.StateCarry`); pose targets add POSE_STATE.
     STATE = ("command", "target", "reach_step", "tau", "latency", "history", "episode_step",
              "episode_return")
-    POSE_STATE = ("target_rot", "target_quat")
+    POSE_STATE = ("target_rot", "target_quat", "reference")
 
     def __init__(self, task: TaskConfig, reward: RewardConfig, randomization: RandomizationConfig,
                  num_envs: int, device="cpu", seed: int = 0, backend=None):
@@ -110,6 +82,12 @@ class ReachTask:
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
         self.pose = task.target == POSE
+        self.joint7_range = joint7_range(self.limits)
+        # the posture term's home: READY_POSE, or for pose targets with reward.pose_reference
+        # the IK reference (reach_rl_train.ik_reference), kept JOINT7_TURN_MARGIN from limits
+        self.reference_low = self.pos_min + JOINT7_TURN_MARGIN
+        self.reference_high = self.pos_max - JOINT7_TURN_MARGIN
+        self.use_reference = self.pose and reward.pose_reference
         self.obs_dim = obs_dim(task.target)
         self.posture_weights = self._tensor(reward.pose_posture_joints if self.pose
                                             else reward.posture_joints)
@@ -122,6 +100,7 @@ class ReachTask:
         if self.pose:  # the target orientation: rotation (base frame) and quaternion, w >= 0
             self.target_rot = torch.eye(3, device=dev).repeat(n, 1, 1)
             self.target_quat = as_quaternion(self.target_rot)
+            self.reference = self.ready.repeat(n, 1)
         self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.reach_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self.tau = torch.zeros(n, device=dev)
@@ -155,6 +134,10 @@ class ReachTask:
             self.target_rot = torch.where(mask[:, None, None], rotation, self.target_rot)
             self.target_quat = torch.where(mask.unsqueeze(-1), as_quaternion(rotation),
                                            self.target_quat)
+            self.reference = torch.where(
+                mask.unsqueeze(-1),
+                ik_reference.start(self.backend.joint_pos, rotation, self.joint7_range),
+                self.reference)
         self.reach_step = torch.where(mask, torch.full_like(self.reach_step, -1), self.reach_step)
 
     def _sample_randomization(self, mask: torch.Tensor):
@@ -221,6 +204,23 @@ class ReachTask:
         return policy_command(self.filter_limits, self.backend.joint_pos, desired, self.command,
                               self.dt)
 
+    def _pose_errors(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The TCP's distance [N] m and orientation error [N] rad to the pose target, and joint
+        7's detour [N] rad (how much farther it must turn than the angle says)."""
+        position, rotation = tcp_pose(self.backend.joint_pos)
+        twist, turn = joint7_turn(rotation, self.target_rot, self.backend.joint_pos[:, 6],
+                                  *self.joint7_range)
+        return ((self.target - position).norm(dim=-1),
+                orientation_error(rotation, self.target_rot), turn.abs() - twist.abs())
+
+    def _posture_home(self) -> torch.Tensor:
+        """Where the posture term pulls: READY_POSE, or the IK reference refined one step."""
+        if not self.use_reference:
+            return self.ready
+        self.reference = ik_reference.refine(self.reference, self.target, self.target_rot,
+                                             self.reference_low, self.reference_high)
+        return self.reference
+
     def step(self, actions: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                    Dict[str, torch.Tensor]]:
         """Apply policy ``actions`` [N, 7] (unit scale) for one policy step.
@@ -240,17 +240,14 @@ class ReachTask:
         self.command = self.limit_command(desired)
         self.backend.step(self.command, self.tau, self.dt)
         accel = (self.backend.joint_vel - prev_vel) / self.dt
-        angle = None
         if self.pose:
-            position, rotation = tcp_pose(self.backend.joint_pos)
-            distance = (self.target - position).norm(dim=-1)
-            angle = orientation_error(rotation, self.target_rot)
+            distance, angle, detour = self._pose_errors()
         else:
-            distance = (self.target - self.tcp_position()).norm(dim=-1)
+            distance, angle, detour = (self.target - self.tcp_position()).norm(dim=-1), None, 0.0
         reward = reach_reward(distance, desired, prev_command, accel, self.backend.joint_vel,
-                              self.reward_cfg, self.dt, angle)
-        reward = reward + posture_reward(self.backend.joint_pos, self.ready, self.pos_min,
-                                         self.pos_max, self.reward_cfg, self.dt,
+                              self.reward_cfg, self.dt, angle, detour)
+        reward = reward + posture_reward(self.backend.joint_pos, self._posture_home(),
+                                         self.pos_min, self.pos_max, self.reward_cfg, self.dt,
                                          self.posture_weights)
         self.episode_return += reward
         self.episode_step += 1

@@ -66,7 +66,7 @@ class Runner:
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
                               self.device, seed=seed, backend=backend)
         self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, collectives=self.collectives,
-                                 target_type=cfg.task.target).to(self.device)
+                                 target_type=cfg.task.target, robot=cfg.task.robot).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
                        cuda_graph=cfg.run.cuda_graph)
         self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, self.task.obs_dim, 7,

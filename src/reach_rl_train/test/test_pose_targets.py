@@ -12,8 +12,9 @@ from reach_rl_core import orientation as ori  # noqa: E402
 from reach_rl_train.actor_critic import ObservationEncoder, split_obs  # noqa: E402
 from reach_rl_train.config import ConfigError, RandomizationConfig, load_config  # noqa: E402
 from reach_rl_train.held_out import Goal, better, describe, worse_of  # noqa: E402
-from reach_rl_train.pose_target import obs_dim, orientation_reward  # noqa: E402
+from reach_rl_train.pose_target import joint7_range, joint7_turn, obs_dim  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
+from reach_rl_train.rewards import orientation_reward  # noqa: E402
 
 DEG = math.pi / 180.0
 
@@ -147,7 +148,7 @@ def test_success_needs_both_the_position_and_the_orientation():
 
 def test_the_encoder_reads_target_quaternions_through_rotation_matrices():
     encoder = ObservationEncoder("pose")
-    assert encoder.dim == ObservationEncoder.POSE_DIM == ObservationEncoder.POINT_DIM + 28
+    assert encoder.dim == ObservationEncoder.POSE_DIM == ObservationEncoder.POINT_DIM + 31
     q = torch.tensor(np.random.default_rng(0).uniform(fm.FR3.pos_min, fm.FR3.pos_max, (16, 7)),
                      dtype=torch.float32)
     position, rotation = fm.tcp_pose(q)
@@ -157,10 +158,50 @@ def test_the_encoder_reads_target_quaternions_through_rotation_matrices():
     assert features.shape == (16, encoder.dim)
     torch.testing.assert_close(encoder(q, vel, position, -quat, prev), features)  # q and -q
     pose_part = features[:, ObservationEncoder.POINT_DIM:]
-    torch.testing.assert_close(pose_part[:, 9:], torch.zeros(16, 19), atol=2e-3, rtol=0)
+    torch.testing.assert_close(pose_part[:, 9:30], torch.zeros(16, 21), atol=2e-3, rtol=0)
     torch.testing.assert_close(pose_part[:, 6:9], rotation[:, :, 2])  # the TCP's z axis
     point = ObservationEncoder()(q, vel, position, prev)
     torch.testing.assert_close(features[:, :ObservationEncoder.POINT_DIM], point)
+
+
+def joint7_turns(q7_now, q7_goal, others=fm.READY_POSE):
+    """joint7_turn from joint 7 at each of ``q7_now`` toward the yaw joint 7 gives at ``q7_goal``
+    (every other joint as ``others``): (twist, turn), each [len(q7_now)]."""
+    now = torch.tensor(others, dtype=torch.float64).repeat(len(q7_now), 1)
+    goal = now.clone()
+    now[:, 6] = torch.tensor(q7_now, dtype=torch.float64)
+    goal[:, 6] = torch.as_tensor(q7_goal, dtype=torch.float64)
+    _, rotation = fm.tcp_pose(now)
+    _, target = fm.tcp_pose(goal)
+    return joint7_turn(rotation, target, now[:, 6], *joint7_range(fm.FR3))
+
+
+def test_joint7_turns_the_short_way_when_its_range_allows():
+    twist, turn = joint7_turns([0.0, 1.0, -2.0, 2.5], 0.5)
+    np.testing.assert_allclose(twist.numpy(), [0.5, -0.5, 2.5, -2.0], atol=1e-9)
+    torch.testing.assert_close(turn, twist)
+    assert joint7_turns([1.2], 1.2)[1].abs().item() < 1e-9  # on target: no turn
+
+
+def test_joint7_goes_the_long_way_round_rather_than_through_its_limit():
+    # Joint 7 at 3.5 rad would be past its range (which ends 0.2 rad short of 3.0159); the same
+    # yaw is joint 7 at 3.5 - 2 pi = -2.78 rad, inside it.
+    twist, turn = joint7_turns([1.0, 2.5], 3.5)
+    np.testing.assert_allclose(twist.numpy(), [2.5, 1.0], atol=1e-9)  # the short way: to 3.5
+    np.testing.assert_allclose(turn.numpy(), [2.5 - 2 * math.pi, 1.0 - 2 * math.pi], atol=1e-9)
+    # Along the long way the goal stays put (the turn shrinks as joint 7 moves), and past half
+    # way, where the short way becomes this way, nothing jumps.
+    q7 = np.linspace(2.5, -2.7, 27)
+    _, turn = joint7_turns(q7, 3.5 - 2 * math.pi)
+    np.testing.assert_allclose(q7 + turn.numpy(), 3.5 - 2 * math.pi, atol=1e-9)
+
+
+def test_a_yaw_out_of_joint7s_reach_turns_toward_the_nearer_end():
+    low, high = joint7_range(fm.FR3)
+    gap = 2 * math.pi - (high - low)  # yaws that joint 7 alone cannot give within its range
+    _, turn = joint7_turns([0.0, 0.0], [high + 0.2 * gap, high + 0.8 * gap])
+    np.testing.assert_allclose(turn.numpy(), [high + 0.2 * gap, high + 0.8 * gap - 2 * math.pi],
+                               atol=1e-9)
 
 
 def test_the_pose_goal_judges_the_orientation_and_the_time_to_both():

@@ -83,7 +83,7 @@ def test_both_interfaces_take_the_deploy_filters_limits():
 
 
 def test_posture_reward_pulls_redundant_joints_home_and_pushes_away_from_limits():
-    from reach_rl_train.reach_task import posture_reward
+    from reach_rl_train.rewards import posture_reward
 
     w = TrainConfig().reward
     ready = torch.tensor(fm.READY_POSE, dtype=torch.float32)

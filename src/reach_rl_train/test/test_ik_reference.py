@@ -1,0 +1,56 @@
+"""The IK reference posture of pose targets (reach_rl_train.ik_reference)."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reach_rl_core import franka_model as fm  # noqa: E402
+from reach_rl_core.orientation import orientation_error_angle  # noqa: E402
+from reach_rl_train import ik_reference  # noqa: E402
+from reach_rl_train.pose_target import JOINT7_TURN_MARGIN, joint7_range  # noqa: E402
+
+
+def test_the_hand_made_cholesky_solves_like_torch():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(32, 6, 6, generator=g, dtype=torch.float64)
+    a = m @ m.transpose(-1, -2) + 0.1 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(32, 6, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(ik_reference.solve_spd(a, b), torch.linalg.solve(a, b))
+
+
+def test_the_jacobian_moves_the_tcp_as_a_small_joint_step_does():
+    q = torch.tensor(fm.READY_POSE, dtype=torch.float64) + 0.1
+    dq = torch.tensor([1e-4, -2e-4, 1e-4, 3e-4, -1e-4, 2e-4, -3e-4], dtype=torch.float64)
+    position, _ = fm.tcp_pose(q)
+    moved, _ = fm.tcp_pose(q + dq)
+    predicted = ik_reference.jacobian(q) @ dq
+    torch.testing.assert_close(predicted[:3], moved - position, atol=1e-8, rtol=1e-3)
+
+
+def reference_after(q, target_pos, target_rot, steps):
+    lo = torch.tensor(fm.FR3.pos_min, dtype=torch.float64) + JOINT7_TURN_MARGIN
+    hi = torch.tensor(fm.FR3.pos_max, dtype=torch.float64) - JOINT7_TURN_MARGIN
+    reference = ik_reference.start(q, target_rot, joint7_range(fm.FR3))
+    for _ in range(steps):
+        reference = ik_reference.refine(reference, target_pos, target_rot, lo, hi)
+    return reference, lo, hi
+
+
+def test_the_reference_reaches_a_pose_whose_yaw_joint7_alone_cannot_give():
+    # From the ready posture (joint 7 at pi/4), a hand pointing down with a yaw that needs
+    # joint 7 about 0.15 rad past its margin both ways round: joints 1 to 6 must give it.
+    ready = torch.tensor(fm.READY_POSE, dtype=torch.float64)
+    q7_needed = fm.FR3.pos_max[6] - JOINT7_TURN_MARGIN + 0.15
+    turned = ready.clone()
+    turned[6] = q7_needed
+    _, target_rot = fm.tcp_pose(turned)
+    target_pos = torch.tensor([0.5, 0.1, 0.3], dtype=torch.float64)
+    reference, lo, hi = reference_after(ready, target_pos, target_rot, 200)  # 4 s
+    position, rotation = fm.tcp_pose(reference)
+    assert (target_pos - position).norm().item() < 1e-3
+    assert orientation_error_angle(rotation, target_rot).item() < math.radians(0.5)
+    assert bool(((reference >= lo - 1e-9) & (reference <= hi + 1e-9)).all())
+    assert reference[6].item() == pytest.approx(hi[6].item(), abs=0.05)  # joint 7 at its margin
+    assert not np.allclose(reference[:6].numpy(), ready[:6].numpy(), atol=0.05)
