@@ -3,7 +3,7 @@
 FR3 policies are committed beside reach_rl_deploy's tests: two tiny point policies, one per
 interface, trained by ``reach-rl-train "ppo.hidden=[64,64]" [--interface libfranka]`` (1000
 held-out targets: 99.9 % within 1 cm, median 1.5 mm; libfranka: 100 %, 1.2 mm), and a pose
-policy for libfranka (``COMMITTED`` has each one's command). reach_rl_train's
+policy per interface (``COMMITTED`` has each one's command). reach_rl_train's
 test_committed_policies.py fails when they no longer match the policy file contract that export
 writes today; re-export them from their checkpoints (``reach-rl-export
 <run>_logs/checkpoint.pt --out <file>``, as for contract 3) or retrain them with the commands in
@@ -32,18 +32,18 @@ COMMITTED = {
                                        "--device cpu --out fr3_ros2_control.onnx"),
     "fr3_libfranka.onnx": Committed("libfranka", "point", 'reach-rl-train "ppo.hidden=[64,64]" '
                                     "--interface libfranka --device cpu --out fr3_libfranka.onnx"),
-    # Pose policies: one H100 (device tool), each beside other trainings, stopped by SIGINT
-    # (515 / 530 s); each file is its best held-out iteration, within 1 cm and 5 deg: libfranka
-    # iteration 420 of 1029, 88.8 %, 1.31 mm, 0.29 deg, 1.46 s to both; ros2_control iteration
-    # 520 of 590, 90.1 %, 1.49 mm, 0.35 deg, 1.56 s
+    # Pose policies: one H100 (device tool), the two side by side, stopped by SIGINT after 200 s;
+    # each file is its best held-out iteration, within 1 cm and 5 deg: ros2_control iteration
+    # 230 of 239, 92.0 %, 1.35 mm, 0.47 deg, 1.62 s to both; libfranka iteration 220 of 229,
+    # 91.3 %, 1.17 mm, 0.42 deg, 1.48 s
     "fr3_ros2_control_pose.onnx": Committed(
         "ros2_control", "pose", "reach-rl-train --device cuda --num-envs 16384 task.target=pose "
-        "ppo.desired_kl=0.01 ppo.num_epochs=4 task.target_period_s=4 run.max_iterations=700 "
-        "run.seed=1 --out fr3_ros2_control_pose.onnx"),
+        "ppo.desired_kl=0.01 ppo.num_epochs=4 run.max_iterations=3000 run.seed=1 "
+        "--out fr3_ros2_control_pose.onnx"),
     "fr3_libfranka_pose.onnx": Committed(
         "libfranka", "pose", "reach-rl-train --device cuda --num-envs 16384 --interface libfranka "
-        "task.target=pose ppo.desired_kl=0.01 ppo.num_epochs=4 task.target_period_s=4 "
-        "run.max_iterations=3000 run.seed=1 --out fr3_libfranka_pose.onnx"),
+        "task.target=pose ppo.desired_kl=0.01 ppo.num_epochs=4 run.max_iterations=3000 "
+        "run.seed=1 --out fr3_libfranka_pose.onnx"),
 }
 
 
