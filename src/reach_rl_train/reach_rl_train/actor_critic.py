@@ -19,7 +19,8 @@ from reach_rl_core.orientation import (orientation_error_angle, orientation_erro
 from reach_rl_train import torch_arrays
 from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
-from reach_rl_train.pose_target import POINT, POSE, joint7_range, joint7_turn, obs_layout
+from reach_rl_train.pose_target import (POINT, POSE, joint7_range, joint7_turn, obs_layout,
+                                        sin_axis)
 
 FINE_ERROR_SCALE = 0.02  # m; tanh(error / scale) resolves millimetres near the target
 # rad; tanh(features / scale) resolves tenths of a degree near the target orientation
@@ -76,10 +77,7 @@ class ObservationEncoder(nn.Module):
         target = quaternion_to_matrix(target_quat)
         error = orientation_error_features(rotation, target)
         axes = target[..., :, :2].transpose(-1, -2).flatten(-2)
-        to_target = target @ rotation.transpose(-1, -2)  # current -> target, in the base frame
-        base = 0.5 * torch.stack([to_target[..., 2, 1] - to_target[..., 1, 2],
-                                  to_target[..., 0, 2] - to_target[..., 2, 0],
-                                  to_target[..., 1, 0] - to_target[..., 0, 1]], -1)
+        base = sin_axis(target @ rotation.transpose(-1, -2))  # current -> target, base frame
         angle = orientation_error_angle(rotation, target).unsqueeze(-1)
         _, joint7 = joint7_turn(rotation, target, q7, *self.joint7_range)
         end = q7 + joint7

@@ -15,7 +15,7 @@ from typing import Tuple
 import torch
 
 from reach_rl_train import torch_arrays
-from reach_rl_train.pose_target import joint7_turn
+from reach_rl_train.pose_target import joint7_turn, sin_axis
 
 NUM_JOINTS = 7
 FD_STEP = 1e-3  # rad, finite-difference step of the Jacobian
@@ -23,19 +23,12 @@ DAMPING = 0.05  # damped least squares: (J J^T + DAMPING^2 I) u = e
 MAX_STEP = 0.2  # rad per joint and refinement step
 
 
-def _vee(skew_part: torch.Tensor) -> torch.Tensor:
-    """(..., 3) of (..., 3, 3): half the vector of M - M^T; for a rotation, sin(angle) * axis."""
-    m = skew_part
-    return 0.5 * torch.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                              m[..., 1, 0] - m[..., 0, 1]], -1)
-
-
 def pose_error(q: torch.Tensor, target_pos: torch.Tensor, target_rot: torch.Tensor
                ) -> torch.Tensor:
     """(..., 6): the TCP's position error [m] and rotation error (sin(angle) * axis, base frame)
     to the target pose, at joint positions ``q`` (..., 7)."""
     position, rotation = torch_arrays.tcp_pose(q)
-    return torch.cat([target_pos - position, _vee(target_rot @ rotation.transpose(-1, -2))], -1)
+    return torch.cat([target_pos - position, sin_axis(target_rot @ rotation.transpose(-1, -2))], -1)
 
 
 def jacobian(q: torch.Tensor) -> torch.Tensor:
@@ -45,7 +38,7 @@ def jacobian(q: torch.Tensor) -> torch.Tensor:
     moved = q.unsqueeze(-2) + FD_STEP * torch.eye(NUM_JOINTS, device=q.device, dtype=q.dtype)
     moved_pos, moved_rot = torch_arrays.tcp_pose(moved)  # (..., 7, 3), (..., 7, 3, 3)
     linear = (moved_pos - position.unsqueeze(-2)) / FD_STEP
-    angular = _vee(moved_rot @ rotation.unsqueeze(-3).transpose(-1, -2)) / FD_STEP
+    angular = sin_axis(moved_rot @ rotation.unsqueeze(-3).transpose(-1, -2)) / FD_STEP
     return torch.cat([linear, angular], -1).transpose(-1, -2)
 
 

@@ -23,11 +23,12 @@ from reach_rl_train import torch_arrays
 
 __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout", "obs_dim",
            "tcp_pose", "orientation_error",
-           "as_quaternion", "JOINT7_TURN_MARGIN", "joint7_range", "joint7_turn"]
+           "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "joint7_range", "joint7_turn"]
 
-# rad kept clear of joint 7's limits when choosing its way round (franka-sim's test asks every
-# joint to stay 0.2 rad inside its limits)
-JOINT7_TURN_MARGIN = 0.2
+# rad that pose training keeps between each joint and its limits where it plans ahead: joint 7's
+# way round (joint7_turn) and the IK reference (reach_rl_train.ik_reference). franka-sim's pose
+# test asks every joint to stay 0.2 rad inside its limits.
+LIMIT_CLEARANCE = 0.2
 
 
 def input_names(target_type: str) -> Tuple[str, ...]:
@@ -63,10 +64,18 @@ def orientation_error(rotation: torch.Tensor, target_rotation: torch.Tensor) -> 
     return orientation_error_angle(rotation, target_rotation)
 
 
+def sin_axis(rotation: torch.Tensor) -> torch.Tensor:
+    """sin(angle) * axis (..., 3) of rotation matrices (..., 3, 3): half the vector of R - R^T;
+    for a small rotation, its rotation vector [rad]."""
+    r = rotation
+    return 0.5 * torch.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0],
+                              r[..., 1, 0] - r[..., 0, 1]], -1)
+
+
 def joint7_range(limits: JointLimits) -> Tuple[float, float]:
-    """The range [rad] :func:`joint7_turn` keeps joint 7 in: its limits less JOINT7_TURN_MARGIN."""
-    return (float(limits.pos_min[6]) + JOINT7_TURN_MARGIN,
-            float(limits.pos_max[6]) - JOINT7_TURN_MARGIN)
+    """The range [rad] :func:`joint7_turn` keeps joint 7 in: its limits less LIMIT_CLEARANCE."""
+    return (float(limits.pos_min[6]) + LIMIT_CLEARANCE,
+            float(limits.pos_max[6]) - LIMIT_CLEARANCE)
 
 
 def joint7_turn(rotation: torch.Tensor, target_rotation: torch.Tensor, q7: torch.Tensor,

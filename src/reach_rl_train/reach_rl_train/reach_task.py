@@ -28,7 +28,7 @@ from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, target_period,
                                    task_filter_limits)
-from reach_rl_train.pose_target import (JOINT7_TURN_MARGIN, ORIENTATION_TOLERANCE, POINT, POSE,
+from reach_rl_train.pose_target import (LIMIT_CLEARANCE, ORIENTATION_TOLERANCE, POINT, POSE,
                                         as_quaternion, joint7_range, joint7_turn, obs_dim,
                                         obs_layout, orientation_error, tcp_pose)
 from reach_rl_train.rewards import posture_reward, reach_reward
@@ -84,9 +84,9 @@ class ReachTask:
         self.pose = task.target == POSE
         self.joint7_range = joint7_range(self.limits)
         # the posture term's home: READY_POSE, or for pose targets with reward.pose_reference
-        # the IK reference (reach_rl_train.ik_reference), kept JOINT7_TURN_MARGIN from limits
-        self.reference_low = self.pos_min + JOINT7_TURN_MARGIN
-        self.reference_high = self.pos_max - JOINT7_TURN_MARGIN
+        # the IK reference (reach_rl_train.ik_reference), kept LIMIT_CLEARANCE inside the limits
+        self.reference_low = self.pos_min + LIMIT_CLEARANCE
+        self.reference_high = self.pos_max - LIMIT_CLEARANCE
         self.use_reference = self.pose and reward.pose_reference
         self.obs_dim = obs_dim(task.target)
         self.posture_weights = self._tensor(reward.pose_posture_joints if self.pose

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_core.orientation import orientation_error_angle  # noqa: E402
 from reach_rl_train import ik_reference  # noqa: E402
-from reach_rl_train.pose_target import JOINT7_TURN_MARGIN, joint7_range  # noqa: E402
+from reach_rl_train.pose_target import LIMIT_CLEARANCE, joint7_range  # noqa: E402
 
 
 def test_the_hand_made_cholesky_solves_like_torch():
@@ -30,8 +30,8 @@ def test_the_jacobian_moves_the_tcp_as_a_small_joint_step_does():
 
 
 def reference_after(q, target_pos, target_rot, steps):
-    lo = torch.tensor(fm.FR3.pos_min, dtype=torch.float64) + JOINT7_TURN_MARGIN
-    hi = torch.tensor(fm.FR3.pos_max, dtype=torch.float64) - JOINT7_TURN_MARGIN
+    lo = torch.tensor(fm.FR3.pos_min, dtype=torch.float64) + LIMIT_CLEARANCE
+    hi = torch.tensor(fm.FR3.pos_max, dtype=torch.float64) - LIMIT_CLEARANCE
     reference = ik_reference.start(q, target_rot, joint7_range(fm.FR3))
     for _ in range(steps):
         reference = ik_reference.refine(reference, target_pos, target_rot, lo, hi)
@@ -42,7 +42,7 @@ def test_the_reference_reaches_a_pose_whose_yaw_joint7_alone_cannot_give():
     # From the ready posture (joint 7 at pi/4), a hand pointing down with a yaw that needs
     # joint 7 about 0.15 rad past its margin both ways round: joints 1 to 6 must give it.
     ready = torch.tensor(fm.READY_POSE, dtype=torch.float64)
-    q7_needed = fm.FR3.pos_max[6] - JOINT7_TURN_MARGIN + 0.15
+    q7_needed = fm.FR3.pos_max[6] - LIMIT_CLEARANCE + 0.15
     turned = ready.clone()
     turned[6] = q7_needed
     _, target_rot = fm.tcp_pose(turned)

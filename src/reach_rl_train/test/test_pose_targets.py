@@ -160,6 +160,10 @@ def test_the_encoder_reads_target_quaternions_through_rotation_matrices():
     pose_part = features[:, ObservationEncoder.POINT_DIM:]
     torch.testing.assert_close(pose_part[:, 9:30], torch.zeros(16, 21), atol=2e-3, rtol=0)
     torch.testing.assert_close(pose_part[:, 6:9], rotation[:, :, 2])  # the TCP's z axis
+    # on target joint 7 need not turn; the last feature is how far it already is past its range
+    low, high = joint7_range(fm.FR3)
+    torch.testing.assert_close(pose_part[:, 30], q[:, 6] - q[:, 6].clamp(low, high), atol=1e-5,
+                               rtol=0)
     point = ObservationEncoder()(q, vel, position, prev)
     torch.testing.assert_close(features[:, :ObservationEncoder.POINT_DIM], point)
 
