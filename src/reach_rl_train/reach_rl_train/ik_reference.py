@@ -14,10 +14,10 @@ from typing import Tuple
 
 import torch
 
+from reach_rl_core.franka_model import NUM_JOINTS
 from reach_rl_train import torch_arrays
 from reach_rl_train.pose_target import joint7_turn, sin_axis
 
-NUM_JOINTS = 7
 FD_STEP = 1e-3  # rad, finite-difference step of the Jacobian
 DAMPING = 0.05  # damped least squares: (J J^T + DAMPING^2 I) u = e
 MAX_STEP = 0.2  # rad per joint and refinement step
