@@ -23,23 +23,18 @@ DAMPING = 0.05  # damped least squares: (J J^T + DAMPING^2 I) u = e
 MAX_STEP = 0.2  # rad per joint and refinement step
 
 
-def pose_error(q: torch.Tensor, target_pos: torch.Tensor, target_rot: torch.Tensor
-               ) -> torch.Tensor:
-    """(..., 6): the TCP's position error [m] and rotation error (sin(angle) * axis, base frame)
-    to the target pose, at joint positions ``q`` (..., 7)."""
-    position, rotation = torch_arrays.tcp_pose(q)
-    return torch.cat([target_pos - position, sin_axis(target_rot @ rotation.transpose(-1, -2))], -1)
-
-
-def jacobian(q: torch.Tensor) -> torch.Tensor:
-    """(..., 6, 7): the TCP's linear and angular velocity (base frame) per joint velocity, by
-    forward differences of :func:`torch_arrays.tcp_pose`."""
-    position, rotation = torch_arrays.tcp_pose(q)
+def pose_and_jacobian(q: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TCP's position (..., 3) m and rotation (..., 3, 3) in the base frame at joint positions
+    ``q`` (..., 7), and the Jacobian (..., 6, 7): the TCP's linear and angular velocity (base frame)
+    per joint velocity, by forward differences; one batched :func:`torch_arrays.tcp_pose` over q
+    and q moved by FD_STEP along each joint."""
     moved = q.unsqueeze(-2) + FD_STEP * torch.eye(NUM_JOINTS, device=q.device, dtype=q.dtype)
-    moved_pos, moved_rot = torch_arrays.tcp_pose(moved)  # (..., 7, 3), (..., 7, 3, 3)
-    linear = (moved_pos - position.unsqueeze(-2)) / FD_STEP
-    angular = sin_axis(moved_rot @ rotation.unsqueeze(-3).transpose(-1, -2)) / FD_STEP
-    return torch.cat([linear, angular], -1).transpose(-1, -2)
+    positions, rotations = torch_arrays.tcp_pose(torch.cat([q.unsqueeze(-2), moved], -2))
+    position, rotation = positions[..., 0, :], rotations[..., 0, :, :]
+    linear = (positions[..., 1:, :] - position.unsqueeze(-2)) / FD_STEP
+    turned = rotations[..., 1:, :, :] @ rotation.unsqueeze(-3).transpose(-1, -2)
+    angular = sin_axis(turned) / FD_STEP
+    return position, rotation, torch.cat([linear, angular], -1).transpose(-1, -2)
 
 
 def solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -65,10 +60,11 @@ def refine(q: torch.Tensor, target_pos: torch.Tensor, target_rot: torch.Tensor,
            low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """One damped-least-squares step of joint positions ``q`` (..., 7) toward the target pose,
     each joint kept in [``low``, ``high``] (7) rad."""
-    j = jacobian(q)
+    position, rotation, j = pose_and_jacobian(q)
+    error = torch.cat([target_pos - position, sin_axis(target_rot @ rotation.transpose(-1, -2))],
+                      -1)  # position [m] and rotation (sin(angle) * axis), base frame
     eye = torch.eye(6, device=q.device, dtype=q.dtype)
-    u = solve_spd(j @ j.transpose(-1, -2) + DAMPING ** 2 * eye,
-                  pose_error(q, target_pos, target_rot))
+    u = solve_spd(j @ j.transpose(-1, -2) + DAMPING ** 2 * eye, error)
     step = (j.transpose(-1, -2) @ u.unsqueeze(-1)).squeeze(-1).clamp(-MAX_STEP, MAX_STEP)
     return torch.maximum(torch.minimum(q + step, high), low)
 

@@ -25,7 +25,9 @@ def test_the_jacobian_moves_the_tcp_as_a_small_joint_step_does():
     dq = torch.tensor([1e-4, -2e-4, 1e-4, 3e-4, -1e-4, 2e-4, -3e-4], dtype=torch.float64)
     position, _ = fm.tcp_pose(q)
     moved, _ = fm.tcp_pose(q + dq)
-    predicted = ik_reference.jacobian(q) @ dq
+    position_there, _, j = ik_reference.pose_and_jacobian(q)
+    torch.testing.assert_close(position_there, position)
+    predicted = j @ dq
     torch.testing.assert_close(predicted[:3], moved - position, atol=1e-8, rtol=1e-3)
 
 
