@@ -43,7 +43,8 @@ from reach_rl_core import franka_model  # noqa: E402
 from reach_rl_core.filter_limits import LIBFRANKA  # noqa: E402
 from reach_rl_train.arm_sim import TorchArmSim  # noqa: E402
 from reach_rl_train.cli import default_config_path  # noqa: E402
-from reach_rl_train.config import TrainConfig, load_config, task_filter_limits  # noqa: E402
+from reach_rl_train.config import (TrainConfig, action_scales, load_config,  # noqa: E402
+                                   task_filter_limits)
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
 from reach_rl_train.evaluate import (CONDITIONS, TIME_KEY, HeldOutRun, evaluate_file,  # noqa: E402
                                      run_condition)
@@ -315,7 +316,7 @@ def bench_ours(args, overrides: List[str], device: torch.device) -> Dict:
     limits, t = task_filter_limits(cfg.task), cfg.task
 
     def act(obs):  # the command the policy file sends
-        return runner.model.command(obs, limits, t.action_scale, t.policy_dt,
+        return runner.model.command(obs, limits, action_scales(t), t.policy_dt,
                                     cfg.ppo.deterministic_command)
 
     def on_iteration(r, stats) -> bool:
@@ -396,7 +397,7 @@ def bench_rsl_rl(args, overrides: List[str], device: torch.device, settings: str
     runner = OnPolicyRunner(env, train_cfg, log_dir=log_dir, device=str(device))
     tracker.constructed()
     steps_per_iter = env.num_envs * cfg.ppo.num_steps
-    scale = cfg.task.action_scale
+    scale = torch.tensor(action_scales(cfg.task), device=device)
 
     def inference_act():
         """obs -> rad/s through rsl_rl's inference policy (deterministic: the Gaussian's mean)."""

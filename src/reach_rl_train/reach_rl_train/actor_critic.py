@@ -16,15 +16,16 @@ from torch import nn
 from reach_rl_core import franka_model
 from reach_rl_core.orientation import (orientation_error_angle, orientation_error_features,
                                        quaternion_to_matrix)
-from reach_rl_train import torch_arrays
+from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
-from reach_rl_train.pose_target import (POINT, POSE, joint7_range, joint7_turn, obs_layout,
-                                        sin_axis)
+from reach_rl_train.pose_target import (POINT, POSE, clearance_range, joint7_range, joint7_turn,
+                                        obs_layout, sin_axis)
 
 FINE_ERROR_SCALE = 0.02  # m; tanh(error / scale) resolves millimetres near the target
 # rad; tanh(features / scale) resolves tenths of a degree near the target orientation
 FINE_ORIENTATION_SCALE = 0.05
+FINE_IK_SCALE = 0.05  # rad; tanh(step / scale) of the IK features
 
 
 def split_obs(obs: torch.Tensor, target_type: str = POINT) -> List[torch.Tensor]:
@@ -35,19 +36,28 @@ def split_obs(obs: torch.Tensor, target_type: str = POINT) -> List[torch.Tensor]
 
 class ObservationEncoder(nn.Module):
     """Raw signals (rad, rad/s, m in the base frame, (x, y, z, w), rad/s) -> feature vector
-    [B, dim]: 34 features for point targets; pose targets add 31 (:meth:`orientation`)."""
+    [B, dim]: 34 features for point targets; pose targets add 31 (:meth:`orientation`), and with
+    ``ik_steps`` > 0 another 14 (:meth:`inverse_kinematics`)."""
 
     POINT_DIM = 7 + 7 + 3 + 3 + 3 + 3 + 1 + 7
     POSE_DIM = POINT_DIM + 6 + 3 + 6 + 6 + 3 + 3 + 1 + 3
+    IK_DIM = 7 + 7
     dim = POINT_DIM  # (point targets'; an instance has its own)
 
-    def __init__(self, target_type: str = POINT, robot: str = "fr3"):
-        """``robot``: ``task.robot``, whose joint 7 range the pose features turn within."""
+    def __init__(self, target_type: str = POINT, robot: str = "fr3", ik_steps: int = 0):
+        """``robot``: ``task.robot``, whose joint 7 range the pose features turn within;
+        ``ik_steps``: ``ppo.ik_steps``."""
         super().__init__()
         self.target_type = target_type
+        self.ik_steps = ik_steps if target_type == POSE else 0
         self.dim = self.POSE_DIM if target_type == POSE else self.POINT_DIM
+        self.dim += self.IK_DIM if self.ik_steps else 0
         self.register_buffer("ready", torch.tensor(franka_model.READY_POSE, dtype=torch.float32))
-        self.joint7_range = joint7_range(franka_model.joint_limits(robot))
+        limits = franka_model.joint_limits(robot)
+        self.joint7_range = joint7_range(limits)
+        low, high = clearance_range(limits)
+        self.register_buffer("ik_low", torch.tensor(low, dtype=torch.float32))
+        self.register_buffer("ik_high", torch.tensor(high, dtype=torch.float32))
 
     def forward(self, joint_pos, joint_vel, target_pos, *rest):
         """``rest``: prev_command, or for pose targets target_quat then prev_command."""
@@ -61,12 +71,29 @@ class ObservationEncoder(nn.Module):
         features = [joint_pos - self.ready, joint_vel, target_pos, tcp, error,
                     torch.tanh(error / FINE_ERROR_SCALE), distance, prev_command]
         if self.target_type == POSE:
-            features += self.orientation(rotation, rest[0], joint_pos[..., 6])
+            target_rot = quaternion_to_matrix(rest[0])
+            orientation, turn = self.orientation(rotation, target_rot, joint_pos[..., 6])
+            features += orientation
+            if self.ik_steps:
+                features += self.inverse_kinematics(joint_pos, turn, target_pos, target_rot)
         return torch.cat(features, -1)
 
-    def orientation(self, rotation, target_quat, q7) -> List[torch.Tensor]:
-        """The 31 pose features of the TCP rotation [B, 3, 3], the target quaternion [B, 4] and
-        joint 7's position [B] rad: the target's x and y axes and the TCP's z axis in the base
+    def inverse_kinematics(self, joint_pos, turn, target_pos, target_rot) -> List[torch.Tensor]:
+        """The 14 IK features: where ``ik_steps`` damped-least-squares steps
+        (:func:`reach_rl_train.ik_reference.refine`) take the joints toward the target pose, from
+        ``joint_pos`` [B, 7] rad with joint 7 turned its way (``turn`` [B] rad), inside the limits
+        less LIMIT_CLEARANCE: that step [rad] (7) and its tanh (7). A posture that gives the
+        target pose, and a yaw beyond joint 7's range, the network need not find by itself."""
+        q = ik_reference.turned(joint_pos, turn, self.joint7_range)
+        for _ in range(self.ik_steps):
+            q = ik_reference.refine(q, target_pos, target_rot, self.ik_low, self.ik_high)
+        step = q - joint_pos
+        return [step, torch.tanh(step / FINE_IK_SCALE)]
+
+    def orientation(self, rotation, target, q7) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """The 31 pose features of the TCP rotation [B, 3, 3], the target rotation [B, 3, 3] and
+        joint 7's position [B] rad, and joint 7's turn [B] rad toward the target's yaw
+        (:func:`reach_rl_train.pose_target.joint7_turn`): the target's x and y axes and the TCP's z axis in the base
         frame (9); then, all zero on target, the orientation error in the hand frame
         (:func:`reach_rl_core.orientation.orientation_error_features`, 6), the same through tanh
         at ``FINE_ORIENTATION_SCALE`` (6), the error's sin(angle) * axis in the base frame (the
@@ -74,7 +101,6 @@ class ObservationEncoder(nn.Module):
         (:func:`reach_rl_train.pose_target.joint7_turn`, rad) and its tanh (2); last, how far
         [rad] that turn would take joint 7 beyond its range, the yaw the other joints must give
         (1). Every one is a function of the rotation matrix: q and -q give the same features."""
-        target = quaternion_to_matrix(target_quat)
         error = orientation_error_features(rotation, target)
         axes = target[..., :, :2].transpose(-1, -2).flatten(-2)
         base = sin_axis(target @ rotation.transpose(-1, -2))  # current -> target, base frame
@@ -84,7 +110,8 @@ class ObservationEncoder(nn.Module):
         beyond = end - end.clamp(*self.joint7_range)
         return [axes, rotation[..., :, 2], error, torch.tanh(error / FINE_ORIENTATION_SCALE), base,
                 torch.tanh(base / FINE_ORIENTATION_SCALE), angle, joint7.unsqueeze(-1),
-                torch.tanh(joint7 / FINE_ORIENTATION_SCALE).unsqueeze(-1), beyond.unsqueeze(-1)]
+                torch.tanh(joint7 / FINE_ORIENTATION_SCALE).unsqueeze(-1), beyond.unsqueeze(-1)
+                ], joint7
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -100,14 +127,14 @@ class ActorCritic(nn.Module):
     """Gaussian policy with a state-independent std, and a value function, on shared features."""
 
     def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7,
-                 collectives=None, target_type: str = POINT, robot: str = "fr3"):
+                 collectives=None, target_type: str = POINT, robot: str = "fr3", ik_steps: int = 0):
         """``collectives``: a torchrun job's (:mod:`reach_rl_train.distributed`), with which the
         normaliser merges every rank's statistics; None for one process. ``target_type``:
         ``task.target``, which sets the observation's layout and the encoder's features;
-        ``robot``: ``task.robot``."""
+        ``robot``: ``task.robot``; ``ik_steps``: ``ppo.ik_steps``."""
         super().__init__()
         self.target_type = target_type
-        self.encoder = ObservationEncoder(target_type, robot)
+        self.encoder = ObservationEncoder(target_type, robot, ik_steps)
         dim = self.encoder.dim
         self.normalizer = RunningNormalizer(dim, collectives=collectives)
         self.actor = mlp([dim] + list(hidden) + [num_actions])
@@ -117,11 +144,20 @@ class ActorCritic(nn.Module):
             self.actor[-1].weight.mul_(0.01)
             self.actor[-1].bias.zero_()
 
-    def features(self, obs: torch.Tensor, update_normalizer: bool = False) -> torch.Tensor:
-        raw = self.encoder(*split_obs(obs, self.target_type))
-        if update_normalizer:
-            self.normalizer.update(raw)
-        return self.normalizer(raw)
+    @classmethod
+    def from_config(cls, cfg, collectives=None) -> "ActorCritic":
+        """The network of training config ``cfg`` (reach_rl_train.config): its ppo and task
+        sections."""
+        return cls(cfg.ppo.hidden, cfg.ppo.init_std, collectives=collectives,
+                   target_type=cfg.task.target, robot=cfg.task.robot, ik_steps=cfg.ppo.ik_steps)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observation [B, obs_dim] -> the encoder's raw features [B, encoder.dim]."""
+        return self.encoder(*split_obs(obs, self.target_type))
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observation [B, obs_dim] -> the normalised features the MLPs read."""
+        return self.normalizer(self.encode(obs))
 
     def distribution(self, features: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(features)
@@ -129,11 +165,13 @@ class ActorCritic(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean),
                                           validate_args=False)
 
-    def act(self, obs: torch.Tensor, generator: Optional[torch.Generator] = None
+    def act(self, raw: torch.Tensor, generator: Optional[torch.Generator] = None
             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions for a rollout: action, log-prob, value, mean, std (normaliser updated).
-        ``generator``: draw the exploration noise from it (default: torch's)."""
-        features = self.features(obs, update_normalizer=True)
+        """Sample actions for a rollout from raw features (:meth:`encode`): action, log-prob,
+        value, mean, std; the normaliser updated with them. ``generator``: draw the exploration
+        noise from it (default: torch's)."""
+        self.normalizer.update(raw)
+        features = self.normalizer(raw)
         dist = self.distribution(features)
         if generator is None:
             action = dist.sample()
@@ -150,13 +188,15 @@ class ActorCritic(nn.Module):
         """The Gaussian's mean [N, 7] (unit scale, unclamped)."""
         return self.actor(self.features(obs))
 
-    def command(self, obs: torch.Tensor, limits, action_scale: float, policy_dt: float,
+    def command(self, obs: torch.Tensor, limits, action_scale: Sequence[float], policy_dt: float,
                 kind: str = "expected") -> torch.Tensor:
         """The command [N, 7] rad/s that the policy file exported from this model sends for
         ``obs`` (:class:`PolicyGraph`, ``kind`` as ``ppo.deterministic_command``); ``limits``:
-        the training's FilterLimits (``config.task_filter_limits``)."""
+        the training's FilterLimits (``config.task_filter_limits``); ``action_scale``: rad/s per
+        unit of action, per joint (``config.action_scales``)."""
         parts = split_obs(obs, self.target_type)
         joint_pos, prev_command = parts[0], parts[-1]
+        action_scale = torch_arrays.constant(obs, action_scale, False)
         return deterministic_command(kind, limits, joint_pos, prev_command,
                                      self.act_deterministic(obs) * action_scale,
                                      self.log_std.exp() * action_scale, action_scale, policy_dt)
@@ -169,23 +209,26 @@ class PolicyGraph(nn.Module):
     (``kind`` "expected") their mean under the policy's Gaussian
     (:mod:`reach_rl_train.expected_command`), else ("mean") the limited mean."""
 
-    def __init__(self, actor_critic: ActorCritic, action_scale: float, limits, policy_dt: float,
-                 kind: str = "expected"):
+    def __init__(self, actor_critic: ActorCritic, action_scale: Sequence[float], limits,
+                 policy_dt: float, kind: str = "expected"):
+        """``action_scale``: rad/s per unit of action, per joint (``config.action_scales``)."""
         super().__init__()
+        scale = torch.tensor(action_scale, dtype=torch.float32,
+                             device=actor_critic.log_std.device)
         self.limits = limits
         self.policy_dt = policy_dt
         self.kind = kind
         # rad/s, the trained Gaussian's std of the goal: a constant of the exported graph
-        self.register_buffer("std", actor_critic.log_std.detach().exp() * action_scale)
+        self.register_buffer("std", actor_critic.log_std.detach().exp() * scale)
         self.encoder = actor_critic.encoder
         self.normalizer = actor_critic.normalizer
         # clamp(actor(x), -1, 1) * scale == clamp(scaled actor(x), -scale, scale): the scale goes
         # into a copy of the output layer, one graph node fewer per inference.
         self.actor = copy.deepcopy(actor_critic.actor)
         with torch.no_grad():
-            self.actor[-1].weight.mul_(action_scale)
-            self.actor[-1].bias.mul_(action_scale)
-        self.action_scale = action_scale
+            self.actor[-1].weight.mul_(scale.unsqueeze(-1))
+            self.actor[-1].bias.mul_(scale)
+        self.register_buffer("action_scale", scale)
 
     def forward(self, *inputs):
         """The policy file's inputs, in order (``pose_target.input_names``): joint_pos,

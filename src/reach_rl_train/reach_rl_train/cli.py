@@ -199,8 +199,7 @@ def export_main(argv: Optional[List[str]] = None) -> int:
             raise ValueError("checkpoint %s does not exist" % args.checkpoint)
         state = torch.load(args.checkpoint, map_location="cpu")
         cfg = config_from([(state["config"], args.checkpoint)])
-        model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, target_type=cfg.task.target,
-                            robot=cfg.task.robot)
+        model = ActorCritic.from_config(cfg)
         model.load_state_dict(state["model"])
     except (ConfigError, ValueError, KeyError, RuntimeError) as exc:
         print("reach-rl-export: error: %s" % exc, file=sys.stderr)

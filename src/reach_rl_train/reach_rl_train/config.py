@@ -28,6 +28,9 @@ from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S, TARGET_TYPES
 # task.accel_fraction/jerk_fraction: the interface's value (INTERFACE_DEFAULTS); in
 # task.target_period_s and goal.median_time_s: the target type's (and interface's) value
 INTERFACE_DEFAULT = -1.0
+# rad/s per unit of joint 7's action for pose targets (task.joint7_action_scale): at 1.5 rad/s,
+# as the other joints, joint 7 took 3.7 s for the long way round, and most misses were those
+POSE_JOINT7_ACTION_SCALE = 4.5
 DETERMINISTIC_COMMANDS = ("expected", "mean")  # ppo.deterministic_command
 
 
@@ -49,6 +52,10 @@ class TaskConfig:
     target_max: List[float] = field(default_factory=lambda: [0.60, 0.35, 0.60])  # m
     start_noise: float = 0.2  # rad, uniform around the ready pose
     action_scale: float = 1.5  # rad/s per unit of policy action
+    # rad/s per unit of joint 7's action; -1: action_scale for point targets,
+    # POSE_JOINT7_ACTION_SCALE for pose targets (joint 7 gives the target's yaw: up to 5.6 rad the
+    # long way round within a target period; its velocity limit is 5.26 rad/s on the FR3)
+    joint7_action_scale: float = INTERFACE_DEFAULT
     # deploy interface whose filter limits the commands (filter_limits.INTERFACES): ros2_control
     # (topic path, trajectories for joint_trajectory_controller) | libfranka
     interface: str = DEFAULT_INTERFACE
@@ -151,6 +158,10 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     init_std: float = 0.5
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
+    # Pose targets: damped-least-squares steps of the inverse kinematics that the policy's encoder
+    # runs toward the target pose (ObservationEncoder.inverse_kinematics; in the policy file too);
+    # 0: none
+    ik_steps: int = 3
     # The command the policy file and the held-out judge send: "expected", the mean of the
     # limited command under the policy's Gaussian (what rollouts send on average), or "mean",
     # the limited mean, which chatters at the per-step limit near the target
@@ -289,6 +300,15 @@ def target_period(task: TaskConfig) -> float:
     return task.target_period_s
 
 
+def action_scales(task: TaskConfig) -> Tuple[float, ...]:
+    """rad/s per unit of policy action, per joint (7): ``task.action_scale``, joint 7's
+    ``task.joint7_action_scale`` or for -1 the target type's."""
+    joint7 = task.joint7_action_scale
+    if joint7 == INTERFACE_DEFAULT:
+        joint7 = POSE_JOINT7_ACTION_SCALE if task.target == POSE else task.action_scale
+    return (task.action_scale,) * 6 + (joint7,)
+
+
 def task_filter_limits(t: TaskConfig) -> FilterLimits:
     """The deploy filter's limits that ``t`` trains under: ``t.interface``'s defaults
     (``FilterLimits.for_interface``) with the task's overrides, once per policy step as the
@@ -330,6 +350,8 @@ def _validate_task(t: TaskConfig) -> None:
              "task target box must lie within 1 m of the base (the arm's reach is ~0.86 m)")
     _require(0.0 <= t.start_noise <= 1.0, "task.start_noise must be in [0, 1] rad")
     _require(t.action_scale > 0, "task.action_scale must be > 0 rad/s")
+    _require(t.joint7_action_scale > 0 or t.joint7_action_scale == INTERFACE_DEFAULT,
+             "task.joint7_action_scale must be > 0 rad/s, or -1 for the target type's")
     _require(t.interface in INTERFACES, "task.interface must be one of %s, got %r"
              % (", ".join(INTERFACES), t.interface))
     _require(0.0 < t.velocity_fraction <= 1.0,

@@ -126,7 +126,7 @@ class HeldOutRun:
 
     def _period(self) -> Tuple[List[Dict[str, torch.Tensor]], List[torch.Tensor]]:
         """One target period of every arm from ``self.obs``: the steps' infos and dones."""
-        task, scale, inf = self.task, self.cfg.task.action_scale, math.inf
+        task, scale, inf = self.task, self.task.action_scale, math.inf
         infos, dones = [], []  # type: List[Dict[str, torch.Tensor]], List[torch.Tensor]
         for _ in range(task.steps_per_target):
             self.obs, _, done, info = task.step(self.act(self.obs) / scale)

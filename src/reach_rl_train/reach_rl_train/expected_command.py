@@ -41,21 +41,22 @@ def gaussian_clip_mean(mean: torch.Tensor, std: torch.Tensor, low: torch.Tensor,
 
 
 def command_interval(limits, joint_pos: torch.Tensor, prev_command: torch.Tensor,
-                     action_scale: float, policy_dt: float):
+                     action_scale: torch.Tensor, policy_dt: float):
     """``(low, high)`` [rad/s], shape (..., 7), such that the task's command for a goal ``g``
-    [rad/s], ``policy_command(limits, q, clamp(g, -action_scale, action_scale), prev, dt)``, is
+    [rad/s], ``policy_command(limits, q, clamp(g, -action_scale, action_scale), prev, dt)``
+    (``action_scale``: rad/s per joint, (7)), is
     ``clamp(g, low, high)``: nested clips are one clip, ``clip(clip(x, a, b), c, d) =
     clip(x, clip(a, c, d), clip(b, c, d))``."""
     low, high = goal_bounds(limits, joint_pos)
-    low = low.clamp(min=-action_scale)  # the action clamp, then the velocity bounds
-    high = high.clamp(max=action_scale)
+    low = torch.maximum(low, -action_scale)  # the action clamp, then the velocity bounds
+    high = torch.minimum(high, action_scale)
     step = like(joint_pos, limits.accel * policy_dt)  # as policy_command computes it
     lowest, highest = prev_command - step, prev_command + step  # the per-step change
     return (torch.minimum(torch.maximum(low, lowest), highest),
             torch.minimum(torch.maximum(high, lowest), highest))
 
 
-def expected_command(limits, joint_pos, prev_command, mean, std, action_scale: float,
+def expected_command(limits, joint_pos, prev_command, mean, std, action_scale: torch.Tensor,
                      policy_dt: float) -> torch.Tensor:
     """The mean [rad/s], shape (..., 7), of the command the task sends for goals ``N(mean,
     std^2)`` [rad/s] at joint positions ``joint_pos`` [rad] after ``prev_command`` [rad/s]."""
@@ -64,11 +65,12 @@ def expected_command(limits, joint_pos, prev_command, mean, std, action_scale: f
 
 
 def deterministic_command(kind: str, limits, joint_pos, prev_command, mean, std,
-                          action_scale: float, policy_dt: float) -> torch.Tensor:
+                          action_scale: torch.Tensor, policy_dt: float) -> torch.Tensor:
     """The command [rad/s] a policy of goal mean ``mean`` and std ``std`` [rad/s] sends without
     sampling: ``kind`` "expected" (:func:`expected_command`) or "mean" (the limited mean)."""
     if kind == "expected":
         return expected_command(limits, joint_pos, prev_command, mean, std, action_scale,
                                 policy_dt)
-    return policy_command(limits, joint_pos, mean.clamp(-action_scale, action_scale),
+    return policy_command(limits, joint_pos,
+                          torch.minimum(torch.maximum(mean, -action_scale), action_scale),
                           prev_command, policy_dt)

@@ -17,7 +17,7 @@ from reach_rl_core.orientation import matrix_to_quaternion, rotation_from_rpy
 from reach_rl_train import torch_arrays  # noqa: F401  (reach_rl_core's math on tensors)
 from reach_rl_train import __version__
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph
-from reach_rl_train.config import TrainConfig, task_filter_limits
+from reach_rl_train.config import TrainConfig, action_scales, task_filter_limits
 from reach_rl_train.pose_target import POINT, POSE, input_names
 
 OPSET = 17
@@ -69,7 +69,7 @@ def export_policy(actor_critic: ActorCritic, cfg: TrainConfig, path: str) -> flo
     if actor_critic.target_type != cfg.task.target:
         raise ValueError("a %s policy cannot be exported as task.target=%s"
                          % (actor_critic.target_type, cfg.task.target))
-    graph = PolicyGraph(actor_critic, cfg.task.action_scale, task_filter_limits(cfg.task),
+    graph = PolicyGraph(actor_critic, action_scales(cfg.task), task_filter_limits(cfg.task),
                         cfg.task.policy_dt, cfg.ppo.deterministic_command).to("cpu").eval()
     names = list(input_names(cfg.task.target))
     kwargs = dict(input_names=names, output_names=[contract.OUTPUT_NAME], opset_version=OPSET,

@@ -19,7 +19,7 @@ import torch
 
 from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL
 from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
-                                   task_filter_limits)
+                                   action_scales, task_filter_limits)
 from reach_rl_train.evaluate import CONDITIONS, TIME_KEY, HeldOutRun
 from reach_rl_train.pose_target import POINT, POSE
 
@@ -177,7 +177,7 @@ class HeldOutEvaluator:
 
     def _act(self, obs: torch.Tensor) -> torch.Tensor:
         t = self.cfg.task
-        return self.model.command(obs, self.limits, t.action_scale, t.policy_dt,
+        return self.model.command(obs, self.limits, action_scales(t), t.policy_dt,
                                   self.cfg.ppo.deterministic_command)
 
 

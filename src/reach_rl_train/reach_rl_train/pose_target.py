@@ -23,7 +23,7 @@ from reach_rl_train import torch_arrays
 
 __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout", "obs_dim",
            "tcp_pose", "orientation_error",
-           "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "joint7_range", "joint7_turn"]
+           "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "clearance_range", "joint7_range", "joint7_turn"]
 
 # rad that pose training keeps between each joint and its limits where it plans ahead: joint 7's
 # way round (joint7_turn) and the IK reference (reach_rl_train.ik_reference). franka-sim's pose
@@ -72,10 +72,16 @@ def sin_axis(rotation: torch.Tensor) -> torch.Tensor:
                               r[..., 1, 0] - r[..., 0, 1]], -1)
 
 
+def clearance_range(limits: JointLimits) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Each joint's limits less LIMIT_CLEARANCE: (low, high), 7 floats each [rad]."""
+    return (tuple(float(x) + LIMIT_CLEARANCE for x in limits.pos_min),
+            tuple(float(x) - LIMIT_CLEARANCE for x in limits.pos_max))
+
+
 def joint7_range(limits: JointLimits) -> Tuple[float, float]:
     """The range [rad] :func:`joint7_turn` keeps joint 7 in: its limits less LIMIT_CLEARANCE."""
-    return (float(limits.pos_min[6]) + LIMIT_CLEARANCE,
-            float(limits.pos_max[6]) - LIMIT_CLEARANCE)
+    low, high = clearance_range(limits)
+    return low[6], high[6]
 
 
 def joint7_turn(rotation: torch.Tensor, target_rotation: torch.Tensor, q7: torch.Tensor,

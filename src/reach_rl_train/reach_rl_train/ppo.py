@@ -83,7 +83,7 @@ class PPO:
         sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "kl": 0.0}  # type: Dict[str, Any]
         count = 0
         for batch in self.storage.minibatches(cfg.num_minibatches):
-            features = model.features(batch.obs)
+            features = model.normalizer(batch.features)
             dist = model.distribution(features)
             value = model.critic(features).squeeze(-1)
             with torch.no_grad():

@@ -26,10 +26,10 @@ from reach_rl_core.orientation import sample_down_orientations
 from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
-from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, target_period,
-                                   task_filter_limits)
-from reach_rl_train.pose_target import (LIMIT_CLEARANCE, ORIENTATION_TOLERANCE, POINT, POSE,
-                                        as_quaternion, joint7_range, joint7_turn, obs_dim,
+from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, action_scales,
+                                   target_period, task_filter_limits)
+from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion,
+                                        clearance_range, joint7_range, joint7_turn, obs_dim,
                                         obs_layout, orientation_error, tcp_pose)
 from reach_rl_train.rewards import posture_reward, reach_reward
 
@@ -82,11 +82,12 @@ class ReachTask:
         self.pos_min = torch.tensor(self.limits.pos_min, device=dev)
         self.pos_max = torch.tensor(self.limits.pos_max, device=dev)
         self.pose = task.target == POSE
+        self.action_scale = torch.tensor(action_scales(task), device=dev)  # rad/s per unit
         self.joint7_range = joint7_range(self.limits)
         # the posture term's home: READY_POSE, or for pose targets with reward.pose_reference
         # the IK reference (reach_rl_train.ik_reference), kept LIMIT_CLEARANCE inside the limits
-        self.reference_low = self.pos_min + LIMIT_CLEARANCE
-        self.reference_high = self.pos_max - LIMIT_CLEARANCE
+        self.reference_low, self.reference_high = (
+            torch.tensor(bound, device=dev) for bound in clearance_range(self.limits))
         self.use_reference = self.pose and reward.pose_reference
         self.obs_dim = obs_dim(task.target)
         self.posture_weights = self._tensor(reward.pose_posture_joints if self.pose
@@ -234,7 +235,7 @@ class ReachTask:
         and ``ORIENTATION_TOLERANCE``.
         Read them through :func:`select_results`.
         """
-        desired = actions.clamp(-1.0, 1.0) * self.cfg.action_scale
+        desired = actions.clamp(-1.0, 1.0) * self.action_scale
         prev_command = self.command
         prev_vel = self.backend.joint_vel
         self.command = self.limit_command(desired)

@@ -65,11 +65,10 @@ class Runner:
             self.action_generator.manual_seed(seed + 1000003)  # a stream apart from the task's
         self.task = ReachTask(cfg.task, cfg.reward, cfg.randomization, cfg.run.num_envs,
                               self.device, seed=seed, backend=backend)
-        self.model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, collectives=self.collectives,
-                                 target_type=cfg.task.target, robot=cfg.task.robot).to(self.device)
+        self.model = ActorCritic.from_config(cfg, self.collectives).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
                        cuda_graph=cfg.run.cuda_graph)
-        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, self.task.obs_dim, 7,
+        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, self.model.encoder.dim, 7,
                                       self.device)
         self.log_dir = log_dir_for(cfg)
         self.iteration = 0
@@ -123,11 +122,12 @@ class Runner:
         obs = self.obs
         infos, dones = [], []
         for _ in range(self.cfg.ppo.num_steps):
-            action, log_prob, value, mean, std = self.model.act(obs, self.action_generator)
+            raw = self.model.encode(obs)
+            action, log_prob, value, mean, std = self.model.act(raw, self.action_generator)
             next_obs, reward, done, info = self.task.step(action)
             done_f = done.float()
             # Every episode end is a time limit: bootstrap instead of treating it as terminal.
-            self.storage.add(Transition(obs, action, reward + gamma * value * done_f, done_f,
+            self.storage.add(Transition(raw, action, reward + gamma * value * done_f, done_f,
                                         value, log_prob, mean, std))
             infos.append(info)
             dones.append(done)

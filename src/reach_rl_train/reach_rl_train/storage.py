@@ -7,7 +7,7 @@ import torch
 class Transition(NamedTuple):
     """One policy step of every environment, as the rollout stores it (tensors, first dim N)."""
 
-    obs: torch.Tensor
+    features: torch.Tensor  # the encoder's raw features of the observation (ActorCritic.encode)
     action: torch.Tensor
     reward: torch.Tensor  # time-limit ends already bootstrapped with gamma * value
     done: torch.Tensor  # 0/1
@@ -20,7 +20,7 @@ class Transition(NamedTuple):
 class Minibatch(NamedTuple):
     """A shuffled slice of the rollout for one PPO update (first dim: minibatch size)."""
 
-    obs: torch.Tensor
+    features: torch.Tensor
     action: torch.Tensor
     log_prob: torch.Tensor
     value: torch.Tensor
@@ -33,14 +33,17 @@ class Minibatch(NamedTuple):
 class RolloutStorage:
     """``num_steps`` x ``num_envs`` transitions; ``add`` one step at a time, then ``compute_returns``."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, num_actions: int, device):
+    def __init__(self, num_steps: int, num_envs: int, feature_dim: int, num_actions: int, device):
+        """``feature_dim``: the width of the encoder's features, which the storage keeps instead
+        of the raw observation so that the PPO epochs need not run the encoder (its forward and
+        inverse kinematics) again."""
         self.num_steps, self.num_envs = num_steps, num_envs
         shape = (num_steps, num_envs)
 
         def zeros(*extra):
             return torch.zeros(shape + extra, device=device)
 
-        self.obs = zeros(obs_dim)
+        self.features = zeros(feature_dim)
         self.actions = zeros(num_actions)
         self.rewards = zeros()
         self.dones = zeros()
@@ -55,7 +58,7 @@ class RolloutStorage:
 
     def add(self, transition: Transition) -> None:
         t = self.step
-        for buf, x in zip((self.obs, self.actions, self.rewards, self.dones, self.values,
+        for buf, x in zip((self.features, self.actions, self.rewards, self.dones, self.values,
                            self.log_probs, self.means, self.stds), transition):
             buf[t].copy_(x)
         self.step += 1
@@ -79,7 +82,7 @@ class RolloutStorage:
         """Draw each epoch's order of the transitions (``generator`` on the storage's device)."""
         total = self.num_steps * self.num_envs
         if self.order is None or self.order.shape[0] != num_epochs:
-            self.order = torch.empty(num_epochs, total, dtype=torch.long, device=self.obs.device)
+            self.order = torch.empty(num_epochs, total, dtype=torch.long, device=self.features.device)
         for epoch in range(num_epochs):
             self.order[epoch].copy_(torch.randperm(total, generator=generator,
                                                    device=generator.device))
@@ -88,7 +91,7 @@ class RolloutStorage:
         """``num_minibatches`` per epoch of the last ``shuffle()``, in its order."""
         assert self.order is not None, "shuffle() first"
         size = self.num_steps * self.num_envs // num_minibatches
-        flat = [x.flatten(0, 1) for x in (self.obs, self.actions, self.log_probs, self.values,
+        flat = [x.flatten(0, 1) for x in (self.features, self.actions, self.log_probs, self.values,
                                           self.returns, self.advantages, self.means, self.stds)]
         for order in self.order:
             for i in range(num_minibatches):

@@ -11,7 +11,12 @@ from reach_rl_train.expected_command import (command_interval, expected_command,
                                              gaussian_clip_mean)
 from reach_rl_train.export import example_inputs  # noqa: E402
 
-SCALE, DT = 1.5, 0.02
+DT = 0.02
+SCALE = torch.tensor([1.5] * 6 + [4.5])  # rad/s per unit of action, joint 7's as for poses
+
+
+def clip(goal):
+    return torch.minimum(torch.maximum(goal, -SCALE), SCALE)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def test_one_interval_is_the_task_s_command_limits(limits):
     goal = 4.0 * (torch.rand(256, 7, generator=g) - 0.5)
     low, high = command_interval(limits, q, prev, SCALE, DT)
     clipped = torch.minimum(torch.maximum(goal, low), high)
-    task = policy_command(limits, q, goal.clamp(-SCALE, SCALE), prev, DT)
+    task = policy_command(limits, q, clip(goal), prev, DT)
     assert torch.allclose(clipped, task, atol=1e-6)
 
 
@@ -56,7 +61,7 @@ def test_the_expected_command_keeps_the_limits_and_tends_to_the_limited_mean(lim
     wide = expected_command(limits, q, prev, mean, torch.full((7,), 0.5), SCALE, DT)
     assert bool(((wide >= low - 1e-6) & (wide <= high + 1e-6)).all())
     narrow = expected_command(limits, q, prev, mean, torch.full((7,), 1e-6), SCALE, DT)
-    assert torch.allclose(narrow, policy_command(limits, q, mean.clamp(-SCALE, SCALE), prev, DT),
+    assert torch.allclose(narrow, policy_command(limits, q, clip(mean), prev, DT),
                           atol=1e-5)
 
 
@@ -83,11 +88,11 @@ def test_the_policy_graph_sends_either_command(limits):
     with torch.no_grad():
         mean = model.actor(model.normalizer(model.encoder(*inputs))) * SCALE
         std = model.log_std.exp() * SCALE
-        for kind, want in (("mean", policy_command(limits, joint_pos, mean.clamp(-SCALE, SCALE),
+        for kind, want in (("mean", policy_command(limits, joint_pos, clip(mean),
                                                    prev, DT)),
                            ("expected", expected_command(limits, joint_pos, prev, mean, std,
                                                          SCALE, DT))):
-            graph = PolicyGraph(model, SCALE, limits, DT, kind).eval()
+            graph = PolicyGraph(model, SCALE.tolist(), limits, DT, kind).eval()
             assert torch.allclose(graph(*inputs), want, atol=1e-5), kind
             obs = torch.cat(inputs, -1)
-            assert torch.allclose(model.command(obs, limits, SCALE, DT, kind), want, atol=1e-5)
+            assert torch.allclose(model.command(obs, limits, SCALE.tolist(), DT, kind), want, atol=1e-5)

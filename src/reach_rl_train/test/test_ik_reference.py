@@ -9,7 +9,9 @@ torch = pytest.importorskip("torch")
 from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_core.orientation import orientation_error_angle  # noqa: E402
 from reach_rl_train import ik_reference  # noqa: E402
-from reach_rl_train.pose_target import LIMIT_CLEARANCE, joint7_range  # noqa: E402
+from reach_rl_train.actor_critic import ObservationEncoder  # noqa: E402
+from reach_rl_train.pose_target import (LIMIT_CLEARANCE, as_quaternion, joint7_range,  # noqa: E402
+                                        sin_axis)
 
 
 def test_the_hand_made_cholesky_solves_like_torch():
@@ -22,13 +24,16 @@ def test_the_hand_made_cholesky_solves_like_torch():
 
 def test_the_jacobian_moves_the_tcp_as_a_small_joint_step_does():
     q = torch.tensor(fm.READY_POSE, dtype=torch.float64) + 0.1
-    dq = torch.tensor([1e-4, -2e-4, 1e-4, 3e-4, -1e-4, 2e-4, -3e-4], dtype=torch.float64)
-    position, _ = fm.tcp_pose(q)
-    moved, _ = fm.tcp_pose(q + dq)
-    position_there, _, j = ik_reference.pose_and_jacobian(q)
+    dq = 1e-2 * torch.tensor([1e-4, -2e-4, 1e-4, 3e-4, -1e-4, 2e-4, -3e-4], dtype=torch.float64)
+    position, rotation = fm.tcp_pose(q)
+    moved, moved_rotation = fm.tcp_pose(q + dq)
+    position_there, rotation_there, j = ik_reference.pose_and_jacobian(q)
     torch.testing.assert_close(position_there, position)
+    torch.testing.assert_close(rotation_there, rotation)
     predicted = j @ dq
-    torch.testing.assert_close(predicted[:3], moved - position, atol=1e-8, rtol=1e-3)
+    torch.testing.assert_close(predicted[:3], moved - position, atol=1e-11, rtol=1e-4)
+    turned = sin_axis(moved_rotation @ rotation.T)  # the small rotation's vector, base frame
+    torch.testing.assert_close(predicted[3:], turned, atol=1e-11, rtol=1e-4)
 
 
 def reference_after(q, target_pos, target_rot, steps):
@@ -56,3 +61,37 @@ def test_the_reference_reaches_a_pose_whose_yaw_joint7_alone_cannot_give():
     assert bool(((reference >= lo - 1e-9) & (reference <= hi + 1e-9)).all())
     assert reference[6].item() == pytest.approx(hi[6].item(), abs=0.05)  # joint 7 at its margin
     assert not np.allclose(reference[:6].numpy(), ready[:6].numpy(), atol=0.05)
+
+
+def ik_features(encoder, q, target_pos, target_rot):
+    """The encoder's IK step [rad] (the first 7 of its last 14 features) at joints ``q`` (7)."""
+    quat = as_quaternion(target_rot.unsqueeze(0))
+    zeros = torch.zeros(1, 7)
+    features = encoder(q.unsqueeze(0), zeros, target_pos.unsqueeze(0), quat, zeros)
+    return features[0, -ObservationEncoder.IK_DIM:-7]
+
+
+def test_the_encoders_ik_step_is_zero_on_the_target_pose():
+    encoder = ObservationEncoder("pose", ik_steps=3)
+    assert encoder.dim == ObservationEncoder.POSE_DIM + ObservationEncoder.IK_DIM
+    q = torch.tensor(fm.READY_POSE, dtype=torch.float32) + 0.1
+    target_pos, target_rot = fm.tcp_pose(q)
+    assert ik_features(encoder, q, target_pos, target_rot).abs().max().item() < 1e-4
+    assert ObservationEncoder("pose").dim == ObservationEncoder.POSE_DIM  # ik_steps 0: none
+
+
+def test_following_the_encoders_ik_step_reaches_a_yaw_past_joint7s_range():
+    # The pose of the reference test above: joint 7 alone cannot give its yaw.
+    encoder = ObservationEncoder("pose", ik_steps=3)
+    ready = torch.tensor(fm.READY_POSE, dtype=torch.float32)
+    turned = ready.clone()
+    turned[6] = fm.FR3.pos_max[6] - LIMIT_CLEARANCE + 0.15
+    _, target_rot = fm.tcp_pose(turned)
+    target_pos = torch.tensor([0.5, 0.1, 0.3])
+    q = ready
+    for _ in range(10):
+        q = q + ik_features(encoder, q, target_pos, target_rot)
+    position, rotation = fm.tcp_pose(q)
+    assert (target_pos - position).norm().item() < 1e-3
+    assert orientation_error_angle(rotation, target_rot).item() < math.radians(0.5)
+    assert q[6].item() <= fm.FR3.pos_max[6] - LIMIT_CLEARANCE + 1e-6

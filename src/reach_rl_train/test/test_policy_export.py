@@ -12,7 +12,7 @@ from reach_rl_core import policy_file as contract  # noqa: E402
 from reach_rl_core.policy_file import PolicyFileError  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph  # noqa: E402
-from reach_rl_train.config import TrainConfig, task_filter_limits  # noqa: E402
+from reach_rl_train.config import TrainConfig, action_scales, task_filter_limits  # noqa: E402
 from reach_rl_train.export import example_inputs, export_policy, max_abs_diff  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def exported(tmp_path_factory):
 def test_torch_and_onnxruntime_agree(exported):
     cfg, model, path, diff = exported
     assert diff <= 1e-5
-    graph = PolicyGraph(model, cfg.task.action_scale, task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
     assert max_abs_diff(graph, path, batch=1024) <= 1e-5
 
 
@@ -58,7 +58,7 @@ def test_metadata_and_signature_follow_the_contract(exported):
 def test_single_calls_match_torch_one_after_another(exported):
     """``Policy.__call__`` (buffers bound to the session once) gives each call's own answer."""
     cfg, model, path, _ = exported
-    graph = PolicyGraph(model, cfg.task.action_scale, task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
     policy = Policy(path)
     inputs = example_inputs(5, seed=3)
     with torch.no_grad():

@@ -251,3 +251,24 @@ def test_pose_targets_are_held_longer_than_points_unless_told():
     assert ReachTask(point.task, point.reward, RandomizationConfig(enabled=False), 2, "cpu",
                      seed=0).steps_per_target == 150  # 3 s
     assert make_task(num_envs=2, overrides=["task.target_period_s=2.5"]).steps_per_target == 125
+
+
+def joint7_speed_after(task, steps=40):
+    """|joint 7 velocity| [rad/s] after ``steps`` policy steps of full action on joint 7 alone,
+    toward its far limit (from about pi/4, 3.8 rad away)."""
+    task.reset()
+    action = torch.zeros(task.num_envs, 7)
+    action[:, 6] = -1.0
+    for _ in range(steps):
+        task.step(action)
+    return task.backend.joint_vel[:, 6].abs().min().item()
+
+
+def test_pose_targets_turn_joint7_faster_than_the_other_joints_move():
+    assert joint7_speed_after(make_task(num_envs=2)) > 2.0  # 0.8 s at 3 rad/s^2: 2.4 rad/s
+    point = load_config(None, [])
+    point_task = ReachTask(point.task, point.reward, RandomizationConfig(enabled=False), 2, "cpu",
+                           seed=0)
+    assert joint7_speed_after(point_task) <= 1.5 + 1e-6  # task.action_scale
+    slow = make_task(num_envs=2, overrides=["task.joint7_action_scale=1.5"])
+    assert joint7_speed_after(slow) <= 1.5 + 1e-6

@@ -16,7 +16,7 @@ from reach_rl_core import policy_file as contract  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph  # noqa: E402
 from reach_rl_train.cli import eval_main, train_main  # noqa: E402
-from reach_rl_train.config import config_from, task_filter_limits  # noqa: E402
+from reach_rl_train.config import action_scales, config_from, task_filter_limits  # noqa: E402
 from reach_rl_train.evaluate import config_of  # noqa: E402
 from reach_rl_train.export import example_inputs, max_abs_diff  # noqa: E402
 
@@ -65,9 +65,9 @@ def test_onnxruntime_runs_the_pose_file_as_torch_does(trained):
     path, _ = trained
     state = torch.load(os.path.join(os.path.splitext(path)[0] + "_logs", "checkpoint.pt"))
     cfg = config_from([(state["config"], "checkpoint")])
-    model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std, target_type="pose")
+    model = ActorCritic.from_config(cfg)
     model.load_state_dict(state["model"])
-    graph = PolicyGraph(model, cfg.task.action_scale, task_filter_limits(cfg.task),
+    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task),
                         cfg.task.policy_dt, cfg.ppo.deterministic_command).eval()
     # (the file holds the best judged weights: the last iteration's, the only one judged)
     assert max_abs_diff(graph, path, batch=512) <= 1e-5
