@@ -24,6 +24,9 @@ Bounds, per joint (rad/s^2, rad/s^3):
   rad/s^3 at 3 rad/s^2, which leaves room under Franka's 5000 rad/s^3 for the rest (the stand-in
   on franka-sim, at 4 rad/s^2, reflexed within 10 targets: docs/measurements.md).
 * jerk ``J = jerk_fraction * jerk_max``, handed to the robot side.
+* velocity: ``velocity_fraction`` of Franka's (position-dependent) bounds, and on libfranka at
+  most :data:`FRANKY_VELOCITY_MAX` (``velocity_cap``): franky's Ruckig refuses a target velocity
+  above its own maximum, Panda's limits whatever the arm, and the motion ends.
 * braking: toward a limit at distance ``s`` (position limit minus ``brake_margin``, rad) a
   joint may move at most ``sqrt(2 * (A / 2) * s)`` (with a ``hold_time`` the curve of
   :mod:`reach_rl_core.braking`, which also covers that much travel at the commanded speed).
@@ -41,11 +44,11 @@ Bounds, per joint (rad/s^2, rad/s^3):
   direction.
 """
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from reach_rl_core.franka_model import JointLimits
+from reach_rl_core.franka_model import PANDA, JointLimits
 
 # The deploy interfaces' names, as the deploy node's and the launch file's ``interface``
 # parameter, the training config's ``task.interface`` and the policy file spell them.
@@ -67,6 +70,10 @@ DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
 DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
+# rad/s: franky-control's Robot.joint_velocity_limit.max, which its Ruckig will not plan beyond
+# ("Waypoint velocity ... exceeds maximum velocity", the motion fails): Panda's velocity limits
+# on either arm (franky_loop logs the limits it sets at connection).
+FRANKY_VELOCITY_MAX = PANDA.vel_max
 
 
 class InterfaceDefaults(NamedTuple):
@@ -81,11 +88,14 @@ class InterfaceDefaults(NamedTuple):
     # (below the controller manager's 50, so a late node never delays the 1 kHz loop);
     # libfranka, franky's 1 kHz control thread alone (its Python threads stay ordinary)
     rt_priority: int
+    # rad/s per joint that the robot side accepts at most, beside Franka's bounds; None: those
+    velocity_cap: Optional[Tuple[float, ...]] = None
 
 
 INTERFACE_DEFAULTS = {
     ROS2_CONTROL: InterfaceDefaults(TRAJECTORY_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.04, 40),
-    LIBFRANKA: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.1, 80),
+    LIBFRANKA: InterfaceDefaults(DEFAULT_ACCEL_FRACTION, DEFAULT_JERK_FRACTION, 0.1, 80,
+                                 FRANKY_VELOCITY_MAX),
 }
 
 
@@ -117,6 +127,7 @@ class FilterLimits:
     command_hold: float = 0.0  # s the robot side keeps a command after reaching it (0: none)
     # s a command may stay in force before anything lowers it (braking curves allow for it)
     hold_time: float = 0.0
+    velocity_cap: Optional[np.ndarray] = None  # rad/s per joint, the robot side's; None: none
 
     @classmethod
     def from_joint_limits(cls, limits: JointLimits, control_rate: float = DEFAULT_CONTROL_RATE,
@@ -125,12 +136,14 @@ class FilterLimits:
                           jerk_fraction: float = DEFAULT_JERK_FRACTION,
                           brake_margin: float = DEFAULT_BRAKE_MARGIN,
                           interface: str = DEFAULT_INTERFACE,
-                          command_hold: float = 0.0) -> "FilterLimits":
+                          command_hold: float = 0.0,
+                          velocity_cap: Optional[Tuple[float, ...]] = None) -> "FilterLimits":
         """Filter bounds from Franka's ``limits``, fractions in (0, 1] and the rate of the
         filter's commands ``control_rate`` [Hz] (deploy: the policy's); ``interface``
         (:data:`INTERFACES`) is recorded for the policy file's check. ``command_hold`` [s]: how
         long the robot side keeps a command after reaching it; the braking curves allow for
-        that hold, the command period and the jerk ramp to the command."""
+        that hold, the command period and the jerk ramp to the command. ``velocity_cap`` [rad/s]:
+        the most the robot side accepts per joint, beside Franka's bounds (None: no other)."""
         interface_defaults(interface)  # ValueError for an unknown one
         for name, value in (("velocity_fraction", velocity_fraction), ("accel_fraction", accel_fraction),
                             ("jerk_fraction", jerk_fraction)):
@@ -158,6 +171,7 @@ class FilterLimits:
             interface=interface,
             command_hold=command_hold,
             hold_time=command_hold + dt + float(np.max(accel / jerk)) if command_hold else 0.0,
+            velocity_cap=None if velocity_cap is None else np.asarray(velocity_cap, dtype=float),
         )
 
     @classmethod
@@ -178,4 +192,4 @@ class FilterLimits:
         return cls.from_joint_limits(
             limits, control_rate, velocity_fraction, given(accel_fraction, d.accel_fraction),
             given(jerk_fraction, d.jerk_fraction), interface=interface,
-            command_hold=given(command_hold, d.command_hold))
+            command_hold=given(command_hold, d.command_hold), velocity_cap=d.velocity_cap)

@@ -66,28 +66,38 @@ class FilterActivity(NamedTuple):
         return tuple(name for name, flags in zip(self._fields, self) if np.any(flags))
 
 
+def scaled_velocity_bounds(limits: FilterLimits, q):
+    """Lower and upper velocity bounds [rad/s] at finite joint positions ``q`` [rad], shape
+    (..., 7): ``velocity_fraction`` times Franka's bounds (position-dependent for the FR3),
+    within the robot side's ``velocity_cap``. numpy or torch."""
+    xp = array_namespace(q)
+    lower, upper = velocity_bounds(limits.joint_limits, q)
+    lower, upper = limits.velocity_fraction * lower, limits.velocity_fraction * upper
+    if limits.velocity_cap is not None:
+        cap = like(q, limits.velocity_cap)
+        lower, upper = xp.maximum(lower, -cap), xp.minimum(upper, cap)
+    return lower, upper
+
+
 def velocity_goal_bounds(limits: FilterLimits, q) -> Tuple[np.ndarray, np.ndarray]:
-    """Scaled velocity bounds [rad/s] at joint positions ``q`` [rad]: ``velocity_fraction`` times
-    Franka's bounds (position-dependent for the FR3). A non-finite ``q`` gives bounds 0."""
+    """:func:`scaled_velocity_bounds` [rad/s] at joint positions ``q`` [rad], numpy; a
+    non-finite ``q`` gives bounds 0."""
     q = np.asarray(q, dtype=float)
     finite = np.isfinite(q)
-    lower, upper = velocity_bounds(limits.joint_limits, np.where(finite, q, 0.0))
-    scale = np.where(finite, limits.velocity_fraction, 0.0)
-    return scale * lower, scale * upper
+    lower, upper = scaled_velocity_bounds(limits, np.where(finite, q, 0.0))
+    return np.where(finite, lower, 0.0), np.where(finite, upper, 0.0)
 
 
 def goal_bounds(limits: FilterLimits, q):
     """Lower and upper bounds [rad/s] of the velocity goal at finite joint positions ``q`` [rad],
-    shape (..., 7): :func:`velocity_goal_bounds` within the braking curves of the position
+    shape (..., 7): :func:`scaled_velocity_bounds` within the braking curves of the position
     limits. numpy or torch: the training task and the exported policy graph clamp with it too."""
     xp = array_namespace(q)
-    lower, upper = velocity_bounds(limits.joint_limits, q)
+    lower, upper = scaled_velocity_bounds(limits, q)
     brake_lower, brake_upper = braking_velocity_bounds(q, limits.pos_min, limits.pos_max,
                                                        limits.brake_accel, limits.brake_margin,
                                                        limits.hold_time)
-    low = xp.maximum(limits.velocity_fraction * lower, brake_lower)
-    high = xp.minimum(limits.velocity_fraction * upper, brake_upper)
-    return low, high
+    return xp.maximum(lower, brake_lower), xp.minimum(upper, brake_upper)
 
 
 def policy_command(limits: FilterLimits, q, goal, prev_command, step_dt: float):

@@ -11,7 +11,7 @@ import pytest
 from reach_rl_core.franka_model import FR3, PANDA, READY_POSE, velocity_bounds
 from reach_rl_core.self_collision import REFLEX_DISTANCE, link_separation
 from filter_streams import deploy_limits, random_goals, random_start, run_filter
-from reach_rl_core.filter_limits import INTERFACES, LIBFRANKA
+from reach_rl_core.filter_limits import FRANKY_VELOCITY_MAX, INTERFACES, LIBFRANKA
 from reach_rl_core.safety_filter import (FilterState, braking_velocity_bounds, filter_step,
                                          goal_bounds, velocity_goal_bounds)
 
@@ -98,6 +98,23 @@ def test_braking_stops_every_joint_before_its_limit(robot, side, interface):
     assert np.all(np.abs(commands[-1]) < 1e-9) and np.all(np.abs(velocities[-1]) < 1e-9)
     lower, upper = velocity_bounds(limits, positions)
     assert np.all((velocities <= upper) & (velocities >= lower))
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_libfranka_goals_stay_within_what_franky_accepts(interface):
+    """franky fails a motion whose target velocity is above its maximum (Panda's limits, also
+    on an FR3): the libfranka filter caps there; the topic path keeps the FR3's own bounds."""
+    flimits = deploy_limits(FR3, interface)
+    q = np.array(READY_POSE[:6] + (-2.0,))  # joint 7 5 rad from the limit it moves toward
+    state, activity = filter_step(flimits, FilterState.at_rest(), np.full(7, 10.0), q)
+    assert activity.velocity.all()
+    if interface == LIBFRANKA:
+        assert np.all(state.command <= np.array(FRANKY_VELOCITY_MAX))
+        assert state.command[6] == pytest.approx(FRANKY_VELOCITY_MAX[6])
+    else:
+        assert state.command[6] > FRANKY_VELOCITY_MAX[6] + 1.0  # 0.9 * 5.26 rad/s, less braking
+    # the bounds the training and the policy file clamp with agree
+    np.testing.assert_array_equal(np.minimum(goal_bounds(flimits, q)[1], 10.0), state.command)
 
 
 def test_braking_bounds_shape():

@@ -165,8 +165,14 @@ class FrankyLoop(RobotLink):
         robot.set_collision_behavior(list(s.collision_torque), list(s.collision_force))
         robot.set_joint_impedance(list(s.joint_impedance))
         robot.relative_dynamics_factor = 1.0
+        franky_max = np.asarray(robot.joint_velocity_limit.max, dtype=float)
+        if limits.velocity_cap is not None and np.any(franky_max < limits.velocity_cap):
+            raise RuntimeError("franky plans joint velocities up to %s rad/s only, below the "
+                               "filter's cap %s (filter_limits.FRANKY_VELOCITY_MAX): this franky "
+                               "would fail the policy's fast motions"
+                               % (franky_max.tolist(), limits.velocity_cap.tolist()))
         velocity = np.minimum(limits.velocity_fraction * np.asarray(limits.joint_limits.vel_max),
-                              robot.joint_velocity_limit.max)
+                              franky_max)
         robot.joint_velocity_limit.set(velocity.tolist())
         robot.joint_acceleration_limit.set(
             np.minimum(limits.accel, robot.joint_acceleration_limit.max).tolist())
