@@ -68,6 +68,10 @@ DEFAULT_ACCEL_FRACTION = 0.4  # libfranka's (module docstring)
 TRAJECTORY_ACCEL_FRACTION = 0.3  # the topic path's (module docstring)
 DEFAULT_JERK_FRACTION = 0.1
 DEFAULT_BRAKE_MARGIN = 0.05  # rad
+# rad: pose policies train, and their files command, with every joint braked this far inside its
+# limits (franka-sim's pose goal: every joint 0.2 rad clear; with 0.05 joint 7 came within 0.11
+# rad chasing yaws at its ends); their IK keeps the same clearance (pose_target.LIMIT_CLEARANCE)
+POSE_BRAKE_MARGIN = 0.2
 DEFAULT_SELF_COLLISION_STOP = 0.06  # m of the capsule model; 0: no self-collision limit
 BRAKE_ACCEL_SHARE = 0.5  # braking curve uses this share of the acceleration bound
 # rad/s: franky-control's Robot.joint_velocity_limit.max, which its Ruckig will not plan beyond
@@ -179,7 +183,8 @@ class FilterLimits:
                       control_rate: float = DEFAULT_CONTROL_RATE,
                       velocity_fraction: float = DEFAULT_VELOCITY_FRACTION,
                       accel_fraction: Optional[float] = None, jerk_fraction: Optional[float] = None,
-                      command_hold: float = 0.0) -> "FilterLimits":
+                      command_hold: float = 0.0,
+                      brake_margin: float = DEFAULT_BRAKE_MARGIN) -> "FilterLimits":
         """:meth:`from_joint_limits` with ``interface``'s defaults (:data:`INTERFACE_DEFAULTS`)
         for every setting left None or negative (-1 is how the deploy node's parameters and the
         training config say "the interface's"); ``command_hold`` 0, the default, is none (the
@@ -191,5 +196,5 @@ class FilterLimits:
 
         return cls.from_joint_limits(
             limits, control_rate, velocity_fraction, given(accel_fraction, d.accel_fraction),
-            given(jerk_fraction, d.jerk_fraction), interface=interface,
+            given(jerk_fraction, d.jerk_fraction), brake_margin, interface=interface,
             command_hold=given(command_hold, d.command_hold), velocity_cap=d.velocity_cap)

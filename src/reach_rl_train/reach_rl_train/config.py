@@ -21,7 +21,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import ROBOTS
-from reach_rl_core.filter_limits import (DEFAULT_INTERFACE, DEFAULT_VELOCITY_FRACTION, INTERFACES,
+from reach_rl_core.filter_limits import (DEFAULT_BRAKE_MARGIN, DEFAULT_INTERFACE,
+                                         DEFAULT_VELOCITY_FRACTION, INTERFACES, POSE_BRAKE_MARGIN,
                                          FilterLimits)
 from reach_rl_core.policy_file import POINT, POSE, TARGET_PERIOD_S, TARGET_TYPES
 
@@ -64,6 +65,10 @@ class TaskConfig:
     # The next two: -1 (INTERFACE_DEFAULT) = the interface's value, else an override.
     accel_fraction: float = INTERFACE_DEFAULT  # of the joint acceleration limit, (0, 1]
     jerk_fraction: float = INTERFACE_DEFAULT  # of the joint jerk limit, (0, 1]
+    # rad inside the position limits where the command limits brake each joint to rest; -1:
+    # the target type's (point: DEFAULT_BRAKE_MARGIN, the deploy filter's; pose:
+    # POSE_BRAKE_MARGIN, which the policy file then keeps whatever the deploy's margin)
+    brake_margin: float = INTERFACE_DEFAULT
     # Success: the TCP within success_radius of the target when its period ends (pose targets:
     # and within reach_rl_core.orientation.ORIENTATION_TOLERANCE, 5 deg, of its orientation).
     success_radius: float = 0.01  # m
@@ -314,9 +319,12 @@ def task_filter_limits(t: TaskConfig) -> FilterLimits:
     (``FilterLimits.for_interface``) with the task's overrides, once per policy step as the
     deploy node runs it (no command hold: the training simulator holds no command). ValueError
     when they cannot be built."""
+    margin = t.brake_margin
+    if margin == INTERFACE_DEFAULT:
+        margin = POSE_BRAKE_MARGIN if t.target == POSE else DEFAULT_BRAKE_MARGIN
     return FilterLimits.for_interface(
         franka_model.joint_limits(t.robot), t.interface, 1.0 / t.policy_dt, t.velocity_fraction,
-        t.accel_fraction, t.jerk_fraction)
+        t.accel_fraction, t.jerk_fraction, brake_margin=margin)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -350,6 +358,8 @@ def _validate_task(t: TaskConfig) -> None:
              "task target box must lie within 1 m of the base (the arm's reach is ~0.86 m)")
     _require(0.0 <= t.start_noise <= 1.0, "task.start_noise must be in [0, 1] rad")
     _require(t.action_scale > 0, "task.action_scale must be > 0 rad/s")
+    _require(t.brake_margin >= 0 or t.brake_margin == INTERFACE_DEFAULT,
+             "task.brake_margin must be >= 0 rad, or -1 for the target type's")
     _require(t.joint7_action_scale > 0 or t.joint7_action_scale == INTERFACE_DEFAULT,
              "task.joint7_action_scale must be > 0 rad/s, or -1 for the target type's")
     _require(t.interface in INTERFACES, "task.interface must be one of %s, got %r"

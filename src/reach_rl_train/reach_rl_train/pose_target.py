@@ -15,6 +15,7 @@ from typing import Tuple
 
 import torch
 
+from reach_rl_core.filter_limits import POSE_BRAKE_MARGIN
 from reach_rl_core.franka_model import JointLimits
 from reach_rl_core.orientation import (ORIENTATION_TOLERANCE, matrix_to_quaternion,
                                        orientation_error_angle)
@@ -26,9 +27,9 @@ __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout"
            "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "clearance_range", "joint7_range", "joint7_turn"]
 
 # rad that pose training keeps between each joint and its limits where it plans ahead: joint 7's
-# way round (joint7_turn) and the IK reference (reach_rl_train.ik_reference). franka-sim's pose
-# test asks every joint to stay 0.2 rad inside its limits.
-LIMIT_CLEARANCE = 0.2
+# way round (joint7_turn) and the IK (reach_rl_train.ik_reference): where the command limits of
+# pose training brake every joint to rest (filter_limits.POSE_BRAKE_MARGIN).
+LIMIT_CLEARANCE = POSE_BRAKE_MARGIN
 
 
 def input_names(target_type: str) -> Tuple[str, ...]:

@@ -253,15 +253,31 @@ def test_pose_targets_are_held_longer_than_points_unless_told():
     assert make_task(num_envs=2, overrides=["task.target_period_s=2.5"]).steps_per_target == 125
 
 
-def joint7_speed_after(task, steps=40):
-    """|joint 7 velocity| [rad/s] after ``steps`` policy steps of full action on joint 7 alone,
-    toward its far limit (from about pi/4, 3.8 rad away)."""
+def drive_joint7(task, steps):
+    """Full action on joint 7 alone for ``steps`` policy steps toward its far limit (from about
+    pi/4, 3.8 rad away); returns its speed [rad/s] (the slowest arm's) and its least distance
+    [rad] to that limit on the way."""
     task.reset()
     action = torch.zeros(task.num_envs, 7)
     action[:, 6] = -1.0
+    closest = math.inf
     for _ in range(steps):
         task.step(action)
-    return task.backend.joint_vel[:, 6].abs().min().item()
+        closest = min(closest, (task.backend.joint_pos[:, 6] - fm.FR3.pos_min[6]).min().item())
+    return task.backend.joint_vel[:, 6].abs().min().item(), closest
+
+
+def joint7_speed_after(task, steps=40):
+    return drive_joint7(task, steps)[0]
+
+
+def test_pose_commands_brake_every_joint_0_2_rad_inside_its_limits():
+    _, pose_closest = drive_joint7(make_task(num_envs=2), 250)  # 5 s: long enough to arrive
+    assert 0.19 < pose_closest < 0.25  # filter_limits.POSE_BRAKE_MARGIN
+    point = load_config(None, [])
+    point_task = ReachTask(point.task, point.reward, RandomizationConfig(enabled=False), 2, "cpu",
+                           seed=0)
+    assert drive_joint7(point_task, 250)[1] < 0.1  # the deploy filter's 0.05 rad
 
 
 def test_pose_targets_turn_joint7_faster_than_the_other_joints_move():
