@@ -92,15 +92,15 @@ class ObservationEncoder(nn.Module):
 
     def orientation(self, rotation, target, q7) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """The 31 pose features of the TCP rotation [B, 3, 3], the target rotation [B, 3, 3] and
-        joint 7's position [B] rad, and joint 7's turn [B] rad toward the target's yaw
-        (:func:`reach_rl_train.pose_target.joint7_turn`): the target's x and y axes and the TCP's z axis in the base
-        frame (9); then, all zero on target, the orientation error in the hand frame
-        (:func:`reach_rl_core.orientation.orientation_error_features`, 6), the same through tanh
-        at ``FINE_ORIENTATION_SCALE`` (6), the error's sin(angle) * axis in the base frame (the
-        joints' frame: 3) and its tanh (3), the angle [rad] (1), joint 7's way to the target yaw
-        (:func:`reach_rl_train.pose_target.joint7_turn`, rad) and its tanh (2); last, how far
-        [rad] that turn would take joint 7 beyond its range, the yaw the other joints must give
-        (1). Every one is a function of the rotation matrix: q and -q give the same features."""
+        joint 7's position [B] rad, and with them joint 7's turn [B] rad: the target's x and y
+        axes and the TCP's z axis in the base frame (9); then, all zero on target, the orientation
+        error in the hand frame (:func:`reach_rl_core.orientation.orientation_error_features`,
+        6), the same through tanh at ``FINE_ORIENTATION_SCALE`` (6), the error's sin(angle) *
+        axis in the base frame (the joints' frame: 3) and its tanh (3), the angle [rad] (1), joint
+        7's way to the target yaw (:func:`reach_rl_train.pose_target.joint7_turn`, rad) and its
+        tanh (2); last, how far [rad] that turn would take joint 7 beyond its range, the yaw the
+        other joints must give (1). Every one is a function of the rotation matrix: q and -q give
+        the same features."""
         error = orientation_error_features(rotation, target)
         axes = target[..., :, :2].transpose(-1, -2).flatten(-2)
         base = sin_axis(target @ rotation.transpose(-1, -2))  # current -> target, base frame

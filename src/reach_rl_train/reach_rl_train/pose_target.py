@@ -24,7 +24,8 @@ from reach_rl_train import torch_arrays
 
 __all__ = ["POINT", "POSE", "ORIENTATION_TOLERANCE", "input_names", "obs_layout", "obs_dim",
            "tcp_pose", "orientation_error",
-           "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "clearance_range", "joint7_range", "joint7_turn"]
+           "as_quaternion", "sin_axis", "LIMIT_CLEARANCE", "clearance_range", "joint7_range",
+           "joint7_turn"]
 
 # rad that pose training keeps between each joint and its limits where it plans ahead: joint 7's
 # way round (joint7_turn) and the IK (reach_rl_train.ik_reference): where the command limits of

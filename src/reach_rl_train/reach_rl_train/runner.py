@@ -68,8 +68,8 @@ class Runner:
         self.model = ActorCritic.from_config(cfg, self.collectives).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, seed=seed, collectives=self.collectives,
                        cuda_graph=cfg.run.cuda_graph)
-        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs, self.model.encoder.dim, 7,
-                                      self.device)
+        self.storage = RolloutStorage(cfg.ppo.num_steps, cfg.run.num_envs,
+                                      self.model.encoder.dim, 7, self.device)
         self.log_dir = log_dir_for(cfg)
         self.iteration = 0
         self.history = []  # type: List[Dict[str, float]]

@@ -82,7 +82,8 @@ class RolloutStorage:
         """Draw each epoch's order of the transitions (``generator`` on the storage's device)."""
         total = self.num_steps * self.num_envs
         if self.order is None or self.order.shape[0] != num_epochs:
-            self.order = torch.empty(num_epochs, total, dtype=torch.long, device=self.features.device)
+            self.order = torch.empty(num_epochs, total, dtype=torch.long,
+                                     device=self.features.device)
         for epoch in range(num_epochs):
             self.order[epoch].copy_(torch.randperm(total, generator=generator,
                                                    device=generator.device))

@@ -95,4 +95,5 @@ def test_the_policy_graph_sends_either_command(limits):
             graph = PolicyGraph(model, SCALE.tolist(), limits, DT, kind).eval()
             assert torch.allclose(graph(*inputs), want, atol=1e-5), kind
             obs = torch.cat(inputs, -1)
-            assert torch.allclose(model.command(obs, limits, SCALE.tolist(), DT, kind), want, atol=1e-5)
+            command = model.command(obs, limits, SCALE.tolist(), DT, kind)
+            assert torch.allclose(command, want, atol=1e-5)

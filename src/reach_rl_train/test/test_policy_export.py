@@ -32,7 +32,8 @@ def exported(tmp_path_factory):
 def test_torch_and_onnxruntime_agree(exported):
     cfg, model, path, diff = exported
     assert diff <= 1e-5
-    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task),
+                        cfg.task.policy_dt).eval()
     assert max_abs_diff(graph, path, batch=1024) <= 1e-5
 
 
@@ -58,7 +59,8 @@ def test_metadata_and_signature_follow_the_contract(exported):
 def test_single_calls_match_torch_one_after_another(exported):
     """``Policy.__call__`` (buffers bound to the session once) gives each call's own answer."""
     cfg, model, path, _ = exported
-    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task), cfg.task.policy_dt).eval()
+    graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task),
+                        cfg.task.policy_dt).eval()
     policy = Policy(path)
     inputs = example_inputs(5, seed=3)
     with torch.no_grad():
