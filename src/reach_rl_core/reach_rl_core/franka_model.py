@@ -228,6 +228,15 @@ _TCP_FRAME_IN_LINK7 = np.array([
 _TCP_IN_LINK7 = _TCP_FRAME_IN_LINK7[:, 3:]  # (4, 1)
 
 
+def link_transforms(q):
+    """Every link's transform ``cos(q) A + sin(q) B + C`` (:func:`_link_matrices`) at joint
+    positions ``q`` [rad], shape (..., 7) -> (..., 7, 4, 4); numpy or torch."""
+    xp = array_namespace(q)
+    angle = q[..., None, None]  # (..., 7, 1, 1)
+    return (xp.cos(angle) * like(q, _LINK_COS) + xp.sin(angle) * like(q, _LINK_SIN)
+            + like(q, _LINK_CONST))
+
+
 def _to_base(q, columns):
     """Homogeneous ``columns`` (4, k) given in joint 7's frame, in the base frame: (..., 1, 4, k).
 
@@ -237,9 +246,7 @@ def _to_base(q, columns):
     which is what a 1 kHz inference call pays for.
     """
     xp = array_namespace(q)
-    angle = q[..., None, None]  # (..., 7, 1, 1)
-    links = (xp.cos(angle) * like(q, _LINK_COS) + xp.sin(angle) * like(q, _LINK_SIN)
-             + like(q, _LINK_CONST))  # (..., 7, 4, 4)
+    links = link_transforms(q)
     carried = like(q, columns)
     # One (..., 1, 4, 4) matrix per link (numpy splits into n parts, torch into parts of size n).
     per_link = np.split(links, NUM_JOINTS, -3) if xp is np else links.split(1, -3)

@@ -25,9 +25,7 @@ from reach_rl_train.pose_target import joint7_turn, sin_axis
 
 DAMPING = 0.05  # damped least squares: (J J^T + DAMPING^2 I) u = e
 MAX_STEP = 0.2  # rad per joint and refinement step
-# The TCP frame in joint 7's frame, and the link matrices' parts (franka_model._link_matrices)
-_TCP_FRAME = franka_model._TCP_FRAME_IN_LINK7
-_LINK_PARTS = (franka_model._LINK_COS, franka_model._LINK_SIN, franka_model._LINK_CONST)
+_TCP_FRAME = franka_model._TCP_FRAME_IN_LINK7  # the TCP frame in joint 7's frame
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -44,10 +42,7 @@ def pose_and_jacobian(q: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torc
     (modified DH), so column k is ``(z_k x (p - o_k), z_k)``. On a GPU in float64, as
     :func:`reach_rl_train.torch_arrays.tcp_pose` (no TF32 products)."""
     exact = q.double() if q.device.type == "cuda" and not torch.onnx.is_in_onnx_export() else q
-    cos_part, sin_part, const_part = (torch_arrays.constant(exact, part, False)
-                                      for part in _LINK_PARTS)
-    angle = exact[..., None, None]
-    links = angle.cos() * cos_part + angle.sin() * sin_part + const_part  # (..., 7, 4, 4)
+    links = franka_model.link_transforms(exact)  # (..., 7, 4, 4)
     frame = links[..., 0, :, :]
     frames = [frame]
     for k in range(1, NUM_JOINTS):
