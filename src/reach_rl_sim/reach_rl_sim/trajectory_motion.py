@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from reach_rl_core.franka_model import NUM_JOINTS
+from reach_rl_sim.rate_limiter import RateLimiter
 from reach_rl_sim.trajectory_controller import Takeover, TrajectoryController
 from reach_rl_sim.trajectory_topic import receive
 
@@ -28,12 +29,12 @@ class TrajectoryMotion:
                  inbox: Callable[[], List[object]] = lambda: [],
                  on_received: Callable[[str], None] = lambda reason: None,
                  on_takeover: Callable[[Takeover], None] = lambda takeover: None,
-                 rate_limiter: Optional[Callable[[np.ndarray, object], np.ndarray]] = None):
+                 rate_limiter: Optional[RateLimiter] = None):
         """``inbox()``: the trajectory messages received since the last call, oldest first;
         ``on_received(reason)``: what the controller said of each ('' accepted);
         ``on_takeover``: each message that replaced a running trajectory;
-        ``rate_limiter(command, state)``: franka_hardware's rate limiter
-        (:class:`reach_rl_sim.rate_limiter.RateLimiter`), applied to every command; None: off."""
+        ``rate_limiter``: franka_hardware's rate limiter (:class:`RateLimiter`), applied to
+        every command and told which went out; None: off."""
         self.controller, self.lock, self.clock = controller, lock, clock
         self.rate_limiter = rate_limiter
         self.active, self._stopping = active, stopping
@@ -80,6 +81,8 @@ class TrajectoryMotion:
         """The messages received since the last cycle, oldest first, go to the controller once
         this cycle's command is out, at this update's time, as JTC's subscription callback runs
         between two updates: the newest accepted one takes over at the next update."""
+        if self.rate_limiter is not None:
+            self.rate_limiter.written()
         messages = self.inbox()
         with self.lock:
             for msg in messages:
