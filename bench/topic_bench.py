@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Dict, List, Optional
 
@@ -114,16 +113,17 @@ class SpeedRecorder:
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
 
+        from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
+
         rclpy.init()
         self.node = rclpy.create_node("topic_bench")
         self.samples = []  # type: List[tuple]
         # Best effort, the newest only: under load this ordinary process takes what it can
         # (a few hundred a second) and never falls behind; speeds come from stamped positions.
         self.node.create_subscription(JointState, JOINT_STATES, self._on_state, BEST_EFFORT_NEWEST)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        executor = SingleThreadedExecutor()
+        executor.add_node(self.node)
+        self.spinner = BackgroundSpin(executor)
 
 
     def _on_state(self, msg) -> None:
@@ -160,9 +160,8 @@ class SpeedRecorder:
     def close(self) -> None:
         import rclpy
 
-        self.executor.shutdown()
-        self.thread.join(5.0)
-        self.node.destroy_node()
+        if self.spinner.close():
+            self.node.destroy_node()
         rclpy.try_shutdown()
 
 

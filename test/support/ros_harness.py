@@ -27,6 +27,8 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 try:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+
+    from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
 except Exception as exc:  # ImportError, or OSError for missing ROS shared libraries
     pytest.skip("rclpy / ROS 2 messages unavailable (%s: %s); source ROS 2 Jazzy or use the venv's "
                 "ROS wheels (make setup)" % (type(exc).__name__, exc), allow_module_level=True)
@@ -95,10 +97,9 @@ class TestNode:
     def __init__(self, context, name: str):
         self.node = rclpy.create_node(name, context=context)
         self.lock = threading.RLock()  # predicates of wait_for may take it again
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(self.node)
+        self._spinner = BackgroundSpin(executor)
 
     def record(self, msg_type, topic: str, qos, into: list, stamp: bool = True,
                keep: Callable = lambda msg: msg, sent: Optional[list] = None) -> None:
@@ -134,9 +135,8 @@ class TestNode:
         return future.result()
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self._thread.join(timeout=2.0)  # destroying a node under a spinning executor aborts
-        self.node.destroy_node()
+        if self._spinner.close():  # destroying a node under a spinning executor aborts
+            self.node.destroy_node()
 
 
 def test_node_name(request) -> str:

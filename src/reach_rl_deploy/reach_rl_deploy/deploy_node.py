@@ -53,6 +53,7 @@ from reach_rl_deploy.interfaces.libfranka import LibfrankaInterface
 from reach_rl_deploy.interfaces.ros2_control import TrajectoryInterface
 from reach_rl_deploy.policy_runtime import Policy
 from reach_rl_deploy.target_input import TargetInput
+from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
 from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 from reach_rl_deploy.ros_plumbing.qos import reliable
 from reach_rl_deploy.ros_plumbing.realtime import pin_process
@@ -241,17 +242,15 @@ def main(args: Optional[List[str]] = None,
         signal.signal(sig, lambda *_: node.request_stop())
     executor = SingleThreadedExecutor()  # targets, ~/enable, diagnostics; joint states: the loop
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpin(executor)
     node.start()
     while not node.wait_stopped(0.1):  # short waits keep the main thread free for signals
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
                            + "; timing over the run:\n" + node.timing_report())
     node.interface.finish()  # e.g. the final zeros acknowledged
-    executor.shutdown()
-    spinner.join(timeout=2.0)  # destroying the node under a spinning executor aborts the process
-    node.destroy()
+    if spinner.close():
+        node.destroy()
     rclpy.try_shutdown()
     return 1 if node.failed else 0
 

@@ -1,6 +1,5 @@
 """The ROS side of ``reach-rl-targets`` (:mod:`reach_rl_deploy.target_runner`): joint states,
 the deploy node's status, reflexes, and the targets it publishes."""
-import threading
 from typing import List, Optional, Set
 
 import numpy as np
@@ -31,6 +30,7 @@ class Observer:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
 
+        from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
         from reach_rl_deploy.ros_plumbing.qos import reliable
 
         rclpy.init()
@@ -50,10 +50,9 @@ class Observer:
         self._target = PoseStamped() if pose else PointStamped()
         self._target.header.frame_id = robot + "_link0"
         self._publisher = self.node.create_publisher(type(self._target), target_topic, 10)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self.spinner.start()
+        executor = SingleThreadedExecutor()
+        executor.add_node(self.node)
+        self.spinner = BackgroundSpin(executor)
 
     def _on_state(self, msg) -> None:
         try:
@@ -95,7 +94,6 @@ class Observer:
     def close(self) -> None:
         import rclpy
 
-        self.executor.shutdown()
-        self.spinner.join(timeout=2.0)
-        self.node.destroy_node()
+        if self.spinner.close():
+            self.node.destroy_node()
         rclpy.try_shutdown()

@@ -9,7 +9,6 @@ writes the policy and latches its path.
 """
 import os
 import random
-import threading
 import time
 
 import pytest
@@ -30,6 +29,8 @@ try:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from std_msgs.msg import String
+
+    from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
 except Exception as exc:  # ImportError, or OSError for missing ROS shared libraries
     pytest.skip("rclpy / ROS 2 messages unavailable (%s: %s)" % (type(exc).__name__, exc),
                 allow_module_level=True)
@@ -81,15 +82,14 @@ def wait_for_latched_policy(timeout):
     node.create_subscription(String, "/reach_rl_train/policy", lambda msg: received.append(msg.data), qos)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner = BackgroundSpin(executor)
     try:
         deadline = time.monotonic() + timeout
         while not received and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        executor.shutdown()
-        node.destroy_node()
+        if spinner.close():
+            node.destroy_node()
         rclpy.try_shutdown(context=context)
     return received[0] if received else None
 
