@@ -6,3 +6,7 @@
 * :mod:`.sim_robot_node` (with :mod:`.sim_robot` and :mod:`.limit_monitor`): a kinematic
   simulated Franka written here, for quick tests without franka-sim.
 """
+
+# SCHED_FIFO priority of the robot side's threads (franka_ros2's controller manager, here
+# franka_standin_node and sim_robot_node), above the deploy node's (its rt_priority)
+ROBOT_RT_PRIORITY = 85

@@ -66,6 +66,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import joint_limits, joint_names
 from reach_rl_deploy.ros_plumbing.realtime import realtime_process
+from reach_rl_sim import ROBOT_RT_PRIORITY
 from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
 from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
@@ -101,7 +102,7 @@ class FrankaStandinNode(Node):
         super().__init__("franka_standin")
         robot_ip = self._param("robot_ip", "127.0.0.1", "the arm's control unit (franka-sim: 127.0.0.1)")
         arm_id = self._param("arm_id", "fr3", "fr3 or panda: joint names <arm_id>_joint1..7")
-        self.rt_priority = self._param("rt_priority", 85, "SCHED_FIFO priority of every thread, "
+        self.rt_priority = self._param("rt_priority", ROBOT_RT_PRIORITY, "SCHED_FIFO priority of every thread, "
                                        "as franka_ros2's controller manager runs (0: ordinary)")
         p_gain = self._param("p_gain", TRAJECTORY_GAINS["p"], "joint_trajectory_controller's gains.<joint>.p of "
                              "every arm joint [1/s]: velocity command per rad of position error")

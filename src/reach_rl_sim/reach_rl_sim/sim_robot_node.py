@@ -29,8 +29,10 @@ Parameters (read at start): ``robot`` (fr3|panda), ``joint_prefix`` (default
 ``<robot>_joint``), ``trajectory_topic`` (``/joint_trajectory_controller/joint_trajectory``),
 ``joint_states_topic`` (``/joint_states``), ``joint_state_rate`` (Hz, default 1000: every
 cycle, as franka_ros2's joint_state_broadcaster publishes), ``initial_positions`` (rad,
-default the ready pose), ``actuator_tau`` (s, default 0.005) and ``cpu`` (run the whole node
-on that CPU; -1, the default: any).
+default the ready pose), ``actuator_tau`` (s, default 0.005), ``cpu`` (run the whole node
+on that CPU; -1, the default: any) and ``rt_priority`` (SCHED_FIFO of every thread where
+permitted, as franka_ros2's controller manager runs; 0: ordinary): a deploy node at its own
+real-time priority would otherwise delay the trajectories' receipt into late takeovers.
 """
 import collections
 import gc
@@ -48,11 +50,12 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.ros_plumbing.realtime import pin_process
+from reach_rl_deploy.ros_plumbing.realtime import pin_process, realtime_process
 from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
 from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 from reach_rl_deploy.ros_plumbing.qos import reliable
 from reach_rl_deploy.ros_plumbing.service_answer import answer
+from reach_rl_sim import ROBOT_RT_PRIORITY
 from reach_rl_sim.limit_monitor import CONTROL_DT
 from reach_rl_sim.sim_robot import DEFAULT_ACTUATOR_TAU, SimRobot
 from reach_rl_sim.trajectory_controller import DROPPED_INACTIVE, TrajectoryController
@@ -78,6 +81,8 @@ class SimRobotNode(Node):
         initial = self._param("initial_positions", list(READY_POSE), "initial joint positions [rad]")
         tau = self._param("actuator_tau", DEFAULT_ACTUATOR_TAU, "actuator time constant [s]")
         cpu = self._param("cpu", -1, "CPU to run the whole node on; -1: any")
+        self._rt_priority = self._param("rt_priority", ROBOT_RT_PRIORITY,
+                                        "SCHED_FIFO priority of every thread (0: ordinary)")
         if cpu >= 0:
             pin_process(cpu)  # threads started later (physics, executor) inherit it
         if not 0.0 < rate <= 1.0 / CONTROL_DT:
@@ -112,6 +117,12 @@ class SimRobotNode(Node):
         gc.collect()
         gc.freeze()  # collections during the run walk only new objects, not every loaded module's
         self._thread.start()
+        if self._rt_priority > 0:
+            try:
+                realtime_process(self._rt_priority)
+            except PermissionError as exc:
+                self.get_logger().warning("no SCHED_FIFO (%s): trajectories may take over late"
+                                          % exc)
 
     def stop(self):
         self._stop.set()
