@@ -22,14 +22,15 @@ def cpu_seconds(pid: int) -> float:
 def inference_times(path: str, calls: int):
     """p50, p99 and max [us] of one ``Policy.__call__`` (one observation, onnxruntime); a pose
     policy's targets point the hand down with yaws around the circle."""
+    from reach_rl_core.orientation import matrix_to_quaternion, rotation_from_rpy
     from reach_rl_deploy.policy_runtime import Policy
 
     policy = Policy(path)
     rng = np.random.default_rng(0)
     inputs = [(rng.normal(0, 0.3, 7), rng.normal(0, 0.1, 7), np.array([0.45, 0.0, 0.4]),
                rng.normal(0, 0.1, 7)) for _ in range(64)]
-    if policy.pose:  # (x, y, z, w) of roll pi, then yaw: (cos(yaw/2), sin(yaw/2), 0, 0)
-        inputs = [sample + (np.array([np.cos(yaw / 2), np.sin(yaw / 2), 0.0, 0.0]),)
+    if policy.pose:  # roll pi (hand down), then yaw
+        inputs = [sample + (matrix_to_quaternion(rotation_from_rpy(np.pi, 0.0, yaw)),)
                   for sample, yaw in zip(inputs, rng.uniform(-np.pi, np.pi, len(inputs)))]
     for i in range(200):
         policy(*inputs[i % 64])

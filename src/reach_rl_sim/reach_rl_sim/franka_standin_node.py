@@ -65,7 +65,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import joint_limits, joint_names
-from reach_rl_deploy.ros_plumbing.realtime import realtime_process
+from reach_rl_deploy.ros_plumbing.realtime import realtime_process_where_permitted
 from reach_rl_sim import ROBOT_RT_PRIORITY
 from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
 from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
@@ -177,11 +177,8 @@ class FrankaStandinNode(Node):
         gc.collect()
         gc.freeze()
         self._thread.start()
-        if self.rt_priority > 0:
-            try:
-                realtime_process(self.rt_priority)
-            except PermissionError as exc:
-                self.get_logger().warning("no SCHED_FIFO (%s): cycles may be lost" % exc)
+        realtime_process_where_permitted(self.rt_priority, self.get_logger().warning,
+                                         "the stand-in", "cycles may be lost")
 
     def _run(self) -> None:
         try:

@@ -50,7 +50,8 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
-from reach_rl_deploy.ros_plumbing.realtime import pin_process, realtime_process
+from reach_rl_deploy.ros_plumbing.realtime import (pin_process,
+                                                   realtime_process_where_permitted)
 from reach_rl_deploy.launch_plan.franka_plan import TRAJECTORY_GAINS
 from reach_rl_deploy.ros_plumbing.parameters import declare_read_only
 from reach_rl_deploy.ros_plumbing.qos import reliable
@@ -117,12 +118,8 @@ class SimRobotNode(Node):
         gc.collect()
         gc.freeze()  # collections during the run walk only new objects, not every loaded module's
         self._thread.start()
-        if self._rt_priority > 0:
-            try:
-                realtime_process(self._rt_priority)
-            except PermissionError as exc:
-                self.get_logger().warning("no SCHED_FIFO (%s): trajectories may take over late"
-                                          % exc)
+        realtime_process_where_permitted(self._rt_priority, self.get_logger().warning,
+                                         "the simulated Franka", "trajectories may take over late")
 
     def stop(self):
         self._stop.set()

@@ -37,7 +37,7 @@ from reach_rl_deploy.deploy_parameters import DeployParameters
 from reach_rl_deploy.interfaces import LoopContext, controller_switch
 from reach_rl_deploy.ros_plumbing.direct_subscription import DirectSubscription
 from reach_rl_deploy.ros_plumbing.qos import reliable, wait_acknowledged
-from reach_rl_deploy.ros_plumbing.realtime import realtime_process
+from reach_rl_deploy.ros_plumbing.realtime import realtime_process_where_permitted
 from reach_rl_deploy.ros_plumbing.timing_histogram import TimingHistogram
 
 SENSOR_QOS = reliable(1)  # only the newest joint state matters at a tick
@@ -97,20 +97,12 @@ class TrajectoryInterface:
                                                        TRAJECTORY_QOS)
         self._states = DirectSubscription(context.ros, "joint_states", JointState, p.joint_states_topic,
                                           SENSOR_QOS)
-        if p.rt_priority > 0:
-            self._run_realtime(p.rt_priority)
-
-    def _run_realtime(self, priority: int) -> None:
-        """Every thread of the node (the loop's, which publishes, the executor's, DDS's) under
-        SCHED_FIFO: an ordinary thread preempted inside a DDS write delays the message past its
-        takeover."""
-        try:
-            realtime_process(priority)
-        except PermissionError as exc:
-            self.log.warning(
-                "no SCHED_FIFO %d for the deploy node (%s): under load, trajectories may take "
-                "over late; run with CAP_SYS_NICE, or rt_priority:=0 to silence this"
-                % (priority, exc))
+        # Every thread of the node (the loop's, which publishes, the executor's, DDS's) under
+        # SCHED_FIFO: an ordinary thread preempted inside a DDS write delays the message past
+        # its takeover.
+        realtime_process_where_permitted(
+            p.rt_priority, self.log.warning, "the deploy node", "under load, trajectories may "
+            "take over late; run with CAP_SYS_NICE, or rt_priority:=0 to silence this")
 
     def run(self) -> bool:
         """Policy ticks until the node stops and the reference is at rest; False if the loop

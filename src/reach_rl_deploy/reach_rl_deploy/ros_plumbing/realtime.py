@@ -41,6 +41,21 @@ def realtime_process(priority: int) -> None:
     _each_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority)))
 
 
+def realtime_process_where_permitted(priority: int, warn: Callable[[str], None], who: str,
+                                     consequence: str) -> bool:
+    """:func:`realtime_process` at ``priority`` (0 or less: nothing); without the privilege,
+    ``warn`` says "no SCHED_FIFO <priority> for <who> (<why>): <consequence>". True where every
+    thread now runs SCHED_FIFO."""
+    if priority <= 0:
+        return False
+    try:
+        realtime_process(priority)
+    except PermissionError as exc:
+        warn("no SCHED_FIFO %d for %s (%s): %s" % (priority, who, exc, consequence))
+        return False
+    return True
+
+
 @contextmanager
 def threads_started_realtime(priority: int):
     """Threads started inside this block run under SCHED_FIFO at ``priority``; the calling
