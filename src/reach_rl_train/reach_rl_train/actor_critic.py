@@ -176,7 +176,7 @@ class ActorCritic(nn.Module):
         if generator is None:
             action = dist.sample()
         else:
-            noise = torch.randn(dist.mean.shape, generator=generator, device=obs.device)
+            noise = torch.randn(dist.mean.shape, generator=generator, device=raw.device)
             action = dist.mean + dist.stddev * noise
         return (action, dist.log_prob(action).sum(-1), self.critic(features).squeeze(-1),
                 dist.mean, dist.stddev)

@@ -149,6 +149,28 @@ def test_graphed_rollouts_and_updates_train_as_the_eager_ones(tmp_path, desired_
         assert (a - b).abs().max() < 0.1, name
 
 
+def test_exploration_noise_from_a_generator_repeats_with_its_seed():
+    """The rollout's noise on a GPU comes from the runner's own generator (a graph can draw from
+    it); the same seed gives the same actions, around the Gaussian's mean."""
+    from reach_rl_train.actor_critic import ActorCritic
+
+    cfg = TrainConfig()
+    torch.manual_seed(0)
+    model = ActorCritic(cfg.ppo.hidden, cfg.ppo.init_std)
+    raw = model.encode(make_task().reset())
+
+    def sampled(seed):
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        with torch.no_grad():
+            return model.act(raw, generator)
+
+    (a1, _, _, mean, std), (a2, *_), (a3, *_) = sampled(5), sampled(5), sampled(6)
+    assert torch.equal(a1, a2) and not torch.equal(a1, a3)
+    z = (a1 - mean) / std
+    assert 0.5 < z.std().item() < 1.5 and abs(z.mean().item()) < 0.3
+
+
 def judged(device, cuda_graph, runs=2):
     """A fresh ActorCritic (seeded) judged ``runs`` times by one HeldOutRun (40 targets, 4 in a
     row, 0.5 s periods); the figures of each run."""
