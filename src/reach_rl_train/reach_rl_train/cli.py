@@ -5,6 +5,7 @@ trainer under any interpreter).
 """
 import argparse
 import os
+import signal
 import sys
 from typing import List, Optional
 
@@ -127,6 +128,9 @@ def train_main(argv: Optional[List[str]] = None) -> int:
         emit("iteration", max_iterations=cfg.run.max_iterations, **stats)
         return False
 
+    # A shell starts background jobs with SIGINT ignored, and a child keeps that; Ctrl-C,
+    # `kill -INT` and train_node's forwarded Ctrl-C must still stop the run with its policy.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupted = False
     try:
         runner.train(on_iteration=on_iteration)

@@ -118,3 +118,28 @@ def test_the_command_runs_the_trainer_cli():
                          timeout=60)
     assert out.returncode == 0, out.stdout
     assert "--progress-json" in out.stdout and "reach-rl-train" in out.stdout
+
+
+def test_sigint_stops_a_trainer_started_with_sigint_ignored(tmp_path):
+    """A shell's background job (and so a train_node started from one) inherits SIGINT
+    ignored; the trainer still stops on SIGINT with a checkpoint and the policy file."""
+    out = tmp_path / "policy.onnx"
+    command = tp.trainer_command(sys.executable) + [
+        "--progress-json", "--num-envs", "32", "--max-iterations", "10000", "--out", str(out),
+        "run.threads=1"]
+    process = subprocess.Popen(command, env=tp.trainer_env(sys.executable, os.environ),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for line in process.stdout:
+            if '"event": "iteration"' in line:
+                break
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)  # a trainer that ignores SIGINT fails here
+        assert process.returncode == 130
+    finally:
+        process.kill()
+        process.wait()
+    assert out.is_file()
+    assert (tmp_path / "policy_logs" / "checkpoint.pt").is_file()
