@@ -34,7 +34,7 @@ COMMITTED = {
                                     "--interface libfranka --device cpu --out fr3_libfranka.onnx"),
     # Pose policies: one H100 (device tool), 16,384 arms, with the 0.215 rad pose brake margin;
     # each file is its training's best held-out iteration (1000 targets, 4 in a row): libfranka
-    # iteration 220, 48.7 s of training, 99.0 %, 0.90 mm, 0.32 deg, 1.20 s to 1 cm and 5 deg;
+    # iteration 220, 48.5 s of training, 99.0 %, 0.90 mm, 0.32 deg, 1.20 s to 1 cm and 5 deg;
     # ros2_control iteration 310 (stopped by SIGINT at 320), 99.0 %, 1.28 mm, 0.26 deg, 1.38 s.
     "fr3_ros2_control_pose.onnx": Committed(
         "ros2_control", "pose", "reach-rl-train --device cuda --num-envs 16384 --target pose "
