@@ -44,7 +44,8 @@ from std_srvs.srv import SetBool
 
 from reach_rl_core.franka_model import READY_POSE, joint_limits, joint_names
 from reach_rl_core.policy_file import PolicyFileError, check_command_limits
-from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL, FilterLimits
+from reach_rl_core.filter_limits import (DEFAULT_BRAKE_MARGIN, LIBFRANKA, ROS2_CONTROL,
+                                         FilterLimits)
 from reach_rl_deploy import deploy_controller as dc
 from reach_rl_deploy.deploy_controller import DeployController, JointSample
 from reach_rl_deploy.deploy_parameters import DeployParameters, check_deploy_robot, declarations, described
@@ -77,9 +78,12 @@ def make_controller(p: DeployParameters, joint_names_: List[str]) -> DeployContr
     # The filter runs once per policy step; the robot side (JTC, or franky's Ruckig) meets the
     # acceleration and jerk bounds at 1 kHz after it.
     rate = 1.0 / policy.info.policy_dt
+    # The filter brakes no nearer the limits than the file's own commands (pose files: 0.215
+    # rad), and its curve allows for the robot side's hold: a stalled node keeps that clearance.
+    margin = max(DEFAULT_BRAKE_MARGIN, policy.info.command_limits.brake_margin)
     limits = FilterLimits.for_interface(joint_limits(p.robot), p.interface, rate,
                                         p.velocity_fraction, p.accel_fraction, p.jerk_fraction,
-                                        command_hold=p.command_hold)
+                                        command_hold=p.command_hold, brake_margin=margin)
     check_command_limits(policy.info, limits)
     start_spread = policy.info.train_config.get("task", {}).get("start_noise", 0.2)
     return DeployController(policy, limits, p.state_timeout, home=READY_POSE,

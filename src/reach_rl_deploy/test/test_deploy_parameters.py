@@ -4,10 +4,14 @@ franka.launch.py's arguments, config/deploy.yaml (overrides only) and docs/param
 import dataclasses
 import pathlib
 
+import numpy as np
 import pytest
 import yaml
 
-from reach_rl_core.filter_limits import INTERFACE_DEFAULTS, LIBFRANKA, ROS2_CONTROL
+from reach_rl_core.filter_limits import (DEFAULT_BRAKE_MARGIN, INTERFACE_DEFAULTS, LIBFRANKA,
+                                         POSE_BRAKE_MARGIN, ROS2_CONTROL)
+from reach_rl_core.franka_model import READY_POSE, joint_names
+from reach_rl_core.safety_filter import FilterState, filter_step
 from reach_rl_deploy.deploy_parameters import (DeployParameters, declarations, described,
                                                markdown_table)
 from reach_rl_deploy.launch_plan.franka_plan import ARGUMENTS, CONTROLLER_NAME, TRAJECTORY_TOPIC
@@ -100,3 +104,26 @@ def test_the_node_declares_every_parameter_as_declared():
         else:
             assert (ranges[0].from_value, ranges[0].to_value) == (f.metadata["low"],
                                                                   f.metadata["high"]), name
+
+
+@pytest.mark.parametrize("name, interface, margin", [
+    ("fr3_ros2_control.onnx", ROS2_CONTROL, DEFAULT_BRAKE_MARGIN),
+    ("fr3_libfranka_pose.onnx", LIBFRANKA, POSE_BRAKE_MARGIN)])
+def test_the_filter_brakes_at_the_policy_files_margin_allowing_for_the_hold(name, interface,
+                                                                           margin):
+    """A pose file commands every joint to rest 0.215 rad inside its limits; the deploy filter
+    does too, with the robot side's hold in its curve, so a stalled node keeps that clearance."""
+    pytest.importorskip("rclpy", reason="needs ROS 2's rclpy (make setup)")
+    from reach_rl_deploy.deploy_node import make_controller
+
+    p = DeployParameters(policy=str(PACKAGE / "test" / "policies" / name),
+                         interface=interface).resolved()
+    limits = make_controller(p, list(joint_names("fr3"))).limits
+    assert limits.brake_margin == margin
+    assert limits.hold_time > INTERFACE_DEFAULTS[interface].command_hold
+    q = np.array(READY_POSE, dtype=float)
+    q[6] = limits.joint_limits.pos_max[6] - 0.2  # inside 0.215 rad, outside 0.05 rad
+    goal = np.zeros(7)
+    goal[6] = 1.0  # rad/s toward joint 7's upper limit
+    command = filter_step(limits, FilterState.at_rest(), goal, q)[0].command[6]
+    assert (command == 0.0) if margin == POSE_BRAKE_MARGIN else (command > 0.0)
