@@ -110,7 +110,6 @@ class SpeedRecorder:
 
     def __init__(self):
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
 
         from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
@@ -121,9 +120,7 @@ class SpeedRecorder:
         # Best effort, the newest only: under load this ordinary process takes what it can
         # (a few hundred a second) and never falls behind; speeds come from stamped positions.
         self.node.create_subscription(JointState, JOINT_STATES, self._on_state, BEST_EFFORT_NEWEST)
-        executor = SingleThreadedExecutor()
-        executor.add_node(self.node)
-        self.spinner = BackgroundSpin(executor)
+        self.spinner = BackgroundSpin(self.node)
 
 
     def _on_state(self, msg) -> None:
@@ -160,8 +157,7 @@ class SpeedRecorder:
     def close(self) -> None:
         import rclpy
 
-        if self.spinner.close():
-            self.node.destroy_node()
+        self.spinner.close()
         rclpy.try_shutdown()
 
 

@@ -26,7 +26,6 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 try:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
 except Exception as exc:  # ImportError, or OSError for missing ROS shared libraries
@@ -97,9 +96,7 @@ class TestNode:
     def __init__(self, context, name: str):
         self.node = rclpy.create_node(name, context=context)
         self.lock = threading.RLock()  # predicates of wait_for may take it again
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(self.node)
-        self._spinner = BackgroundSpin(executor)
+        self._spinner = BackgroundSpin(self.node)
 
     def record(self, msg_type, topic: str, qos, into: list, stamp: bool = True,
                keep: Callable = lambda msg: msg, sent: Optional[list] = None) -> None:
@@ -135,8 +132,7 @@ class TestNode:
         return future.result()
 
     def close(self) -> None:
-        if self._spinner.close():  # destroying a node under a spinning executor aborts
-            self.node.destroy_node()
+        self._spinner.close()  # destroys the node once nothing spins it
 
 
 def test_node_name(request) -> str:

@@ -37,7 +37,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import SetBool
@@ -244,17 +243,14 @@ def main(args: Optional[List[str]] = None,
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.request_stop())
-    executor = SingleThreadedExecutor()  # targets, ~/enable, diagnostics; joint states: the loop
-    executor.add_node(node)
-    spinner = BackgroundSpin(executor)
+    spinner = BackgroundSpin(node)  # targets, ~/enable, diagnostics; joint states: the loop
     node.start()
     while not node.wait_stopped(0.1):  # short waits keep the main thread free for signals
         pass
     node.get_logger().info("stopped, zeros published" + (" after a failure" if node.failed else "")
                            + "; timing over the run:\n" + node.timing_report())
     node.interface.finish()  # e.g. the final zeros acknowledged
-    if spinner.close():
-        node.destroy()
+    spinner.close(node.destroy)
     rclpy.try_shutdown()
     return 1 if node.failed else 0
 

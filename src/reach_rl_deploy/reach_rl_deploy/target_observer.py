@@ -26,7 +26,6 @@ class Observer:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from geometry_msgs.msg import PointStamped, PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
 
@@ -50,9 +49,7 @@ class Observer:
         self._target = PoseStamped() if pose else PointStamped()
         self._target.header.frame_id = robot + "_link0"
         self._publisher = self.node.create_publisher(type(self._target), target_topic, 10)
-        executor = SingleThreadedExecutor()
-        executor.add_node(self.node)
-        self.spinner = BackgroundSpin(executor)
+        self.spinner = BackgroundSpin(self.node)
 
     def _on_state(self, msg) -> None:
         try:
@@ -94,6 +91,5 @@ class Observer:
     def close(self) -> None:
         import rclpy
 
-        if self.spinner.close():
-            self.node.destroy_node()
+        self.spinner.close()
         rclpy.try_shutdown()

@@ -1,11 +1,10 @@
-"""BackgroundSpin: an executor spun on its own thread, closed without destroying anything under it
-(real rclpy, messages over DDS within the process)."""
+"""BackgroundSpin: a node's executor spun on its own thread, closed without destroying anything
+under it (real rclpy, messages over DDS within the process)."""
 import threading
 import time
 
 import ros_harness  # noqa: F401  (DDS settings first; skips without rclpy)
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
 
 from reach_rl_deploy.ros_plumbing.background_spin import BackgroundSpin
@@ -26,15 +25,14 @@ def test_spins_callbacks_and_closes_before_the_node_is_destroyed():
         got = []
         node.create_subscription(String, "background_spin_test", lambda m: got.append(m.data), 10)
         publisher = node.create_publisher(String, "background_spin_test", 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        spinner = BackgroundSpin(executor)
+        spinner = BackgroundSpin(node)
         assert wait(lambda: publisher.get_subscription_count() > 0)
         publisher.publish(String(data="hello"))
         assert wait(lambda: got == ["hello"])
-        assert spinner.close()
-        assert not spinner.thread.is_alive()
-        node.destroy_node()  # nothing spins it any more: no InvalidHandle, no abort
+        destroyed = []
+        assert spinner.close(lambda: destroyed.append(spinner.thread.is_alive()))
+        assert destroyed == [False]  # destroyed once nothing spins it: no InvalidHandle, no abort
+        node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
 
@@ -51,16 +49,16 @@ def test_close_leaves_the_executor_to_a_callback_that_does_not_return():
             release.wait(10.0)
 
         timer = node.create_timer(0.01, blocking)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        spinner = BackgroundSpin(executor)
+        spinner = BackgroundSpin(node)
         assert entered.wait(10.0)
-        assert not spinner.close(timeout=0.1)  # the callback still runs: nothing shut down
+        destroyed = []
+        assert not spinner.close(lambda: destroyed.append(True), timeout=0.1)
+        assert destroyed == []  # the callback still runs: nothing shut down or destroyed
         timer.cancel()
         release.set()
         spinner.thread.join(5.0)
         assert not spinner.thread.is_alive()  # stopped after that callback
-        executor.shutdown()
+        spinner.executor.shutdown()
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

@@ -26,7 +26,6 @@ ament_index = pytest.importorskip(
 pytest.importorskip("torch", reason="torch is not installed: the trainer needs it")
 try:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from std_msgs.msg import String
 
@@ -80,16 +79,13 @@ def wait_for_latched_policy(timeout):
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
     node.create_subscription(String, "/reach_rl_train/policy", lambda msg: received.append(msg.data), qos)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spinner = BackgroundSpin(executor)
+    spinner = BackgroundSpin(node)
     try:
         deadline = time.monotonic() + timeout
         while not received and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        if spinner.close():
-            node.destroy_node()
+        spinner.close()
         rclpy.try_shutdown(context=context)
     return received[0] if received else None
 
