@@ -2,8 +2,10 @@
 
 ``ObservationEncoder`` turns raw joint positions, velocities, target and previous command
 into features (including the TCP position by forward kinematics and the TCP-to-target
-error; for pose targets also the orientation error, read through rotation matrices), a
-running normaliser scales them, and two MLPs give the action mean and the value.
+error; for pose targets also the orientation error, read through rotation matrices, and an
+inverse-kinematics step toward the target pose), a running normaliser scales them, and two
+MLPs give the action mean and the value; for pose targets the mean adds ``IKPrior``, a
+controller toward the IK step that the network corrects.
 ``PolicyGraph`` is the deterministic part that is exported to ONNX; ``ActorCritic.command`` is
 the same command on a model in training (the held-out judge's).
 """
@@ -17,6 +19,7 @@ from reach_rl_core import franka_model
 from reach_rl_core.orientation import (orientation_error_angle, orientation_error_features,
                                        quaternion_to_matrix)
 from reach_rl_train import ik_reference, torch_arrays
+from reach_rl_train.config import action_scales, task_filter_limits
 from reach_rl_train.expected_command import deterministic_command
 from reach_rl_train.normalizer import RunningNormalizer
 from reach_rl_train.pose_target import (POINT, POSE, clearance_range, joint7_range, joint7_turn,
@@ -90,6 +93,10 @@ class ObservationEncoder(nn.Module):
         step = q - joint_pos
         return [step, torch.tanh(step / FINE_IK_SCALE)]
 
+    def ik_step(self, raw: torch.Tensor) -> torch.Tensor:
+        """The IK step [B, 7] rad (:meth:`inverse_kinematics`) inside raw features [B, dim]."""
+        return raw[..., self.dim - self.IK_DIM:self.dim - self.IK_DIM + 7]
+
     def orientation(self, rotation, target, q7) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """The 31 pose features of the TCP rotation [B, 3, 3], the target rotation [B, 3, 3] and
         joint 7's position [B] rad, and with them joint 7's turn [B] rad: the target's x and y
@@ -114,6 +121,43 @@ class ObservationEncoder(nn.Module):
                 ], joint7
 
 
+class IKPrior(nn.Module):
+    """A joint-space controller toward the encoder's IK step (pose targets), whose action the
+    policy's mean adds to the network's output, so that the network learns corrections to a
+    controller that already reaches most poses instead of reaching from standing still.
+
+    Per joint, toward a step s [rad]: the speed from which braking at ``accel`` [rad/s^2] stops
+    on it, sqrt(2 accel |s|), and within ``time`` [s] of it a proportional |s| / time. Constants
+    of the task, not weights: buffers outside the state dict."""
+
+    def __init__(self, accel: Sequence[float], time: float, action_scale: Sequence[float]):
+        """``accel``: rad/s^2 per joint (7); ``time``: s; ``action_scale``: rad/s per unit of
+        action, per joint (``config.action_scales``)."""
+        super().__init__()
+        self.register_buffer("accel", torch.tensor(accel, dtype=torch.float32), persistent=False)
+        self.register_buffer("scale", torch.tensor(action_scale, dtype=torch.float32),
+                             persistent=False)
+        self.time = time
+
+    @classmethod
+    def from_config(cls, cfg) -> Optional["IKPrior"]:
+        """``cfg.ppo``'s prior (``ik_prior_accel`` of the training's command limits'
+        acceleration bounds, ``ik_prior_time``), or None where ``ik_prior_accel`` is 0."""
+        if cfg.ppo.ik_prior_accel <= 0:
+            return None
+        accel = [cfg.ppo.ik_prior_accel * a for a in task_filter_limits(cfg.task).accel]
+        return cls(accel, cfg.ppo.ik_prior_time, action_scales(cfg.task))
+
+    def velocity(self, step: torch.Tensor) -> torch.Tensor:
+        """The joint velocity [..., 7] rad/s toward the IK ``step`` [..., 7] rad."""
+        size = step.abs()
+        return torch.sign(step) * torch.minimum((2.0 * self.accel * size).sqrt(), size / self.time)
+
+    def forward(self, step: torch.Tensor) -> torch.Tensor:
+        """The same in units of action."""
+        return self.velocity(step) / self.scale
+
+
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers = []  # type: List[nn.Module]
     for i in range(len(sizes) - 1):
@@ -127,14 +171,18 @@ class ActorCritic(nn.Module):
     """Gaussian policy with a state-independent std, and a value function, on shared features."""
 
     def __init__(self, hidden: Sequence[int], init_std: float, num_actions: int = 7,
-                 collectives=None, target_type: str = POINT, robot: str = "fr3", ik_steps: int = 0):
+                 collectives=None, target_type: str = POINT, robot: str = "fr3", ik_steps: int = 0,
+                 ik_prior: Optional[IKPrior] = None):
         """``collectives``: a torchrun job's (:mod:`reach_rl_train.distributed`), with which the
         normaliser merges every rank's statistics; None for one process. ``target_type``:
         ``task.target``, which sets the observation's layout and the encoder's features;
-        ``robot``: ``task.robot``; ``ik_steps``: ``ppo.ik_steps``."""
+        ``robot``: ``task.robot``; ``ik_steps``: ``ppo.ik_steps``. ``ik_prior``: the
+        controller whose action the mean adds to the network's output; None: none (and none
+        without IK features)."""
         super().__init__()
         self.target_type = target_type
         self.encoder = ObservationEncoder(target_type, robot, ik_steps)
+        self.ik_prior = ik_prior if self.encoder.ik_steps else None
         dim = self.encoder.dim
         self.normalizer = RunningNormalizer(dim, collectives=collectives)
         self.actor = mlp([dim] + list(hidden) + [num_actions])
@@ -149,7 +197,8 @@ class ActorCritic(nn.Module):
         """The network of training config ``cfg`` (reach_rl_train.config): its ppo and task
         sections."""
         return cls(cfg.ppo.hidden, cfg.ppo.init_std, collectives=collectives,
-                   target_type=cfg.task.target, robot=cfg.task.robot, ik_steps=cfg.ppo.ik_steps)
+                   target_type=cfg.task.target, robot=cfg.task.robot, ik_steps=cfg.ppo.ik_steps,
+                   ik_prior=IKPrior.from_config(cfg))
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Observation [B, obs_dim] -> the encoder's raw features [B, encoder.dim]."""
@@ -159,8 +208,18 @@ class ActorCritic(nn.Module):
         """Observation [B, obs_dim] -> the normalised features the MLPs read."""
         return self.normalizer(self.encode(obs))
 
-    def distribution(self, features: torch.Tensor) -> torch.distributions.Normal:
+    def action_mean(self, raw: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The Gaussian's mean [B, 7], units of action, from raw features and their normalised
+        ``features``: the network's output, plus the IK prior."""
         mean = self.actor(features)
+        if self.ik_prior is not None:
+            mean = mean + self.ik_prior(self.encoder.ik_step(raw))
+        return mean
+
+    def distribution(self, raw: torch.Tensor, features: torch.Tensor
+                     ) -> torch.distributions.Normal:
+        """The policy of raw features and their normalised ``features``."""
+        mean = self.action_mean(raw, features)
         # No argument validation: it checks std > 0 on the host, a GPU wait on every call.
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean),
                                           validate_args=False)
@@ -172,7 +231,7 @@ class ActorCritic(nn.Module):
         noise from it (default: torch's)."""
         self.normalizer.update(raw)
         features = self.normalizer(raw)
-        dist = self.distribution(features)
+        dist = self.distribution(raw, features)
         if generator is None:
             action = dist.sample()
         else:
@@ -186,7 +245,8 @@ class ActorCritic(nn.Module):
 
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The Gaussian's mean [N, 7] (unit scale, unclamped)."""
-        return self.actor(self.features(obs))
+        raw = self.encode(obs)
+        return self.action_mean(raw, self.normalizer(raw))
 
     def command(self, obs: torch.Tensor, limits, action_scale: Sequence[float], policy_dt: float,
                 kind: str = "expected") -> torch.Tensor:
@@ -229,12 +289,15 @@ class PolicyGraph(nn.Module):
             self.actor[-1].weight.mul_(scale.unsqueeze(-1))
             self.actor[-1].bias.mul_(scale)
         self.register_buffer("action_scale", scale)
+        self.ik_prior = actor_critic.ik_prior
 
     def forward(self, *inputs):
         """The policy file's inputs, in order (``pose_target.input_names``): joint_pos,
         joint_vel, target_pos, (pose targets: target_quat,) prev_command."""
         joint_pos, prev_command = inputs[0], inputs[-1]
-        features = self.normalizer(self.encoder(*inputs))
-        return deterministic_command(self.kind, self.limits, joint_pos, prev_command,
-                                     self.actor(features), self.std, self.action_scale,
-                                     self.policy_dt)
+        raw = self.encoder(*inputs)
+        mean = self.actor(self.normalizer(raw))
+        if self.ik_prior is not None:
+            mean = mean + self.ik_prior.velocity(self.encoder.ik_step(raw))
+        return deterministic_command(self.kind, self.limits, joint_pos, prev_command, mean,
+                                     self.std, self.action_scale, self.policy_dt)

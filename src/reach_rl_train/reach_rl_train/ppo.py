@@ -84,7 +84,7 @@ class PPO:
         count = 0
         for batch in self.storage.minibatches(cfg.num_minibatches):
             features = model.normalizer(batch.features)
-            dist = model.distribution(features)
+            dist = model.distribution(batch.features, features)
             value = model.critic(features).squeeze(-1)
             with torch.no_grad():
                 kl = gaussian_kl(batch.mean, batch.std, dist.mean, dist.stddev).mean()

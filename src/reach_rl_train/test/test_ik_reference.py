@@ -9,9 +9,11 @@ torch = pytest.importorskip("torch")
 from reach_rl_core import franka_model as fm  # noqa: E402
 from reach_rl_core.orientation import orientation_error_angle  # noqa: E402
 from reach_rl_train import ik_reference  # noqa: E402
-from reach_rl_train.actor_critic import ObservationEncoder  # noqa: E402
+from reach_rl_train.actor_critic import ActorCritic, ObservationEncoder  # noqa: E402
+from reach_rl_train.config import RandomizationConfig, load_config  # noqa: E402
 from reach_rl_train.pose_target import (LIMIT_CLEARANCE, as_quaternion, joint7_range,  # noqa: E402
                                         sin_axis)
+from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
 
 def test_the_hand_made_cholesky_solves_like_torch():
@@ -68,7 +70,7 @@ def ik_features(encoder, q, target_pos, target_rot):
     quat = as_quaternion(target_rot.unsqueeze(0))
     zeros = torch.zeros(1, 7)
     features = encoder(q.unsqueeze(0), zeros, target_pos.unsqueeze(0), quat, zeros)
-    return features[0, -ObservationEncoder.IK_DIM:-7]
+    return encoder.ik_step(features)[0]
 
 
 def test_the_encoders_ik_step_is_zero_on_the_target_pose():
@@ -95,3 +97,25 @@ def test_following_the_encoders_ik_step_reaches_a_yaw_past_joint7s_range():
     assert (target_pos - position).norm().item() < 1e-3
     assert orientation_error_angle(rotation, target_rot).item() < math.radians(0.5)
     assert q[6].item() <= fm.FR3.pos_max[6] - LIMIT_CLEARANCE + 1e-6
+
+
+def share_at_pose_without_learning(prior_accel, steps=150, num_envs=64):
+    """Share of arms within 1 cm and 5 deg of their first pose target after ``steps`` policy
+    steps (of its 200) of a pose policy whose network outputs zero, with ``ppo.ik_prior_accel``
+    ``prior_accel``."""
+    cfg = load_config(None, ["task.target=pose", "ppo.ik_prior_accel=%g" % prior_accel])
+    model = ActorCritic.from_config(cfg)
+    with torch.no_grad():
+        model.actor[-1].weight.zero_()  # (its bias starts at zero)
+    task = ReachTask(cfg.task, cfg.reward, RandomizationConfig(enabled=False), num_envs, "cpu",
+                     seed=3)
+    obs = task.reset()
+    with torch.no_grad():
+        for _ in range(steps):
+            obs, _, _, info = task.step(model.act_deterministic(obs))
+    return info["success"].mean().item()
+
+
+def test_the_ik_prior_alone_takes_an_untrained_policy_to_its_pose_targets():
+    assert share_at_pose_without_learning(0.8) >= 0.9
+    assert share_at_pose_without_learning(0.0) == 0.0  # the network alone: standing still

@@ -232,6 +232,9 @@ def test_the_pose_goal_judges_the_orientation_and_the_time_to_both():
     (["reward.orientation_near_scale=0"], "orientation_near_scale"),
     (["reward.pose_posture_joints=[1]"], "reward.pose_posture_joints must list 7"),
     (["goal.median_orientation_error_deg=0"], "goal.median_orientation_error_deg"),
+    (["ppo.ik_prior_accel=-0.2"], "ik_prior_accel must be >= 0"),
+    (["ppo.ik_prior_accel=1.5"], "ik_prior_accel must be at most 1"),
+    (["ppo.ik_prior_time=0"], "ppo.ik_prior_time must be > 0 s"),
 ])
 def test_bad_pose_settings_are_refused_with_the_key_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

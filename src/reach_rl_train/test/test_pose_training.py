@@ -2,6 +2,7 @@
 orientation beside the position, and exports a contract-3 pose file that onnxruntime runs as
 torch does; reach-rl-eval reports the file's orientation figures."""
 import contextlib
+import copy
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from reach_rl_core import policy_file as contract  # noqa: E402
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic, PolicyGraph  # noqa: E402
 from reach_rl_train.cli import eval_main, train_main  # noqa: E402
-from reach_rl_train.config import action_scales, config_from, task_filter_limits  # noqa: E402
+from reach_rl_train.config import action_scales, checkpoint_config, task_filter_limits  # noqa: E402
 from reach_rl_train.evaluate import config_of  # noqa: E402
 from reach_rl_train.export import example_inputs, max_abs_diff  # noqa: E402
 
@@ -64,13 +65,21 @@ def test_the_pose_file_is_contract_3_with_its_target_type_and_orientation_range(
 def test_onnxruntime_runs_the_pose_file_as_torch_does(trained):
     path, _ = trained
     state = torch.load(os.path.join(os.path.splitext(path)[0] + "_logs", "checkpoint.pt"))
-    cfg = config_from([(state["config"], "checkpoint")])
+    cfg = checkpoint_config(state["config"], "checkpoint")
     model = ActorCritic.from_config(cfg)
     model.load_state_dict(state["model"])
     graph = PolicyGraph(model, action_scales(cfg.task), task_filter_limits(cfg.task),
                         cfg.task.policy_dt, cfg.ppo.deterministic_command).eval()
     # (the file holds the best judged weights: the last iteration's, the only one judged)
     assert max_abs_diff(graph, path, batch=512) <= 1e-5
+    # The IK prior (ppo.ik_prior_accel) is in the file: without it the same weights differ.
+    older = copy.deepcopy(state["config"])
+    del older["ppo"]["ik_prior_accel"]  # as a checkpoint written before the prior names it
+    no_prior = ActorCritic.from_config(checkpoint_config(older, "an older checkpoint"))
+    no_prior.load_state_dict(state["model"])
+    assert max_abs_diff(PolicyGraph(no_prior, action_scales(cfg.task), task_filter_limits(cfg.task),
+                                    cfg.task.policy_dt, cfg.ppo.deterministic_command).eval(),
+                        path, batch=512) > 1e-2
     # One observation at a time, as the deploy node calls it.
     inputs = example_inputs(3, seed=4, target_type="pose")
     with torch.no_grad():
