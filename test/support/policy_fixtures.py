@@ -36,17 +36,15 @@ COMMITTED = {
     # each file is its training's best held-out iteration (1000 targets, 4 in a row): libfranka
     # iteration 220, 48.5 s of training, 99.0 %, 0.90 mm, 0.32 deg, 1.20 s to 1 cm and 5 deg;
     # ros2_control iteration 310 (stopped by SIGINT at 320), 99.0 %, 1.28 mm, 0.26 deg, 1.38 s.
-    # Both trained before the IK prior (ppo.ik_prior_accel, now on by default): hence its 0.
     "fr3_ros2_control_pose.onnx": Committed(
         "ros2_control", "pose", "reach-rl-train --device cuda --num-envs 16384 --target pose "
-        "ppo.desired_kl=0.01 ppo.num_epochs=4 ppo.ik_prior_accel=0 run.seed=1 "
-        "--max-iterations 700 --until-goal "
+        "ppo.desired_kl=0.01 ppo.num_epochs=4 run.seed=1 --max-iterations 700 --until-goal "
         "--out fr3_ros2_control_pose.onnx"),
     "fr3_libfranka_pose.onnx": Committed(
         "libfranka", "pose", "python3 bench/train_bench.py --device cuda --num-envs 16384 "
         "--time-limit 60 --eval-every 10 --eval-in-a-row 4 --skip-sim --skip-rsl-rl --override "
         "ppo.desired_kl=0.01 --override ppo.num_epochs=4 --override task.target=pose --override "
-        "ppo.ik_prior_accel=0 --override run.seed=2 (its policy.onnx)"),
+        "run.seed=2 (its policy.onnx)"),
 }
 
 

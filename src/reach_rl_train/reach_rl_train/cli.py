@@ -195,14 +195,14 @@ def export_main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from reach_rl_train.actor_critic import ActorCritic
-    from reach_rl_train.config import ConfigError, checkpoint_config
+    from reach_rl_train.config import ConfigError, config_from
     from reach_rl_train.export import export_policy
 
     try:
         if not os.path.isfile(args.checkpoint):
             raise ValueError("checkpoint %s does not exist" % args.checkpoint)
         state = torch.load(args.checkpoint, map_location="cpu")
-        cfg = checkpoint_config(state["config"], args.checkpoint)
+        cfg = config_from([(state["config"], args.checkpoint)])
         model = ActorCritic.from_config(cfg)
         model.load_state_dict(state["model"])
     except (ConfigError, ValueError, KeyError, RuntimeError) as exc:

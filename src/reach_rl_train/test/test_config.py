@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from reach_rl_train.config import ConfigError, checkpoint_config, load_config, parse_override
+from reach_rl_train.config import ConfigError, load_config, parse_override
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_YAML = os.path.join(ROOT, "config", "train.yaml")
@@ -48,15 +48,6 @@ def test_unknown_key_in_a_yaml_file_is_refused(tmp_path):
     path.write_text("task:\n  robto: fr3\n")
     with pytest.raises(ConfigError, match="unknown key task.robto"):
         load_config(str(path))
-
-
-def test_a_checkpoint_keeps_the_settings_it_trained_with_under_newer_defaults():
-    saved = load_config(None, ["task.target=pose", "ppo.ik_prior_accel=0.5"]).to_dict()
-    assert checkpoint_config(saved, "new.pt").ppo.ik_prior_accel == 0.5
-    del saved["ppo"]["ik_prior_accel"]  # written before the IK prior existed: trained without it
-    assert load_config(None, []).ppo.ik_prior_accel > 0
-    older = checkpoint_config(saved, "old.pt")
-    assert older.ppo.ik_prior_accel == 0.0 and older.task.target == "pose"
 
 
 def test_parse_override_reads_yaml_values():
