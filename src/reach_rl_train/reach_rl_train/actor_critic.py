@@ -4,7 +4,7 @@
 into features (including the TCP position by forward kinematics and the TCP-to-target
 error; for pose targets also the orientation error, read through rotation matrices, and an
 inverse-kinematics step toward the target pose), a running normaliser scales them, and two
-MLPs give the action mean and the value; for pose targets the mean adds ``IKPrior``, a
+MLPs give the action mean and the value; for pose targets the mean may add ``ik_prior.IKPrior``, a
 controller toward the IK step that the network corrects.
 ``PolicyGraph`` is the deterministic part that is exported to ONNX; ``ActorCritic.command`` is
 the same command on a model in training (the held-out judge's).
@@ -19,8 +19,8 @@ from reach_rl_core import franka_model
 from reach_rl_core.orientation import (orientation_error_angle, orientation_error_features,
                                        quaternion_to_matrix)
 from reach_rl_train import ik_reference, torch_arrays
-from reach_rl_train.config import action_scales, task_filter_limits
 from reach_rl_train.expected_command import deterministic_command
+from reach_rl_train.ik_prior import IKPrior
 from reach_rl_train.normalizer import RunningNormalizer
 from reach_rl_train.pose_target import (POINT, POSE, clearance_range, joint7_range, joint7_turn,
                                         obs_layout, sin_axis)
@@ -119,43 +119,6 @@ class ObservationEncoder(nn.Module):
                 torch.tanh(base / FINE_ORIENTATION_SCALE), angle, joint7.unsqueeze(-1),
                 torch.tanh(joint7 / FINE_ORIENTATION_SCALE).unsqueeze(-1), beyond.unsqueeze(-1)
                 ], joint7
-
-
-class IKPrior(nn.Module):
-    """A joint-space controller toward the encoder's IK step (pose targets), whose action the
-    policy's mean adds to the network's output, so that the network learns corrections to a
-    controller that already reaches most poses instead of reaching from standing still.
-
-    Per joint, toward a step s [rad]: the speed from which braking at ``accel`` [rad/s^2] stops
-    on it, sqrt(2 accel |s|), and within ``time`` [s] of it a proportional |s| / time. Constants
-    of the task, not weights: buffers outside the state dict."""
-
-    def __init__(self, accel: Sequence[float], time: float, action_scale: Sequence[float]):
-        """``accel``: rad/s^2 per joint (7); ``time``: s; ``action_scale``: rad/s per unit of
-        action, per joint (``config.action_scales``)."""
-        super().__init__()
-        self.register_buffer("accel", torch.tensor(accel, dtype=torch.float32), persistent=False)
-        self.register_buffer("scale", torch.tensor(action_scale, dtype=torch.float32),
-                             persistent=False)
-        self.time = time
-
-    @classmethod
-    def from_config(cls, cfg) -> Optional["IKPrior"]:
-        """``cfg.ppo``'s prior (``ik_prior_accel`` of the training's command limits'
-        acceleration bounds, ``ik_prior_time``), or None where ``ik_prior_accel`` is 0."""
-        if cfg.ppo.ik_prior_accel <= 0:
-            return None
-        accel = [cfg.ppo.ik_prior_accel * a for a in task_filter_limits(cfg.task).accel]
-        return cls(accel, cfg.ppo.ik_prior_time, action_scales(cfg.task))
-
-    def velocity(self, step: torch.Tensor) -> torch.Tensor:
-        """The joint velocity [..., 7] rad/s toward the IK ``step`` [..., 7] rad."""
-        size = step.abs()
-        return torch.sign(step) * torch.minimum((2.0 * self.accel * size).sqrt(), size / self.time)
-
-    def forward(self, step: torch.Tensor) -> torch.Tensor:
-        """The same in units of action."""
-        return self.velocity(step) / self.scale
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:

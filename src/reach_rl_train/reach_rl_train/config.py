@@ -168,7 +168,7 @@ class PPOConfig:
     # 0: none
     ik_steps: int = 3
     # Pose targets with ik_steps > 0 and ik_prior_accel > 0: the action mean adds a controller's
-    # command toward the IK step (actor_critic.IKPrior), which the network corrects: per joint
+    # command toward the IK step (ik_prior.IKPrior), which the network corrects: per joint
     # the speed that brakes onto the step at ik_prior_accel of the command limits' acceleration
     # bound, and within ik_prior_time [s] of it the step / ik_prior_time. Alone (the network's
     # output zero), at 0.8 and 0.05 s, it brings 98 % of arms to their first pose in 1.12 s at
