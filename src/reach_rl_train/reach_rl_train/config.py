@@ -230,7 +230,10 @@ class RunConfig:
     # On a GPU, record the rollout once as a CUDA graph and replay it (one process, built-in
     # simulator): thousands of kernel launches become one (reach_rl_train/cuda_graph.py).
     cuda_graph: bool = True
-    threads: int = 1  # torch CPU threads, 0: all cores (512 arms' tensors are small: one is best)
+    # torch CPU threads, 0: all cores. One per training, so two side by side fill this 2-core
+    # machine; a training alone runs faster on two (pose, 512 arms: 15.0k against 10.6k
+    # env-steps/s; 1024 arms: 20.2k; docs/measurements.md, 2026-12-07)
+    threads: int = 1
 
 
 @dataclass
