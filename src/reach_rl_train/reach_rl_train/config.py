@@ -351,6 +351,9 @@ def validate(cfg: TrainConfig) -> None:
     _validate_reward_and_randomization(cfg.reward, cfg.randomization)
     _validate_ppo_and_run(cfg.ppo, cfg.run)
     _validate_goal(cfg.goal)
+    _require(cfg.ppo.ik_prior_accel == 0.0 or (cfg.task.target == POSE and cfg.ppo.ik_steps > 0),
+             "ppo.ik_prior_accel (%r) follows the IK step of pose targets: set task.target=pose "
+             "and ppo.ik_steps > 0" % cfg.ppo.ik_prior_accel)
 
 
 def _validate_task(t: TaskConfig) -> None:

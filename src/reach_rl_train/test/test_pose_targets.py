@@ -235,6 +235,8 @@ def test_the_pose_goal_judges_the_orientation_and_the_time_to_both():
     (["ppo.ik_prior_accel=-0.2"], "ik_prior_accel must be >= 0"),
     (["ppo.ik_prior_accel=1.5"], "ik_prior_accel must be at most 1"),
     (["ppo.ik_prior_time=0"], "ppo.ik_prior_time must be > 0 s"),
+    (["ppo.ik_prior_accel=0.8"], "follows the IK step of pose targets"),
+    (["task.target=pose", "ppo.ik_steps=0", "ppo.ik_prior_accel=0.8"], "ppo.ik_steps > 0"),
 ])
 def test_bad_pose_settings_are_refused_with_the_key_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
