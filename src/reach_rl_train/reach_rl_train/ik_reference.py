@@ -58,22 +58,20 @@ def pose_and_jacobian(q: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torc
 
 
 def solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x of a x = b for symmetric positive definite ``a`` (..., n, n), ``b`` (..., n): Cholesky
-    by hand, elementwise (no solver call that checks on the host, so it can be graph-captured)."""
+    """x of a x = b for symmetric positive definite ``a`` (..., n, n), ``b`` (..., n):
+    Gauss-Jordan elimination on [a | b] without pivoting (an SPD matrix's pivots are positive),
+    one column at a time over the whole batch: four tensor operations a column, where
+    elementwise Cholesky took one per matrix entry and product (about 190 GPU kernels and ONNX
+    nodes for n = 6 instead of 26), and no solver call that checks on the host, so it can be
+    graph-captured and exported to ONNX."""
     n = a.shape[-1]
-    low = [[None] * n for _ in range(n)]  # type: list
+    m = torch.cat([a, b.unsqueeze(-1)], -1)  # (..., n, n + 1)
+    eye = torch.eye(n, dtype=a.dtype, device=a.device)
     for j in range(n):
-        diagonal = a[..., j, j] - sum(low[j][k] * low[j][k] for k in range(j))
-        low[j][j] = diagonal.clamp(min=1e-12).sqrt()
-        for i in range(j + 1, n):
-            low[i][j] = (a[..., i, j] - sum(low[i][k] * low[j][k] for k in range(j))) / low[j][j]
-    y = [None] * n  # type: list
-    for i in range(n):
-        y[i] = (b[..., i] - sum(low[i][k] * y[k] for k in range(i))) / low[i][i]
-    x = [None] * n  # type: list
-    for i in reversed(range(n)):
-        x[i] = (y[i] - sum(low[k][i] * x[k] for k in range(i + 1, n))) / low[i][i]
-    return torch.stack(x, -1)
+        pivot_row = m[..., j:j + 1, :] / m[..., j:j + 1, j:j + 1].clamp(min=1e-12)
+        # every row less its column-j multiple of the pivot row; row j becomes the pivot row
+        m = m - (m[..., :, j:j + 1] - eye[:, j:j + 1]) * pivot_row
+    return m[..., n]
 
 
 def refine(q: torch.Tensor, target_pos: torch.Tensor, target_rot: torch.Tensor,
