@@ -149,18 +149,34 @@ def sample_down_orientations(uniform, n, cone=0.0):
     TCP z axis points straight down, -base z, with yaw (the hand's turn about that axis) uniform
     in [-pi, pi): roll 0, pitch pi, yaw as :func:`rotation_from_rpy`. With ``cone`` > 0 [rad]
     that rotation is then tilted so the z axis points uniformly over the spherical cap of
-    half-angle ``cone`` around down.
+    half-angle ``cone`` around down. The draws and the rotations they give are
+    :func:`draw_down_orientations` and :func:`down_orientations`.
     """
+    return down_orientations(draw_down_orientations(uniform, n, cone), cone)
+
+
+def draw_down_orientations(uniform, n, cone=0.0):
+    """The uniform numbers behind :func:`sample_down_orientations`' ``n`` rotations, in the order
+    it draws them: ``(yaw,)`` [rad], and for ``cone`` > 0 also the cosine of the tilt and the
+    tilt's heading [rad], each (n,)."""
     if not 0.0 <= cone <= np.pi:
         raise ValueError("cone must be in [0, pi] rad, got %r" % (cone,))
     yaw = uniform((n,), -np.pi, np.pi)
+    if cone == 0.0:
+        return (yaw,)
+    return yaw, uniform((n,), np.cos(cone), 1.0), uniform((n,), -np.pi, np.pi)
+
+
+def down_orientations(draws, cone=0.0):
+    """The rotations (n, 3, 3) of :func:`draw_down_orientations`' ``draws`` for ``cone``."""
+    yaw = draws[0]
     xp = array_namespace(yaw)
     zero = 0.0 * yaw
     down = rotation_from_rpy(zero, zero + np.pi, yaw)
     if cone == 0.0:
         return down
-    tilt = xp.arccos(xp.clip(uniform((n,), np.cos(cone), 1.0), -1.0, 1.0))  # uniform over the area
-    heading = uniform((n,), -np.pi, np.pi)
+    tilt = xp.arccos(xp.clip(draws[1], -1.0, 1.0))  # uniform over the cap's area
+    heading = draws[2]
     # Rodrigues: turn by `tilt` about the horizontal axis that takes -z towards `heading`.
     ax, ay = xp.sin(heading), -xp.cos(heading)
     cross = xp.stack((xp.stack((zero, zero, ay), -1), xp.stack((zero, zero, -ax), -1),

@@ -16,13 +16,13 @@ backend: position-dependent velocity bounds, the braking curves of the position 
 the per-step change that the deploy side's acceleration bound allows.
 """
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 from reach_rl_core import franka_model
 from reach_rl_core.franka_model import NUM_JOINTS
-from reach_rl_core.orientation import sample_down_orientations
+from reach_rl_core.orientation import down_orientations, draw_down_orientations
 from reach_rl_core.safety_filter import policy_command
 from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
@@ -127,18 +127,24 @@ class ReachTask:
 
     # Sampling and resets take a mask [N] of the environments to change and draw for all of
     # them: no data-dependent shapes, so a step never waits for the device (GPU).
-    def _sample_targets(self, mask: torch.Tensor):
-        new = self._uniform((self.num_envs, 3), self.target_min, self.target_max)
-        self.target = torch.where(mask.unsqueeze(-1), new, self.target)
-        if self.pose:  # drawn after the positions: the same positions as point targets
-            rotation = sample_down_orientations(self._uniform, self.num_envs, self.cfg.down_cone)
+    def _draw_targets(self) -> Tuple[torch.Tensor, ...]:
+        """New targets' random numbers for every environment: positions [N, 3] m, then (pose)
+        ``draw_down_orientations``' (a pose task draws a point task's positions)."""
+        position = (self._uniform((self.num_envs, 3), self.target_min, self.target_max),)
+        return position + (draw_down_orientations(self._uniform, self.num_envs,
+                                                  self.cfg.down_cone) if self.pose else ())
+
+    def _set_targets(self, mask: torch.Tensor, draws: Sequence[torch.Tensor]):
+        """The environments of ``mask`` take the targets of ``draws`` (:meth:`_draw_targets`):
+        one pass of the orientation, quaternion and IK-reference arithmetic a step."""
+        self.target = torch.where(mask.unsqueeze(-1), draws[0], self.target)
+        if self.pose:
+            rotation = down_orientations(draws[1:], self.cfg.down_cone)
             self.target_rot = torch.where(mask[:, None, None], rotation, self.target_rot)
             self.target_quat = torch.where(mask.unsqueeze(-1), as_quaternion(rotation),
                                            self.target_quat)
-            self.reference = torch.where(
-                mask.unsqueeze(-1),
-                ik_reference.start(self.backend.joint_pos, rotation, self.joint7_range),
-                self.reference)
+            self.reference = torch.where(mask.unsqueeze(-1), ik_reference.start(
+                self.backend.joint_pos, rotation, self.joint7_range), self.reference)
         self.reach_step = torch.where(mask, torch.full_like(self.reach_step, -1), self.reach_step)
 
     def _sample_randomization(self, mask: torch.Tensor):
@@ -154,19 +160,18 @@ class ReachTask:
 
     # -- resets ---------------------------------------------------------------------------
     def reset(self, stagger: bool = False) -> torch.Tensor:
-        """Reset every environment; returns the first observation [N, OBS_DIM].
-
-        ``stagger`` starts each environment at a random step of its first target period, so
-        that target switches and episode ends spread over time instead of coinciding
-        (for training; evaluation starts every target from its beginning).
-        """
+        """Reset every environment; returns the first observation [N, OBS_DIM]. ``stagger``
+        starts each at a random step of its first target period, so that target switches and
+        episode ends spread over time (training; evaluation starts every target afresh)."""
         self._reset_envs(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         if stagger:
             self.episode_step = torch.randint(self.steps_per_target, (self.num_envs,),
                                               generator=self.generator, device=self.device)
         return self._observe()
 
-    def _reset_envs(self, mask: torch.Tensor):
+    def _reset_envs(self, mask: torch.Tensor, pending=None):
+        """Reset the environments of ``mask``; ``pending`` (target_mask, draws): targets drawn
+        before, set in one pass with the reset's (as the two in turn would set them)."""
         noise = self._uniform((self.num_envs, NUM_JOINTS), -self.cfg.start_noise,
                               self.cfg.start_noise)
         zeros = torch.zeros(self.num_envs, NUM_JOINTS, device=self.device)
@@ -176,7 +181,10 @@ class ReachTask:
         self.episode_step = torch.where(mask, torch.zeros_like(self.episode_step), self.episode_step)
         self.episode_return = torch.where(mask, torch.zeros_like(self.episode_return),
                                           self.episode_return)
-        self._sample_targets(mask)
+        draws = self._draw_targets()
+        target_mask, earlier = pending if pending is not None else (mask, draws)
+        self._set_targets(target_mask | mask, [torch.where(column if d.dim() > 1 else mask, d, e)
+                                               for d, e in zip(draws, earlier)])
         self._sample_randomization(mask)
         state = torch.cat([self.backend.joint_pos, zeros], -1)
         self.history = torch.where(column.unsqueeze(0), state.unsqueeze(0), self.history)
@@ -271,8 +279,7 @@ class ReachTask:
         }
         if angle is not None:
             info["final_orientation_error"] = angle
-        self._sample_targets(target_done)
-        self._reset_envs(done)
+        self._reset_envs(done, pending=(target_done, self._draw_targets()))
         return self._observe(), reward, done, info
 
 
