@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reach_rl_core import franka_model as fm  # noqa: E402
+from reach_rl_core import orientation as ori  # noqa: E402
 from reach_rl_core.orientation import orientation_error_angle  # noqa: E402
 from reach_rl_train import ik_reference  # noqa: E402
 from reach_rl_train.actor_critic import ActorCritic, ObservationEncoder  # noqa: E402
@@ -63,6 +64,39 @@ def test_the_reference_reaches_a_pose_whose_yaw_joint7_alone_cannot_give():
     assert bool(((reference >= lo - 1e-9) & (reference <= hi + 1e-9)).all())
     assert reference[6].item() == pytest.approx(hi[6].item(), abs=0.05)  # joint 7 at its margin
     assert not np.allclose(reference[:6].numpy(), ready[:6].numpy(), atol=0.05)
+
+
+def test_an_episode_end_and_a_target_period_end_in_one_step_each_get_their_own_draw():
+    # Arm 0 ends its episode, arm 1 only its target period, arm 2 neither. A step draws targets
+    # for the periods that ended, then the reset's start noise and the reset's targets; each
+    # arm's new target, rotation and reference start are those of its own draw, the reset
+    # arm's reference from its reset posture.
+    cfg = load_config(None, ["task.target=pose", "task.target_period_s=0.2",
+                             "task.targets_per_episode=2"])
+    task = ReachTask(cfg.task, cfg.reward, RandomizationConfig(enabled=False), 3, "cpu", seed=5)
+    task.reset()
+    task.episode_step = torch.tensor([task.max_episode_steps - 1, task.steps_per_target - 1, 3])
+    target, target_rot = task.target.clone(), task.target_rot.clone()
+    g = torch.Generator()
+    g.set_state(task.generator.get_state())
+    task.step(torch.zeros(3, 7))
+    lo, hi = torch.tensor(cfg.task.target_min), torch.tensor(cfg.task.target_max)
+
+    def draw():
+        return lo + (hi - lo) * torch.rand(3, 3, generator=g), ori.down_orientations(
+            (-math.pi + 2.0 * math.pi * torch.rand(3, generator=g),))
+
+    (period_pos, period_rot), noise = draw(), torch.rand(3, 7, generator=g)
+    reset_pos, reset_rot = draw()
+    reset_posture = torch.tensor(fm.READY_POSE) + cfg.task.start_noise * (2.0 * noise[0] - 1.0)
+    torch.testing.assert_close(task.backend.joint_pos[0], reset_posture)
+    torch.testing.assert_close(task.target, torch.stack([reset_pos[0], period_pos[1], target[2]]))
+    torch.testing.assert_close(task.target_rot,
+                               torch.stack([reset_rot[0], period_rot[1], target_rot[2]]))
+    rotations = torch.stack([reset_rot[0], period_rot[1]])
+    torch.testing.assert_close(task.reference[:2], ik_reference.start(
+        task.backend.joint_pos[:2], rotations, joint7_range(fm.FR3)))
+    assert task.reach_step.tolist()[:2] == [-1, -1]
 
 
 def ik_features(encoder, q, target_pos, target_rot):
