@@ -17,7 +17,7 @@ from reach_rl_train.pose_target import (LIMIT_CLEARANCE, as_quaternion, joint7_r
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
 
-def test_the_hand_made_cholesky_solves_like_torch():
+def test_the_batched_gauss_jordan_solves_like_torch():
     g = torch.Generator().manual_seed(0)
     m = torch.randn(32, 6, 6, generator=g, dtype=torch.float64)
     a = m @ m.transpose(-1, -2) + 0.1 * torch.eye(6, dtype=torch.float64)
