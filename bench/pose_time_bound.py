@@ -19,8 +19,8 @@ each other's accelerations. A policy could beat them only on targets where some 
 faster than the straight, pure one at the start posture; a median goal well below ``both`` is
 not one a policy reaches under these limits.
 
-    PYTHONPATH=src/reach_rl_core:src/reach_rl_train:src/reach_rl_deploy \\
-        python bench/pose_time_bound.py src/reach_rl_deploy/test/policies/fr3_libfranka_pose.onnx
+    source env.sh && python bench/pose_time_bound.py \\
+        src/reach_rl_deploy/test/policies/fr3_libfranka_pose.onnx
 """
 import argparse
 import math
