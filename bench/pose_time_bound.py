@@ -41,9 +41,9 @@ ORIENTATION_TOLERANCE = math.radians(5.0)  # rad, the judge's
 POSITION_TOLERANCE = 0.01  # m, the judge's
 
 
-def bang_bang_time(distance: np.ndarray, accel: np.ndarray, speed: np.ndarray) -> np.ndarray:
-    """Shortest rest-to-rest time [s] over ``distance`` [rad] at most ``accel`` [rad/s^2] and
-    ``speed`` [rad/s] (inf: none)."""
+def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
+    """Shortest rest-to-rest time [s] over ``distance`` [rad or m] at most ``accel`` [rad/s^2 or
+    m/s^2] and ``speed`` [rad/s or m/s] (inf: none); arrays or numbers."""
     peak = np.sqrt(distance * accel)
     return np.where(peak <= speed, 2.0 * np.sqrt(distance / accel),
                     distance / speed + speed / accel)
