@@ -1,5 +1,5 @@
-"""How fast the arm can reach a pose target: lower bounds on the median time to both (1 cm and
-5 deg) on the held-out judge's targets, beside the time the policy file takes.
+"""How fast the arm can reach a pose target: estimates of the least median time to both (1 cm
+and 5 deg) on the held-out judge's targets, beside the time the policy file takes.
 
 For each of ``reach-rl-eval``'s held-out targets (its seed, 1000 targets, 4 in a row, nominal),
 at the joints where the policy file leaves the arm when the target appears, rest to rest at full
@@ -9,7 +9,7 @@ acceleration and back (bang-bang), at the file's bounds (its interface's):
   (``pose_target.joint7_turn``: the way its range allows) less the 5 deg tolerance, at joint 7's
   acceleration and velocity bounds;
 - ``turn, every joint sharing``: the same turn as a pure turn about the base's vertical axis
-  (TCP position and tilt held), at the largest acceleration every joint within its bound gives
+  (the hand's axis for targets pointing down; TCP position and tilt held), at the largest acceleration every joint within its bound gives
   (:func:`largest_acceleration`), no velocity bound;
 - ``move``: the TCP's straight move to 1 cm of the target the same way (orientation held);
 - ``both``: the larger of ``move`` and ``turn, every joint sharing``, per target.
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
           % (args.policy, cfg.task.interface, limits.accel[6], len(times["turn"]), args.in_a_row))
     print("  joint 7's turn: median %.2f rad, p90 %.2f rad"
           % tuple(np.percentile(times["turn"], [50, 90])))
-    print("  bounds on the median time [s]: turn, joint 7 alone %.2f; turn, every joint sharing "
+    print("  least times, median [s]: turn, joint 7 alone %.2f; turn, every joint sharing "
           "%.2f; move %.2f; both %.2f" % tuple(np.median(times[k]) for k in
                                                ("turn_joint7", "turn_shared", "move", "both")))
     print("  the policy file (judge, nominal): %.1f %%, median time to both %.2f s"
