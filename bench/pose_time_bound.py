@@ -9,8 +9,9 @@ acceleration and back (bang-bang), at the file's bounds (its interface's):
   (``pose_target.joint7_turn``: the way its range allows) less the 5 deg tolerance, at joint 7's
   acceleration and velocity bounds;
 - ``turn, every joint sharing``: the same turn as a pure turn about the base's vertical axis
-  (the hand's axis for targets pointing down; TCP position and tilt held), at the largest acceleration every joint within its bound gives
-  (:func:`largest_acceleration`), no velocity bound;
+  (the hand's axis for targets pointing down; TCP position and tilt held), at the largest
+  acceleration every joint within its bound gives (:func:`largest_acceleration`), no velocity
+  bound;
 - ``move``: the TCP's straight move to 1 cm of the target the same way (orientation held);
 - ``both``: the larger of ``move`` and ``turn, every joint sharing``, per target.
 
@@ -23,23 +24,21 @@ not one a policy reaches under these limits.
         src/reach_rl_deploy/test/policies/fr3_libfranka_pose.onnx
 """
 import argparse
-import math
 from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from reach_rl_core.filter_limits import FilterLimits
+from reach_rl_core.franka_model import READY_POSE
+from reach_rl_core.orientation import ORIENTATION_TOLERANCE
+from reach_rl_core.safety_filter import scaled_velocity_bounds
 from reach_rl_train.config import task_filter_limits
 from reach_rl_train.evaluate import EVAL_DEFAULTS, TIME_KEY, HeldOutRun, config_of, onnx_actor
 from reach_rl_train.held_out import NOMINAL
 from reach_rl_train.ik_reference import pose_and_jacobian
 from reach_rl_train.pose_target import POSE, joint7_turn
 from reach_rl_deploy.policy_runtime import Policy
-
-ORIENTATION_TOLERANCE = math.radians(5.0)  # rad, the judge's
-POSITION_TOLERANCE = 0.01  # m, the judge's
-
 
 def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
     """Shortest rest-to-rest time [s] over ``distance`` [rad or m] at most ``accel`` [rad/s^2 or
@@ -93,16 +92,14 @@ def target_starts(policy: Policy, num_targets: int, in_a_row: int) -> Tuple[dict
             task.joint7_range)
 
 
-def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits,
-           joint7_range: Tuple[float, float]) -> Dict[str, np.ndarray]:
-    """Per target [s]: ``turn_joint7``, ``turn_shared``, ``move`` and ``both`` (module
-    docstring) from ``target_starts``' ``starts``, at ``limits``' acceleration and velocity
-    bounds; and ``turn`` [rad], joint 7's turn."""
+def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: Tuple[float, float],
+           success_radius: float) -> Dict[str, np.ndarray]:
+    """Per target [s]: ``turn_joint7``, ``turn_shared``, ``move`` (to ``success_radius`` m) and
+    ``both`` (module docstring) from ``target_starts``' ``starts``, at ``limits``' acceleration
+    bounds and joint 7's velocity bound away from its limits; and ``turn`` [rad], joint 7's turn."""
     q = starts["joints"]
     accel = torch.as_tensor(np.asarray(limits.accel, dtype=float))
-    speed7 = limits.velocity_fraction * limits.joint_limits.vel_max[6]
-    if limits.velocity_cap is not None:
-        speed7 = min(speed7, float(limits.velocity_cap[6]))
+    speed7 = float(scaled_velocity_bounds(limits, np.array(READY_POSE))[1][6])
     position, rotation, jacobian = pose_and_jacobian(q)
     _, turn = joint7_turn(rotation, starts["target_rot"], q[:, 6], *joint7_range)
     angle = (turn.abs() - ORIENTATION_TOLERANCE).clamp(min=0.0).numpy()
@@ -112,7 +109,7 @@ def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits,
     straight = torch.cat([away / away.norm(dim=-1, keepdim=True).clamp(min=1e-9),
                           torch.zeros_like(away)], -1)
     shared = bang_bang_time(angle, largest_acceleration(jacobian, yaw, accel).numpy(), np.inf)
-    move = bang_bang_time((away.norm(dim=-1) - POSITION_TOLERANCE).clamp(min=0.0).numpy(),
+    move = bang_bang_time((away.norm(dim=-1) - success_radius).clamp(min=0.0).numpy(),
                           largest_acceleration(jacobian, straight, accel).numpy(), np.inf)
     return {"turn": turn.abs().numpy(), "move": move, "turn_shared": shared,
             "turn_joint7": bang_bang_time(angle, float(accel[6]), speed7),
@@ -132,7 +129,7 @@ def main(argv=None) -> int:
     cfg = config_of(policy)
     starts, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
     limits = task_filter_limits(cfg.task)
-    times = bounds(starts, limits, joint7_range)
+    times = bounds(starts, limits, joint7_range, cfg.task.success_radius)
     print("%s: %s interface (%.1f rad/s^2 on joint 7), %d held-out targets, %d in a row"
           % (args.policy, cfg.task.interface, limits.accel[6], len(times["turn"]), args.in_a_row))
     print("  joint 7's turn: median %.2f rad, p90 %.2f rad"
