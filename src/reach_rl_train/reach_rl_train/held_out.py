@@ -196,11 +196,17 @@ class GoalJudge:
     judge, every held-out target. Only a full judgement can meet the goal or be the best, whose
     weights are exported. No screen where evaluation runs as CUDA graphs: there a smaller
     run costs as much as the full one (their steps' launches set the time).
-    ``full`` and ``screen``: evaluators (model -> figures), built from ``cfg`` by default."""
+    A due judgement also waits while the judgements so far took more than ``goal.eval_share``
+    of the wall time since the judge was made (on a CPU a full pose judgement costs as much as
+    fifteen iterations). ``full`` and ``screen``: evaluators (model -> figures), built from
+    ``cfg`` by default; ``clock``: seconds, monotonic."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, full=None, screen=None):
+    def __init__(self, cfg: TrainConfig, device: torch.device, full=None, screen=None,
+                 clock=time.perf_counter):
         g = cfg.goal
         self.cfg = cfg
+        self.clock = clock
+        self.started = clock()
         self.goal = Goal.of(cfg)
         self.screen_goal = self.goal.loosened(g.screen_slack)
         self.full = (full if full is not None
@@ -223,7 +229,8 @@ class GoalJudge:
         g = self.cfg.goal
         if not (iteration % g.eval_every == 0 or last):
             return False
-        if not last and stats.get("success", 0.0) < g.screen_train_success:
+        if not last and (stats.get("success", 0.0) < g.screen_train_success
+                         or self.eval_s > g.eval_share * (self.clock() - self.started)):
             return False
         if not (self.screened or last):
             m = self._judge(self.screen, model, iteration, "screen", stats)

@@ -1,5 +1,7 @@
 """When training judges its policy (held_out.GoalJudge): gated, screened, and only ever accepted
 on the full held-out judge."""
+import itertools
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -26,9 +28,12 @@ class Scripted:
         return dict(self.answers.pop(0), eval_s=0.5)
 
 
-def judge_with(full, screen, *overrides):
+def judge_with(full, screen, *overrides, clock=None):
+    """A judge of ``full`` and ``screen``; unless ``clock`` is given, 100 s pass at each reading
+    of its clock, so that the scripted judgements (0.5 s each) never take its share of the time."""
     cfg = load_config(None, ["task.interface=libfranka", "goal.eval_every=10"] + list(overrides))
-    return GoalJudge(cfg, torch.device("cpu"), full=full, screen=screen)
+    return GoalJudge(cfg, torch.device("cpu"), full=full, screen=screen,
+                     clock=clock or itertools.count(0.0, 100.0).__next__)
 
 
 def test_nothing_is_judged_while_the_rollouts_rarely_succeed():
@@ -77,6 +82,33 @@ def test_the_screen_is_loosened_by_its_slack():
         judge = judge_with(full, screen, "goal.screen_train_success=0", "goal.screen_slack=" + slack)
         judge(torch.nn.Linear(2, 2), 10, False, {})
         assert full.calls == full_calls, slack
+
+
+def test_a_due_judgement_waits_while_judging_took_more_than_its_share_of_the_time():
+    now = [0.0]
+    full = Scripted(NEAR, NEAR, GOOD)  # each judgement "takes" 0.5 s
+    judge = judge_with(full, None, "goal.screen_train_success=0", "goal.screen_targets=0",
+                       "goal.eval_share=0.25", "run.max_iterations=40", clock=lambda: now[0])
+    model = torch.nn.Linear(2, 2)
+    now[0] = 1.0
+    assert not judge(model, 10, False, {}) and full.calls == 1  # the first is never held back
+    now[0] = 1.9  # 0.5 s of 1.9 s judging: more than a quarter
+    assert not judge(model, 20, False, {}) and full.calls == 1
+    now[0] = 2.0  # a quarter exactly: judged (the next due iteration)
+    assert not judge(model, 30, False, {}) and full.calls == 2
+    now[0] = 2.1  # 1.0 s of 2.1 s; but the last iteration is always judged
+    assert judge(model, 40, True, {}) and full.calls == 3
+
+
+def test_with_the_whole_share_every_due_iteration_is_judged():
+    now = [0.0]
+    full = Scripted(NEAR, NEAR, NEAR)
+    judge = judge_with(full, None, "goal.screen_train_success=0", "goal.screen_targets=0",
+                       "goal.eval_share=1", clock=lambda: now[0])
+    for iteration in (10, 20, 30):
+        now[0] += 0.5  # the judgement's own time is all the time there is
+        judge(torch.nn.Linear(2, 2), iteration, False, {})
+    assert full.calls == 3
 
 
 def test_no_screen_where_evaluation_is_graphed_or_covers_few_targets():

@@ -89,9 +89,11 @@ def test_eval_cli_refuses_a_non_policy(tmp_path, capsys):
     assert "not a readable ONNX model" in capsys.readouterr().err
 
 
-# (judged from the first due iteration: no rollout-success gate; 60 targets: no screen)
+# (judged at every due iteration: no rollout-success gate, no cap on the time judging; 60
+# targets: no screen)
 UNTIL_GOAL = SMALL + ["run.until_goal=true", "goal.eval_every=3", "goal.eval_targets=60",
-                      "goal.eval_in_a_row=2", "run.max_iterations=9", "goal.screen_train_success=0"]
+                      "goal.eval_in_a_row=2", "run.max_iterations=9", "goal.screen_train_success=0",
+                      "goal.eval_share=1"]
 
 
 def test_until_goal_stops_at_the_first_evaluation_that_meets_the_goal(tmp_path):
