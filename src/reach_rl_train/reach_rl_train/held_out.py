@@ -197,16 +197,13 @@ class GoalJudge:
     weights are exported. No screen where evaluation runs as CUDA graphs: there a smaller
     run costs as much as the full one (their steps' launches set the time).
     A due judgement also waits while the judgements so far took more than ``goal.eval_share``
-    of the wall time since the judge was made (on a CPU a full pose judgement costs as much as
-    fifteen iterations). ``full`` and ``screen``: evaluators (model -> figures), built from
-    ``cfg`` by default; ``clock``: seconds, monotonic."""
+    of the training's wall time (on a CPU a full pose judgement costs as much as fifteen
+    iterations). ``full`` and ``screen``: evaluators (model -> figures), built from ``cfg`` by
+    default."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, full=None, screen=None,
-                 clock=time.perf_counter):
+    def __init__(self, cfg: TrainConfig, device: torch.device, full=None, screen=None):
         g = cfg.goal
         self.cfg = cfg
-        self.clock = clock
-        self.started = clock()
         self.goal = Goal.of(cfg)
         self.screen_goal = self.goal.loosened(g.screen_slack)
         self.full = (full if full is not None
@@ -225,12 +222,13 @@ class GoalJudge:
 
     def __call__(self, model, iteration: int, last: bool, stats: Dict[str, float]) -> bool:
         """Judge ``model`` after ``iteration`` when due, adding ``screen_*`` or ``held_out_*``
-        figures to ``stats``; True when a full judgement meets the goal."""
+        figures to ``stats`` (the runner's: ``success``, the rollouts' success share, and
+        ``wall_s``, the seconds training has run); True when a full judgement meets the goal."""
         g = self.cfg.goal
         if not (iteration % g.eval_every == 0 or last):
             return False
         if not last and (stats.get("success", 0.0) < g.screen_train_success
-                         or self.eval_s > g.eval_share * (self.clock() - self.started)):
+                         or self.eval_s > g.eval_share * stats["wall_s"]):
             return False
         if not (self.screened or last):
             m = self._judge(self.screen, model, iteration, "screen", stats)

@@ -1,7 +1,5 @@
 """When training judges its policy (held_out.GoalJudge): gated, screened, and only ever accepted
 on the full held-out judge."""
-import itertools
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -28,12 +26,15 @@ class Scripted:
         return dict(self.answers.pop(0), eval_s=0.5)
 
 
-def judge_with(full, screen, *overrides, clock=None):
-    """A judge of ``full`` and ``screen``; unless ``clock`` is given, 100 s pass at each reading
-    of its clock, so that the scripted judgements (0.5 s each) never take its share of the time."""
+def judge_with(full, screen, *overrides):
     cfg = load_config(None, ["task.interface=libfranka", "goal.eval_every=10"] + list(overrides))
-    return GoalJudge(cfg, torch.device("cpu"), full=full, screen=screen,
-                     clock=clock or itertools.count(0.0, 100.0).__next__)
+    return GoalJudge(cfg, torch.device("cpu"), full=full, screen=screen)
+
+
+def trained_for(seconds=100.0, **stats):
+    """An iteration's statistics after ``seconds`` of training (by default long enough that
+    the scripted judgements, 0.5 s each, never take the judge's share of the time)."""
+    return dict(stats, wall_s=seconds)
 
 
 def test_nothing_is_judged_while_the_rollouts_rarely_succeed():
@@ -50,7 +51,7 @@ def test_a_passed_screen_is_not_the_goal_only_the_full_judge_is():
     full, screen = Scripted(NEAR, GOOD), Scripted(GOOD, FAR)
     judge = judge_with(full, screen, "goal.screen_train_success=0")
     model = torch.nn.Linear(2, 2)
-    stats = {}
+    stats = trained_for()
     # The screen meets even the goal itself, the full judge does not: training goes on.
     assert not judge(model, 10, False, stats)
     assert (screen.calls, full.calls) == (1, 1) and not judge.reached
@@ -66,7 +67,7 @@ def test_a_failed_screen_skips_the_full_judge_and_is_never_the_best():
     full, screen = Scripted(NEAR), Scripted(FAR, GOOD)
     judge = judge_with(full, screen, "goal.screen_train_success=0", "run.max_iterations=30")
     model = torch.nn.Linear(2, 2)
-    assert not judge(model, 10, False, {})
+    assert not judge(model, 10, False, trained_for())
     assert full.calls == 0 and judge.best is None and judge.latest_kind == "screen"
     assert judge.report(10, 5.0) is None  # nothing judged in full: nothing to report
     # The last iteration is judged in full whatever the screen or the rollouts say.
@@ -80,34 +81,32 @@ def test_the_screen_is_loosened_by_its_slack():
     for slack, full_calls in (("0.25", 1), ("0.1", 0)):  # NEAR: 2.3 mm against 2.5 / 2.2 mm
         full, screen = Scripted(NEAR), Scripted(NEAR)
         judge = judge_with(full, screen, "goal.screen_train_success=0", "goal.screen_slack=" + slack)
-        judge(torch.nn.Linear(2, 2), 10, False, {})
+        judge(torch.nn.Linear(2, 2), 10, False, trained_for())
         assert full.calls == full_calls, slack
 
 
 def test_a_due_judgement_waits_while_judging_took_more_than_its_share_of_the_time():
-    now = [0.0]
     full = Scripted(NEAR, NEAR, GOOD)  # each judgement "takes" 0.5 s
     judge = judge_with(full, None, "goal.screen_train_success=0", "goal.screen_targets=0",
-                       "goal.eval_share=0.25", "run.max_iterations=40", clock=lambda: now[0])
+                       "goal.eval_share=0.25", "run.max_iterations=40")
     model = torch.nn.Linear(2, 2)
-    now[0] = 1.0
-    assert not judge(model, 10, False, {}) and full.calls == 1  # the first is never held back
-    now[0] = 1.9  # 0.5 s of 1.9 s judging: more than a quarter
-    assert not judge(model, 20, False, {}) and full.calls == 1
-    now[0] = 2.0  # a quarter exactly: judged (the next due iteration)
-    assert not judge(model, 30, False, {}) and full.calls == 2
-    now[0] = 2.1  # 1.0 s of 2.1 s; but the last iteration is always judged
-    assert judge(model, 40, True, {}) and full.calls == 3
+    assert not judge(model, 10, False, trained_for(1.0))  # the first is never held back
+    assert full.calls == 1
+    # 0.5 s of 1.9 s judging: more than a quarter
+    assert not judge(model, 20, False, trained_for(1.9)) and full.calls == 1
+    # a quarter exactly: judged (the next due iteration)
+    assert not judge(model, 30, False, trained_for(2.0)) and full.calls == 2
+    # 1.0 s of 2.1 s; but the last iteration is always judged
+    assert judge(model, 40, True, trained_for(2.1)) and full.calls == 3
 
 
 def test_with_the_whole_share_every_due_iteration_is_judged():
-    now = [0.0]
     full = Scripted(NEAR, NEAR, NEAR)
     judge = judge_with(full, None, "goal.screen_train_success=0", "goal.screen_targets=0",
-                       "goal.eval_share=1", clock=lambda: now[0])
-    for iteration in (10, 20, 30):
-        now[0] += 0.5  # the judgement's own time is all the time there is
-        judge(torch.nn.Linear(2, 2), iteration, False, {})
+                       "goal.eval_share=1")
+    for k, iteration in enumerate((10, 20, 30)):
+        # the judgements' own time is all the time there is
+        judge(torch.nn.Linear(2, 2), iteration, False, trained_for(0.5 * k))
     assert full.calls == 3
 
 
