@@ -42,6 +42,9 @@ from reach_rl_train.ik_reference import pose_and_jacobian
 from reach_rl_train.pose_target import POSE, joint7_turn
 from reach_rl_deploy.policy_runtime import Policy
 
+TURN_BINS = ((0.0, 0.3), (0.3, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 2 * np.pi))  # rad
+
+
 def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
     """Shortest rest-to-rest time [s] over ``distance`` [rad or m] at most ``accel`` [rad/s^2 or
     m/s^2] and ``speed`` [rad/s or m/s] (inf: none); arrays or numbers."""
@@ -87,8 +90,9 @@ def largest_acceleration(jacobian: torch.Tensor, direction: torch.Tensor,
 
 def target_starts(policy: Policy, num_targets: int, in_a_row: int) -> Tuple[dict, dict, tuple]:
     """As each held-out target appears, with the policy file in the loop: the joints [M, 7] rad,
-    target positions [M, 3] m and rotations [M, 3, 3] (base frame); the judge's figures of
-    that run; the range [rad] the task keeps joint 7's turn in."""
+    target positions [M, 3] m and rotations [M, 3, 3] (base frame), and the file's time to both
+    [M] s (inf: never); the judge's figures of that run; the range [rad] the task keeps joint 7's
+    turn in."""
     cfg = config_of(policy)
     run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
     task, act = run.task, onnx_actor(policy)
@@ -104,8 +108,10 @@ def target_starts(policy: Policy, num_targets: int, in_a_row: int) -> Tuple[dict
 
     figures = run(recording)
     # target k of arm a is period k's row a; the judge keeps the first num_targets of that order
-    return ({key: torch.cat(x)[:num_targets] for key, x in starts.items()}, figures,
-            task.joint7_range)
+    starts = {key: torch.cat(x)[:num_targets] for key, x in starts.items()}
+    taken = run.ended["time_to_reach"]
+    starts["taken"] = torch.as_tensor(np.where(np.isnan(taken), np.inf, taken))
+    return starts, figures, task.joint7_range
 
 
 def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: Tuple[float, float],
@@ -165,6 +171,15 @@ def main(argv=None) -> int:
     for way in ("at the edge", "moving in"):
         print("    %-12s %.2f | %.2f | %.2f | %.2f" % ((way,) + tuple(
             np.median(times[way][k]) for k in ("turn_joint7", "turn_shared", "move", "both"))))
+    print("  by joint 7's turn, medians [s]: the file | at the edge, both | moving in, both")
+    taken = starts["taken"].numpy()
+    for low, high in TURN_BINS:
+        chosen = (times["turn"]["rad"] >= low) & (times["turn"]["rad"] < high)
+        if chosen.any():
+            print("    %.1f-%.1f rad, %4d targets: %.2f | %.2f | %.2f" % (
+                low, high, chosen.sum(), np.median(taken[chosen]),
+                np.median(times["at the edge"]["both"][chosen]),
+                np.median(times["moving in"]["both"][chosen])))
     print("  the policy file (judge, nominal): %.1f %%, median time to both %.2f s"
           % (100 * figures["success_rate"], figures[TIME_KEY[POSE]]))
     return 0

@@ -100,6 +100,9 @@ class HeldOutRun:
     hundred arms give kernels too small to keep a GPU busy, their launches set the time. ``act``
     must then be the same torch function at every run, on tensors that stay put (a model's
     weights, changed in place by training).
+
+    After a call, ``ended`` holds each judged target's results (:func:`select_results`' keys,
+    1-D arrays in target order: period by period, arm by arm).
     """
 
     def __init__(self, cfg: TrainConfig, randomization: RandomizationConfig, num_targets: int,
@@ -123,6 +126,7 @@ class HeldOutRun:
         self.period = CapturedCall(self._period, task.device if self.graphed else "cpu",
                                    [task.generator])
         self.act = None  # type: Optional[Callable[[torch.Tensor], torch.Tensor]]
+        self.ended = {}  # type: Dict[str, np.ndarray]
 
     def _period(self) -> Tuple[List[Dict[str, torch.Tensor]], List[torch.Tensor]]:
         """One target period of every arm from ``self.obs``: the steps' infos and dones."""
@@ -158,8 +162,9 @@ class HeldOutRun:
         with torch.no_grad():
             for _ in range(self.per_env):
                 periods.append(select_results(*self.period()))  # (before the next replay)
-        return self._figures({key: torch.cat([p[key] for p in periods]).cpu().numpy()
-                              [:self.num_targets] for key in periods[0] if key != "episode_return"})
+        self.ended = {key: torch.cat([p[key] for p in periods]).cpu().numpy()[:self.num_targets]
+                      for key in periods[0] if key != "episode_return"}
+        return self._figures(self.ended)
 
     def _figures(self, ended: Dict[str, np.ndarray]) -> Dict[str, float]:
         """run_condition's figures of the ended targets' results ``ended`` (select_results')."""

@@ -1,5 +1,6 @@
 """Rollouts as CUDA graphs: what a graph must carry from one replay to the next, and (on a GPU)
 that a graphed rollout trains exactly as the eager one does."""
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -202,6 +203,11 @@ def test_a_held_out_run_judges_the_same_targets_every_time():
     assert fresh == first
     assert first["targets"] == 40 and first["median_final_error_mm"] > 0.0
     assert first["min_limit_distance_rad"] < 1e9  # the run saw the arm, not the reset poses
+    # the per-target results behind the figures, one entry per judged target
+    ended = run.ended
+    assert all(len(values) == 40 for values in ended.values())
+    assert np.mean(ended["success"]) == pytest.approx(first["success_rate"])
+    assert 1000 * np.median(ended["final_error"]) == pytest.approx(first["median_final_error_mm"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the device tool)")
