@@ -15,9 +15,10 @@ acceleration and back (bang-bang), at the file's bounds (its interface's):
 - ``move``: the TCP's straight move the same way (orientation held);
 - ``both``: the larger of ``move`` and ``turn, every joint sharing``, per target.
 
-Each two ways: **at the edge** (rest to rest to the tolerance's near edge: 1 cm, 5 deg short)
-and **moving in** (:func:`entry_time`: rest to rest to its far edge, timed where the motion
-crosses the near one; the judge times the first step within both, and the arm stays within).
+Each is timed two ways: **at the edge** (rest to rest to the tolerance's near edge: 1 cm, 5 deg
+short) and **moving in** (:func:`entry_time`: rest to rest to its far edge, timed where the
+motion crosses the near one; the judge times the first step within both, and the arm stays
+within).
 None counts the jerk ramps, the policy step's 20 ms, or what the move and the turn take from
 each other's accelerations. A policy could beat "moving in" only on targets where some other
 path is faster than the straight, pure one at the start posture.
