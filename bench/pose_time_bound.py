@@ -89,10 +89,11 @@ def largest_acceleration(jacobian: torch.Tensor, direction: torch.Tensor,
     return 1.0 / worst.amin(-1)
 
 
-def target_starts(policy: Policy, num_targets: int, in_a_row: int) -> Tuple[dict, dict, tuple]:
+def target_starts(policy: Policy, num_targets: int,
+                  in_a_row: int) -> Tuple[dict, np.ndarray, dict, tuple]:
     """As each held-out target appears, with the policy file in the loop: the joints [M, 7] rad,
-    target positions [M, 3] m and rotations [M, 3, 3] (base frame), and the file's time to both
-    [M] s (inf: never); the judge's figures of that run; the range [rad] the task keeps joint 7's
+    target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's time to both [M]
+    s (inf: never); the judge's figures of that run; the range [rad] the task keeps joint 7's
     turn in."""
     cfg = config_of(policy)
     run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
@@ -109,18 +110,17 @@ def target_starts(policy: Policy, num_targets: int, in_a_row: int) -> Tuple[dict
 
     figures = run(recording)
     # target k of arm a is period k's row a; the judge keeps the first num_targets of that order
-    starts = {key: torch.cat(x)[:num_targets] for key, x in starts.items()}
     taken = run.ended["time_to_reach"]
-    starts["taken"] = torch.as_tensor(np.where(np.isnan(taken), np.inf, taken))
-    return starts, figures, task.joint7_range
+    return ({key: torch.cat(x)[:num_targets] for key, x in starts.items()},
+            np.where(np.isnan(taken), np.inf, taken), figures, task.joint7_range)
 
 
 def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: Tuple[float, float],
-           success_radius: float) -> Dict[str, Dict[str, np.ndarray]]:
-    """Per target [s], from ``target_starts``' ``starts``, at ``limits``' acceleration bounds and
-    joint 7's velocity bound away from its limits: for ``"at the edge"`` and ``"moving in"``
-    (module docstring) each, ``turn_joint7``, ``turn_shared``, ``move`` (``success_radius`` m)
-    and ``both``; and ``"turn"``: ``{"rad": joint 7's turn [rad]}``."""
+           success_radius: float) -> Tuple[np.ndarray, Dict[str, Dict[str, np.ndarray]]]:
+    """Joint 7's turn [rad] per target, and per target [s], from ``target_starts``' ``starts``,
+    at ``limits``' acceleration bounds and joint 7's velocity bound away from its limits: for
+    ``"at the edge"`` and ``"moving in"`` (module docstring) each, ``turn_joint7``,
+    ``turn_shared``, ``move`` (``success_radius`` m) and ``both``."""
     q = starts["joints"]
     accel = torch.as_tensor(np.asarray(limits.accel, dtype=float))
     speed7 = float(scaled_velocity_bounds(limits, np.array(READY_POSE))[1][6])
@@ -138,14 +138,14 @@ def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: 
     def at_the_edge(length, tolerance, a, speed):
         return bang_bang_time(np.maximum(length - tolerance, 0.0), a, speed)
 
-    times = {"turn": {"rad": turn}}
+    times = {}
     for way, time in (("at the edge", at_the_edge), ("moving in", entry_time)):
         t = {"turn_joint7": time(turn, ORIENTATION_TOLERANCE, float(accel[6]), speed7),
              "turn_shared": time(turn, ORIENTATION_TOLERANCE, shared_accel, np.inf),
              "move": time(distance, success_radius, move_accel, np.inf)}
         t["both"] = np.maximum(t["move"], t["turn_shared"])
         times[way] = t
-    return times
+    return turn, times
 
 
 def main(argv=None) -> int:
@@ -159,23 +159,22 @@ def main(argv=None) -> int:
         parser.error("%s is a %s policy: these bounds are for pose targets"
                      % (args.policy, policy.info.target_type))
     cfg = config_of(policy)
-    starts, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
+    starts, taken, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
     limits = task_filter_limits(cfg.task)
-    times = bounds(starts, limits, joint7_range, cfg.task.success_radius)
+    turn, times = bounds(starts, limits, joint7_range, cfg.task.success_radius)
     print("%s: %s interface (%.1f rad/s^2 on joint 7), %d held-out targets, %d in a row"
-          % (args.policy, cfg.task.interface, limits.accel[6], len(times["turn"]["rad"]),
+          % (args.policy, cfg.task.interface, limits.accel[6], len(turn),
              args.in_a_row))
     print("  joint 7's turn: median %.2f rad, p90 %.2f rad"
-          % tuple(np.percentile(times["turn"]["rad"], [50, 90])))
+          % tuple(np.percentile(turn, [50, 90])))
     print("  least times, median [s]: turn, joint 7 alone | turn, every joint sharing | move "
           "| both")
     for way in ("at the edge", "moving in"):
         print("    %-12s %.2f | %.2f | %.2f | %.2f" % ((way,) + tuple(
             np.median(times[way][k]) for k in ("turn_joint7", "turn_shared", "move", "both"))))
     print("  by joint 7's turn, medians [s]: the file | at the edge, both | moving in, both")
-    taken = starts["taken"].numpy()
     for low, high in TURN_BINS:
-        chosen = (times["turn"]["rad"] >= low) & (times["turn"]["rad"] < high)
+        chosen = (turn >= low) & (turn < high)
         if chosen.any():
             print("    %.1f-%.1f rad, %4d targets: %.2f | %.2f | %.2f" % (
                 low, high, chosen.sum(), np.median(taken[chosen]),
