@@ -23,6 +23,10 @@ None counts the jerk ramps, the policy step's 20 ms, or what the move and the tu
 each other's accelerations. A policy could beat "moving in" only on targets where some other
 path is faster than the straight, pure one at the start posture.
 
+Beside them, how hard the file drives the arm: the share of its steps before it reaches a target
+with some joint at ``SATURATED`` of its acceleration or velocity bound (:func:`saturated_share`).
+Near 1, only a path that enters the tolerance moving, or another path, can be faster.
+
     source env.sh && python bench/pose_time_bound.py \\
         src/reach_rl_deploy/test/policies/fr3_libfranka_pose.onnx
 """
@@ -44,6 +48,7 @@ from reach_rl_train.pose_target import POSE, joint7_turn
 from reach_rl_deploy.policy_runtime import Policy
 
 TURN_BINS = ((0.0, 0.3), (0.3, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 2 * np.pi))  # rad
+SATURATED = 0.9  # of a joint's acceleration or velocity bound
 
 
 def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
@@ -89,30 +94,54 @@ def largest_acceleration(jacobian: torch.Tensor, direction: torch.Tensor,
     return 1.0 / worst.amin(-1)
 
 
+def saturated_share(commands: np.ndarray, joints: np.ndarray, taken: np.ndarray,
+                    limits: FilterLimits, dt: float) -> np.ndarray:
+    """Per target [M], the share of the steps before it was reached (all, if never) in which
+    some joint's limited command [M, S, 7] rad/s was at ``SATURATED`` of the velocity bound at
+    that step's joints [M, S, 7] rad, or changed by that share of the acceleration bound from
+    the step before (a period's first step: its change from the period before is not counted).
+    ``taken``: time to both [M] s (inf: never); ``dt``: the policy step, s."""
+    lower, upper = scaled_velocity_bounds(limits, joints)
+    at_speed = (commands >= SATURATED * upper) | (commands <= SATURATED * lower)
+    change = np.abs(np.diff(commands, axis=1, prepend=commands[:, :1])) / dt
+    at_accel = change >= SATURATED * np.asarray(limits.accel)
+    hard = (at_speed | at_accel).any(-1)
+    steps = np.minimum(np.round(np.where(np.isfinite(taken), taken, np.inf) / dt),
+                       commands.shape[1])
+    before = np.arange(commands.shape[1]) < steps[:, None]
+    return (hard & before).sum(-1) / np.maximum(before.sum(-1), 1)
+
+
 def target_starts(policy: Policy, num_targets: int,
                   in_a_row: int) -> Tuple[dict, np.ndarray, dict, tuple]:
     """As each held-out target appears, with the policy file in the loop: the joints [M, 7] rad,
     target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's time to both [M]
-    s (inf: never); the judge's figures of that run; the range [rad] the task keeps joint 7's
-    turn in."""
+    s (inf: never) and its steps (``"commands"``, the limited command, and ``"joints"`` at each
+    step of each target period [M, S, 7]); the judge's figures of that run; the range [rad] the
+    task keeps joint 7's turn in."""
     cfg = config_of(policy)
     run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
     task, act = run.task, onnx_actor(policy)
     starts = {"joints": [], "target": [], "target_rot": []}  # type: Dict[str, List[torch.Tensor]]
-    calls = [0]
+    steps = {"commands": [], "joints": []}  # type: Dict[str, List[torch.Tensor]]
 
     def recording(obs: torch.Tensor) -> torch.Tensor:
-        if calls[0] % task.steps_per_target == 0:  # a period's first step: new targets
+        if len(steps["joints"]) % task.steps_per_target == 0:  # a period's first step
             for key, x in zip(starts, (task.backend.joint_pos, task.target, task.target_rot)):
                 starts[key].append(x.clone().double())
-        calls[0] += 1
-        return act(obs)
+        steps["joints"].append(task.backend.joint_pos.clone())
+        command = act(obs)
+        steps["commands"].append(task.limit_command(command))
+        return command
 
     figures = run(recording)
     # target k of arm a is period k's row a; the judge keeps the first num_targets of that order
     taken = run.ended["time_to_reach"]
+    per_target = {key: torch.stack(x).unflatten(0, (-1, task.steps_per_target)).transpose(1, 2)
+                  .flatten(0, 1)[:num_targets].numpy() for key, x in steps.items()}
+    per_target["taken"] = np.where(np.isnan(taken), np.inf, taken)
     return ({key: torch.cat(x)[:num_targets] for key, x in starts.items()},
-            np.where(np.isnan(taken), np.inf, taken), figures, task.joint7_range)
+            per_target, figures, task.joint7_range)
 
 
 def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: Tuple[float, float],
@@ -159,9 +188,12 @@ def main(argv=None) -> int:
         parser.error("%s is a %s policy: these bounds are for pose targets"
                      % (args.policy, policy.info.target_type))
     cfg = config_of(policy)
-    starts, taken, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
+    starts, steps, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
     limits = task_filter_limits(cfg.task)
     turn, times = bounds(starts, limits, joint7_range, cfg.task.success_radius)
+    taken = steps["taken"]
+    hard = saturated_share(steps["commands"], steps["joints"], taken, limits,
+                           cfg.task.policy_dt)
     print("%s: %s interface (%.1f rad/s^2 on joint 7), %d held-out targets, %d in a row"
           % (args.policy, cfg.task.interface, limits.accel[6], len(turn),
              args.in_a_row))
@@ -172,14 +204,15 @@ def main(argv=None) -> int:
     for way in ("at the edge", "moving in"):
         print("    %-12s %.2f | %.2f | %.2f | %.2f" % ((way,) + tuple(
             np.median(times[way][k]) for k in ("turn_joint7", "turn_shared", "move", "both"))))
-    print("  by joint 7's turn, medians [s]: the file | at the edge, both | moving in, both")
+    print("  by joint 7's turn, medians [s]: the file | at the edge, both | moving in, both;"
+          " the file's mean share of steps at %.0f %% of a bound" % (100 * SATURATED))
     for low, high in TURN_BINS:
         chosen = (turn >= low) & (turn < high)
         if chosen.any():
-            print("    %.1f-%.1f rad, %4d targets: %.2f | %.2f | %.2f" % (
+            print("    %.1f-%.1f rad, %4d targets: %.2f | %.2f | %.2f; %.2f" % (
                 low, high, chosen.sum(), np.median(taken[chosen]),
                 np.median(times["at the edge"]["both"][chosen]),
-                np.median(times["moving in"]["both"][chosen])))
+                np.median(times["moving in"]["both"][chosen]), hard[chosen].mean()))
     print("  the policy file (judge, nominal): %.1f %%, median time to both %.2f s"
           % (100 * figures["success_rate"], figures[TIME_KEY[POSE]]))
     return 0
