@@ -15,10 +15,10 @@ acceleration and back (bang-bang), at the file's bounds (its interface's):
 - ``move``: the TCP's straight move the same way (orientation held);
 - ``both``: the larger of ``move`` and ``turn, every joint sharing``, per target.
 
-Each is timed two ways: **at the edge** (rest to rest to the tolerance's near edge: 1 cm, 5 deg
-short) and **moving in** (:func:`entry_time`: rest to rest to its far edge, timed where the
-motion crosses the near one; the judge times the first step within both, and the arm stays
-within).
+Each is timed three ways: **at the edge** (rest to rest to the tolerance's near edge: 1 cm, 5 deg
+short); **to the centre** (:func:`entry_time`: rest to rest to the target, timed where the motion
+crosses the near edge; the judge times the first step within both); and **moving in** (rest to
+rest to the far edge, timed where the motion crosses the near one, the arm staying within).
 None counts the jerk ramps, the policy step's 20 ms, or what the move and the turn take from
 each other's accelerations. A policy could beat "moving in" only on targets where some other
 path is faster than the straight, pure one at the start posture.
@@ -49,6 +49,7 @@ from reach_rl_deploy.policy_runtime import Policy
 
 TURN_BINS = ((0.0, 0.3), (0.3, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 2 * np.pi))  # rad
 SATURATED = 0.9  # of a joint's acceleration or velocity bound
+WAYS = ("at the edge", "to the centre", "moving in")
 
 
 def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
@@ -59,12 +60,14 @@ def bang_bang_time(distance: np.ndarray, accel, speed) -> np.ndarray:
                     distance / speed + speed / accel)
 
 
-def entry_time(distance: np.ndarray, tolerance: float, accel, speed) -> np.ndarray:
-    """Shortest time [s] from rest to within ``tolerance`` of a goal ``distance`` away, staying
-    within it: the fastest rest-to-rest motion to ``distance + tolerance``, timed where it
-    crosses ``distance - tolerance``. Units as :func:`bang_bang_time`'s."""
+def entry_time(distance: np.ndarray, tolerance: float, accel, speed,
+               beyond: float = 1.0) -> np.ndarray:
+    """Time [s] from rest to within ``tolerance`` of a goal ``distance`` away, of the fastest
+    rest-to-rest motion to ``distance + beyond * tolerance``, timed where it crosses ``distance -
+    tolerance``; ``beyond`` 1 (the far edge): the shortest time that stays within, 0: the
+    fastest motion that stops on the goal. Units as :func:`bang_bang_time`'s."""
     edge = np.maximum(distance - tolerance, 0.0)
-    length = distance + tolerance
+    length = distance + beyond * tolerance
     peak = np.minimum(np.sqrt(length * accel), speed)
     ramp = peak ** 2 / (2.0 * accel)  # covered while speeding up, and again while braking
     braking = bang_bang_time(length, accel, speed) - np.sqrt(2.0 * (length - edge) / accel)
@@ -148,7 +151,7 @@ def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: 
            success_radius: float) -> Tuple[np.ndarray, Dict[str, Dict[str, np.ndarray]]]:
     """Joint 7's turn [rad] per target, and per target [s], from ``target_starts``' ``starts``,
     at ``limits``' acceleration bounds and joint 7's velocity bound away from its limits: for
-    ``"at the edge"`` and ``"moving in"`` (module docstring) each, ``turn_joint7``,
+    each of ``WAYS`` (module docstring), ``turn_joint7``,
     ``turn_shared``, ``move`` (``success_radius`` m) and ``both``."""
     q = starts["joints"]
     accel = torch.as_tensor(np.asarray(limits.accel, dtype=float))
@@ -167,8 +170,11 @@ def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: 
     def at_the_edge(length, tolerance, a, speed):
         return bang_bang_time(np.maximum(length - tolerance, 0.0), a, speed)
 
+    def to_the_centre(length, tolerance, a, speed):
+        return entry_time(length, tolerance, a, speed, beyond=0.0)
+
     times = {}
-    for way, time in (("at the edge", at_the_edge), ("moving in", entry_time)):
+    for way, time in zip(WAYS, (at_the_edge, to_the_centre, entry_time)):
         t = {"turn_joint7": time(turn, ORIENTATION_TOLERANCE, float(accel[6]), speed7),
              "turn_shared": time(turn, ORIENTATION_TOLERANCE, shared_accel, np.inf),
              "move": time(distance, success_radius, move_accel, np.inf)}
@@ -201,18 +207,18 @@ def main(argv=None) -> int:
           % tuple(np.percentile(turn, [50, 90])))
     print("  least times, median [s]: turn, joint 7 alone | turn, every joint sharing | move "
           "| both")
-    for way in ("at the edge", "moving in"):
-        print("    %-12s %.2f | %.2f | %.2f | %.2f" % ((way,) + tuple(
+    for way in WAYS:
+        print("    %-13s %.2f | %.2f | %.2f | %.2f" % ((way,) + tuple(
             np.median(times[way][k]) for k in ("turn_joint7", "turn_shared", "move", "both"))))
-    print("  by joint 7's turn, medians [s]: the file | at the edge, both | moving in, both;"
-          " the file's mean share of steps at %.0f %% of a bound" % (100 * SATURATED))
+    print("  by joint 7's turn, medians [s]: the file | both: %s; the file's mean share of steps"
+          " at %.0f %% of a bound" % (" | ".join(WAYS), 100 * SATURATED))
     for low, high in TURN_BINS:
         chosen = (turn >= low) & (turn < high)
         if chosen.any():
-            print("    %.1f-%.1f rad, %4d targets: %.2f | %.2f | %.2f; %.2f" % (
-                low, high, chosen.sum(), np.median(taken[chosen]),
-                np.median(times["at the edge"]["both"][chosen]),
-                np.median(times["moving in"]["both"][chosen]), hard[chosen].mean()))
+            print("    %.1f-%.1f rad, %4d targets: %.2f | %s; %.2f" % (
+                low, high, chosen.sum(), np.median(taken[chosen]), " | ".join(
+                    "%.2f" % np.median(times[way]["both"][chosen]) for way in WAYS),
+                hard[chosen].mean()))
     print("  the policy file (judge, nominal): %.1f %%, median time to both %.2f s"
           % (100 * figures["success_rate"], figures[TIME_KEY[POSE]]))
     return 0
