@@ -116,12 +116,12 @@ def saturated_share(commands: np.ndarray, joints: np.ndarray, taken: np.ndarray,
 
 
 def target_starts(policy: Policy, num_targets: int,
-                  in_a_row: int) -> Tuple[dict, np.ndarray, dict, tuple]:
+                  in_a_row: int) -> Tuple[dict, Dict[str, np.ndarray], dict, tuple]:
     """As each held-out target appears, with the policy file in the loop: the joints [M, 7] rad,
-    target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's time to both [M]
-    s (inf: never) and its steps (``"commands"``, the limited command, and ``"joints"`` at each
-    step of each target period [M, S, 7]); the judge's figures of that run; the range [rad] the
-    task keeps joint 7's turn in."""
+    target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's run per target:
+    ``"taken"``, its time to both [M] s (inf: never), and at each step of the target's period
+    ``"commands"``, the limited command [M, S, 7] rad/s, and ``"joints"`` [M, S, 7] rad; the
+    judge's figures of that run; the range [rad] the task keeps joint 7's turn in."""
     cfg = config_of(policy)
     run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
     task, act = run.task, onnx_actor(policy)
