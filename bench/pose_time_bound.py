@@ -109,8 +109,7 @@ def saturated_share(commands: np.ndarray, joints: np.ndarray, taken: np.ndarray,
     change = np.abs(np.diff(commands, axis=1, prepend=commands[:, :1])) / dt
     at_accel = change >= SATURATED * np.asarray(limits.accel)
     hard = (at_speed | at_accel).any(-1)
-    steps = np.minimum(np.round(np.where(np.isfinite(taken), taken, np.inf) / dt),
-                       commands.shape[1])
+    steps = np.minimum(np.round(taken / dt), commands.shape[1])
     before = np.arange(commands.shape[1]) < steps[:, None]
     return (hard & before).sum(-1) / np.maximum(before.sum(-1), 1)
 
@@ -125,12 +124,12 @@ def target_starts(policy: Policy, num_targets: int,
     cfg = config_of(policy)
     run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
     task, act = run.task, onnx_actor(policy)
-    starts = {"joints": [], "target": [], "target_rot": []}  # type: Dict[str, List[torch.Tensor]]
+    starts = {"target": [], "target_rot": []}  # type: Dict[str, List[torch.Tensor]]
     steps = {"commands": [], "joints": []}  # type: Dict[str, List[torch.Tensor]]
 
     def recording(obs: torch.Tensor) -> torch.Tensor:
         if len(steps["joints"]) % task.steps_per_target == 0:  # a period's first step
-            for key, x in zip(starts, (task.backend.joint_pos, task.target, task.target_rot)):
+            for key, x in zip(starts, (task.target, task.target_rot)):
                 starts[key].append(x.clone().double())
         steps["joints"].append(task.backend.joint_pos.clone())
         command = act(obs)
@@ -143,16 +142,17 @@ def target_starts(policy: Policy, num_targets: int,
     per_target = {key: torch.stack(x).unflatten(0, (-1, task.steps_per_target)).transpose(1, 2)
                   .flatten(0, 1)[:num_targets].numpy() for key, x in steps.items()}
     per_target["taken"] = np.where(np.isnan(taken), np.inf, taken)
-    return ({key: torch.cat(x)[:num_targets] for key, x in starts.items()},
-            per_target, figures, task.joint7_range)
+    at_start = {key: torch.cat(x)[:num_targets] for key, x in starts.items()}
+    at_start["joints"] = torch.from_numpy(per_target["joints"][:, 0]).double()
+    return at_start, per_target, figures, task.joint7_range
 
 
 def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: Tuple[float, float],
            success_radius: float) -> Tuple[np.ndarray, Dict[str, Dict[str, np.ndarray]]]:
     """Joint 7's turn [rad] per target, and per target [s], from ``target_starts``' ``starts``,
     at ``limits``' acceleration bounds and joint 7's velocity bound away from its limits: for
-    each of ``WAYS`` (module docstring), ``turn_joint7``,
-    ``turn_shared``, ``move`` (``success_radius`` m) and ``both``."""
+    each of ``WAYS`` (module docstring), ``turn_joint7``, ``turn_shared``, ``move``
+    (``success_radius`` m) and ``both``."""
     q = starts["joints"]
     accel = torch.as_tensor(np.asarray(limits.accel, dtype=float))
     speed7 = float(scaled_velocity_bounds(limits, np.array(READY_POSE))[1][6])
@@ -201,8 +201,7 @@ def main(argv=None) -> int:
     hard = saturated_share(steps["commands"], steps["joints"], taken, limits,
                            cfg.task.policy_dt)
     print("%s: %s interface (%.1f rad/s^2 on joint 7), %d held-out targets, %d in a row"
-          % (args.policy, cfg.task.interface, limits.accel[6], len(turn),
-             args.in_a_row))
+          % (args.policy, cfg.task.interface, limits.accel[6], len(turn), args.in_a_row))
     print("  joint 7's turn: median %.2f rad, p90 %.2f rad"
           % tuple(np.percentile(turn, [50, 90])))
     print("  least times, median [s]: turn, joint 7 alone | turn, every joint sharing | move "
