@@ -183,17 +183,29 @@ def bounds(starts: Dict[str, torch.Tensor], limits: FilterLimits, joint7_range: 
     return turn, times
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def pose_bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a bench over a pose file's held-out run: the file, the judge's target
+    count and targets in a row; ``doc``: the bench's module docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("policy", help="a pose policy file (.onnx)")
     parser.add_argument("--targets", type=int, default=EVAL_DEFAULTS.eval_targets)
     parser.add_argument("--in-a-row", type=int, default=EVAL_DEFAULTS.eval_in_a_row)
-    args = parser.parse_args(argv)
-    policy = Policy(args.policy)
+    return parser
+
+
+def open_pose_policy(parser: argparse.ArgumentParser, path: str):
+    """The pose policy file at ``path`` and its training config; a usage error for another."""
+    policy = Policy(path)
     if policy.info.target_type != POSE:
-        parser.error("%s is a %s policy: these bounds are for pose targets"
-                     % (args.policy, policy.info.target_type))
-    cfg = config_of(policy)
+        parser.error("%s is a %s policy: this bench is for pose targets"
+                     % (path, policy.info.target_type))
+    return policy, config_of(policy)
+
+
+def main(argv=None) -> int:
+    parser = pose_bench_parser(__doc__)
+    args = parser.parse_args(argv)
+    policy, cfg = open_pose_policy(parser, args.policy)
     starts, steps, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
     limits = task_filter_limits(cfg.task)
     turn, times = bounds(starts, limits, joint7_range, cfg.task.success_radius)
