@@ -40,7 +40,7 @@ from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.franka_model import READY_POSE
 from reach_rl_core.orientation import ORIENTATION_TOLERANCE
 from reach_rl_core.safety_filter import scaled_velocity_bounds
-from reach_rl_train.config import task_filter_limits
+from reach_rl_train.config import RandomizationConfig, task_filter_limits
 from reach_rl_train.evaluate import EVAL_DEFAULTS, TIME_KEY, HeldOutRun, config_of, onnx_actor
 from reach_rl_train.held_out import NOMINAL
 from reach_rl_train.ik_reference import pose_and_jacobian
@@ -114,22 +114,25 @@ def saturated_share(commands: np.ndarray, joints: np.ndarray, taken: np.ndarray,
     return (hard & before).sum(-1) / np.maximum(before.sum(-1), 1)
 
 
-def target_starts(policy: Policy, num_targets: int,
-                  in_a_row: int) -> Tuple[dict, Dict[str, np.ndarray], dict, tuple]:
-    """As each held-out target appears, with the policy file in the loop: the joints [M, 7] rad,
-    target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's run per target:
-    ``"taken"``, its time to both [M] s (inf: never), and at each step of the target's period
-    ``"commands"``, the limited command [M, S, 7] rad/s, and ``"joints"`` [M, S, 7] rad; the
-    judge's figures of that run; the range [rad] the task keeps joint 7's turn in."""
+def target_starts(policy: Policy, num_targets: int, in_a_row: int,
+                  condition: RandomizationConfig = NOMINAL
+                  ) -> Tuple[dict, Dict[str, np.ndarray], dict, tuple]:
+    """As each held-out target appears, with the policy file in the loop under ``condition``
+    (one of ``evaluate.CONDITIONS``): the joints [M, 7] rad and their velocities ``joint_vel``
+    [M, 7] rad/s, target positions [M, 3] m and rotations [M, 3, 3] (base frame); the file's run
+    per target: ``"taken"``, its time to both [M] s (inf: never), and at each step of the
+    target's period ``"commands"``, the limited command [M, S, 7] rad/s, and ``"joints"`` [M, S,
+    7] rad; the judge's figures of that run; the range [rad] the task keeps joint 7's turn in."""
     cfg = config_of(policy)
-    run = HeldOutRun(cfg, NOMINAL, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
+    run = HeldOutRun(cfg, condition, num_targets, EVAL_DEFAULTS.eval_seed, in_a_row=in_a_row)
     task, act = run.task, onnx_actor(policy)
-    starts = {"target": [], "target_rot": []}  # type: Dict[str, List[torch.Tensor]]
+    starts = {"target": [], "target_rot": [],
+              "joint_vel": []}  # type: Dict[str, List[torch.Tensor]]
     steps = {"commands": [], "joints": []}  # type: Dict[str, List[torch.Tensor]]
 
     def recording(obs: torch.Tensor) -> torch.Tensor:
         if len(steps["joints"]) % task.steps_per_target == 0:  # a period's first step
-            for key, x in zip(starts, (task.target, task.target_rot)):
+            for key, x in zip(starts, (task.target, task.target_rot, task.backend.joint_vel)):
                 starts[key].append(x.clone().double())
         steps["joints"].append(task.backend.joint_pos.clone())
         command = act(obs)

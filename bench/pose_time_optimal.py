@@ -2,9 +2,11 @@
 optimised per target through the judge's own command limiter and simulator, beside the policy
 file's times.
 
-For each of ``reach-rl-eval``'s held-out targets (its seed, 1000 targets, 4 in a row, nominal),
-from the joints and the command where the policy file leaves the arm when the target appears
-(``pose_time_bound.target_starts``):
+For each of ``reach-rl-eval``'s held-out targets (its seed, 1000 targets, 4 in a row), from the
+joints, their velocities and the command where the policy file leaves the arm when the target
+appears (``pose_time_bound.target_starts``), in the nominal condition or, with ``--lag``, in the
+judge's other one (the file runs with its 30 ms actuator lag, 2 steps of latency and noise; the
+plans go through the same actuator lag, and being open-loop see neither latency nor noise):
 
 1. the file's own limited commands over the first ``--horizon`` steps are the starting plan;
 2. gradient descent (Adam) changes the plan to cross into the tolerance sooner: the loss is a
@@ -14,17 +16,17 @@ from the joints and the command where the policy file leaves the arm when the ta
    construction); every step goes through ``safety_filter.policy_command``, as the judge's
    commands do, and the velocity and braking bounds it adds are penalised (their clamps pass
    gradients straight through);
-3. each optimised plan is then played in the judge's simulator (``TorchArmSim``, nominal: ideal
-   tracking), then braked to rest by the limiter until the target's period ends. It counts only
-   if, from the first step within both (1 cm and 5 deg), the arm stays within both to the
-   period's end; so a target the plan cannot reach and stop on within the horizon (80 steps,
-   1.6 s, by default: most turns over 3 rad) counts as never. The file's own commands, replayed
-   over the whole period, are timed by the same rule ("held"; the judge times the first step
-   within).
+3. each optimised plan is then played in the judge's simulator (``TorchArmSim``), then braked to
+   rest by the limiter until the target's period ends. It counts only if, from the first step
+   within both (1 cm and 5 deg), the arm stays within both to the period's end; so a target the
+   plan cannot reach and stop on within the horizon (80 steps, 1.6 s, by default: most turns
+   over 3 rad) counts as never. The file's own commands, replayed over the whole period, are
+   timed by the same rule ("held"; the judge times the first step within).
 
 So every optimised time is one the judge's simulator and limiter give, from the file's own start.
 Open-loop plans know the target and the arm exactly, as a policy does in the nominal condition;
-a plan beating the file shows time a policy could still win, not how to learn it.
+a plan beating the file shows time a policy could still win, not how to learn it. The "held" times
+also show whether the file's first step within both is a hold or a pass through the tolerance.
 
     source env.sh && python bench/pose_time_optimal.py \\
         src/reach_rl_deploy/test/policies/fr3_libfranka_pose.onnx
@@ -41,24 +43,30 @@ from pose_time_bound import (TURN_BINS, bounds, open_pose_policy, pose_bench_par
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.orientation import ORIENTATION_TOLERANCE
 from reach_rl_core.safety_filter import goal_bounds, policy_command
+from reach_rl_core.actuator_lag import lag_step
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import task_filter_limits
-from reach_rl_train.evaluate import TIME_KEY
+from reach_rl_train.evaluate import CONDITIONS, TIME_KEY
+from reach_rl_train.held_out import NOMINAL
 from reach_rl_train.pose_target import POSE, orientation_error, tcp_pose
 
 AIM = 0.8  # of the tolerance: the loss counts a step as outside above this scaled error
 SOFTNESS = 0.05  # of the tolerance: the width of the loss's soft step
 END_STEPS = 10  # steps at the horizon's end whose error and velocity the loss also weighs
+LAGGED = "lag 30 ms + latency 2 steps + noise 2 mrad"  # the judge's other condition (--lag)
 
 
 class Start(NamedTuple):
-    """Per target (M): joints [M, 7] rad, command [M, 7] rad/s, target position [M, 3] m and
-    rotation [M, 3, 3] (base frame), all float64."""
+    """Per target (M): joints [M, 7] rad, their velocities [M, 7] rad/s, the command in force
+    [M, 7] rad/s, target position [M, 3] m and rotation [M, 3, 3] (base frame), all float64;
+    and the actuator lag [s] of the condition (0: nominal)."""
 
     joints: torch.Tensor
+    velocity: torch.Tensor
     command: torch.Tensor
     target: torch.Tensor
     target_rot: torch.Tensor
+    lag: float
 
 
 def previous_commands(commands: np.ndarray, arms: int) -> np.ndarray:
@@ -88,14 +96,16 @@ def rollout(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: float, r
     bound, before tanh) through the limiter; the scaled error per step [M, H], the last command
     [M, 7] rad/s and the squared excess over the velocity and braking bounds (a number)."""
     step = torch.as_tensor(np.asarray(limits.accel) * dt)
-    joints, command, errors, excess = start.joints, start.command, [], 0.0
+    joints, velocity, command, errors, excess = start.joints, start.velocity, start.command, [], 0.0
+    lag = torch.tensor(start.lag, dtype=torch.float64)
     for k in range(plan.shape[1]):
         wanted = command + step * torch.tanh(plan[:, k])
         limited = policy_command(limits, joints, wanted, command, dt)
         low, high = goal_bounds(limits, joints)
         excess = excess + (torch.relu(wanted - high) ** 2 + torch.relu(low - wanted) ** 2).sum()
         command = wanted + (limited - wanted).detach()
-        joints = joints + command * dt
+        velocity, displacement = lag_step(velocity, command, lag, dt)
+        joints = joints + displacement
         errors.append(scaled_error(joints, start, radius))
     return torch.stack(errors, 1), command, excess
 
@@ -109,22 +119,23 @@ def loss_of(errors: torch.Tensor, last_command: torch.Tensor, excess) -> torch.T
 
 def verified_times(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: float,
                    radius: float, period_steps: int) -> np.ndarray:
-    """Time to both [M] s of each plan in the judge's simulator (``TorchArmSim``, nominal: no
-    lag), then braking to rest to the period's end, within both as the task judges it; inf
-    where it never gets within both or leaves them again."""
+    """Time to both [M] s of each plan in the judge's simulator (``TorchArmSim``, through
+    ``start.lag``), then braking to rest to the period's end, within both as the task judges
+    it; inf where it never gets within both or leaves them again."""
     step = torch.as_tensor(np.asarray(limits.accel) * dt)
     count = len(start.joints)
     sim = TorchArmSim(count, limits.joint_limits, "cpu")
-    sim.joint_pos, sim.joint_vel = start.joints.clone(), start.command.clone()
-    no_lag = torch.zeros(count, dtype=torch.float64)
+    sim.joint_pos, sim.joint_vel = start.joints.clone(), start.velocity.clone()
+    lag = torch.full((count,), start.lag, dtype=torch.float64)
+    command = start.command
     first = torch.full((count,), math.inf, dtype=torch.float64)
     left = torch.zeros(count, dtype=torch.bool)
     with torch.no_grad():
         for k in range(period_steps):
-            command = sim.joint_vel  # ideal tracking: the last command
             wanted = (command + step * torch.tanh(plan[:, k]) if k < plan.shape[1]
                       else torch.zeros_like(command))
-            sim.step(policy_command(limits, sim.joint_pos, wanted, command, dt), no_lag, dt)
+            command = policy_command(limits, sim.joint_pos, wanted, command, dt)
+            sim.step(command, lag, dt)
             distance, angle = pose_errors(sim.joint_pos, start)
             within = (distance < radius) & (angle <= ORIENTATION_TOLERANCE)
             first = torch.where(torch.isinf(first) & within, (k + 1) * dt, first)
@@ -192,24 +203,30 @@ def main(argv=None) -> int:
     parser.add_argument("--horizon", type=int, default=80, help="optimised steps per target")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--rate", type=float, default=0.03, help="Adam's learning rate")
+    parser.add_argument("--lag", action="store_true",
+                        help="the judge's lag condition (%s): the file runs in it, the plans "
+                        "through its actuator lag" % LAGGED)
     args = parser.parse_args(argv)
     policy, cfg = open_pose_policy(parser, args.policy)
     limits, dt, radius = task_filter_limits(cfg.task), cfg.task.policy_dt, cfg.task.success_radius
-    starts, steps, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row)
+    condition = CONDITIONS[LAGGED] if args.lag else NOMINAL
+    starts, steps, figures, joint7_range = target_starts(policy, args.targets, args.in_a_row,
+                                                         condition)
     before = previous_commands(steps["commands"], math.ceil(args.targets / args.in_a_row))
-    start = Start(starts["joints"], torch.from_numpy(before), starts["target"],
-                  starts["target_rot"])
-    print("%s: %s interface, %d held-out targets, %d in a row; the file: %.1f %%, %.2f s"
+    start = Start(starts["joints"], starts["joint_vel"], torch.from_numpy(before),
+                  starts["target"], starts["target_rot"],
+                  condition.actuator_tau_max if condition.enabled else 0.0)
+    print("%s: %s interface, %d held-out targets, %d in a row, %s; the file: %.1f %%, %.2f s"
           % (args.policy, cfg.task.interface, args.targets, args.in_a_row,
-             100 * figures["success_rate"], figures[TIME_KEY[POSE]]), flush=True)
+             LAGGED if args.lag else "nominal", 100 * figures["success_rate"],
+             figures[TIME_KEY[POSE]]), flush=True)
     period = steps["commands"].shape[1]
     replayed = as_plan(steps["commands"], before, limits, dt, period, margin=1e-12)
     held = verified_times(replayed, start, limits, dt, radius, period)
     print("  the file's commands replayed: %.1f %% reach and hold, median %.2f s"
           % (100 * np.mean(np.isfinite(held)), np.median(held)), flush=True)
     plan = as_plan(steps["commands"], before, limits, dt, args.horizon)
-    plan = optimise(plan, start, limits, dt, radius, args.iterations,
-                    args.rate)
+    plan = optimise(plan, start, limits, dt, radius, args.iterations, args.rate)
     optimised = verified_times(plan, start, limits, dt, radius, period)
     turn, _ = bounds(starts, limits, joint7_range, radius)
     report(held, optimised, turn)
