@@ -40,10 +40,10 @@ import torch
 
 from pose_time_bound import (TURN_BINS, bounds, open_pose_policy, pose_bench_parser,
                               target_starts)
+from reach_rl_core.actuator_lag import lag_step
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.orientation import ORIENTATION_TOLERANCE
 from reach_rl_core.safety_filter import goal_bounds, policy_command
-from reach_rl_core.actuator_lag import lag_step
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import task_filter_limits
 from reach_rl_train.evaluate import CONDITIONS, TIME_KEY
