@@ -29,6 +29,23 @@ from reach_rl_train.reach_task import ReachTask, select_results
 EVAL_DEFAULTS = GoalConfig()
 # The figure of the median time to success, per target type: to 1 cm; to 1 cm and 5 deg.
 TIME_KEY = {POINT: "median_time_to_1cm_s", POSE: "median_time_to_pose_s"}
+# s, the median time from which each target stays reached to its period's end (held_times)
+HELD_KEY = "median_time_held_s"
+
+
+def held_times(success: torch.Tensor, dt: float) -> torch.Tensor:
+    """Per target, the time [s] from which it stays reached to its period's end: ``success``
+    [S, N] is 0/1 at each of the period's S steps of every arm (the task's ``success`` info:
+    within the radius, and for pose targets within 5 deg), all periods starting together; nan
+    where the last step is not within. Timed as ``time_to_reach`` is (the step's end, ``dt``
+    [s] a step), and never earlier than it: a target entered, left and entered again counts
+    from its last entry."""
+    steps = success.shape[0]
+    outside = success < 0.5
+    index = torch.arange(1, steps + 1, device=success.device).unsqueeze(-1).expand_as(outside)
+    last_outside = torch.where(outside, index, torch.zeros_like(index)).amax(0)
+    return torch.where(outside[-1], torch.full_like(success[-1], math.nan),
+                       (last_outside + 1).to(success.dtype) * dt)
 
 
 def _link_separation():
@@ -161,7 +178,11 @@ class HeldOutRun:
         periods = []
         with torch.no_grad():
             for _ in range(self.per_env):
-                periods.append(select_results(*self.period()))  # (before the next replay)
+                infos, dones = self.period()
+                results = select_results(infos, dones)  # (before the next replay)
+                results["time_held"] = held_times(torch.stack([i["success"] for i in infos]),
+                                                  task.dt)
+                periods.append(results)
         self.ended = {key: torch.cat([p[key] for p in periods]).cpu().numpy()[:self.num_targets]
                       for key in periods[0] if key != "episode_return"}
         return self._figures(self.ended)
@@ -179,6 +200,8 @@ class HeldOutRun:
             "median_final_error_mm": float(1000 * np.median(error)),
             "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
             TIME_KEY[self.cfg.task.target]: float(np.median(reached)),
+            HELD_KEY: float(np.median(np.where(np.isnan(ended["time_held"]), np.inf,
+                                               ended["time_held"]))),
             "min_limit_distance_rad": float(limit_min.min()),
             "min_limit_distance_joint": int(limit_min.argmin()) + 1,
         }
@@ -231,6 +254,7 @@ def format_results(results: Dict) -> str:
                                         r[TIME_KEY[POSE]]))
         else:
             timing = "median time to 1 cm %.2f s" % r["median_time_to_1cm_s"]
+        timing += " (held from %.2f s)" % r[HELD_KEY]
         lines.append("%-45s success %5.1f%% (%d targets, %d in a row) | final error median %.1f mm, "
                      "p95 %.1f mm | %s | joints >= %.3f rad from limits (joint %d)%s"
                      % (name + ":", 100 * r["success_rate"], r["targets"], r["in_a_row"],

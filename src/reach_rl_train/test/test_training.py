@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 from reach_rl_deploy.policy_runtime import Policy  # noqa: E402
 from reach_rl_train.cli import eval_main, train_main  # noqa: E402
 from reach_rl_train.config import RandomizationConfig  # noqa: E402
-from reach_rl_train.evaluate import (config_of, median_final_error_mm, onnx_actor,  # noqa: E402
-                                     run_condition)
+from reach_rl_train.evaluate import (HELD_KEY, TIME_KEY, config_of, held_times,  # noqa: E402
+                                     median_final_error_mm, onnx_actor, run_condition)
 from reach_rl_train.export import export_policy  # noqa: E402
 from reach_rl_train.held_out import Goal, better  # noqa: E402
 from reach_rl_train.runner import Runner  # noqa: E402
@@ -66,6 +66,16 @@ def test_eval_cli_reports_both_conditions(trained, capsys):
     assert eval_main([trained, "--targets", "50"]) == 0
     out = capsys.readouterr().out
     assert "nominal:" in out and "lag 30 ms" in out and "success" in out
+    assert out.count("(held from ") == 2
+
+
+def test_a_target_is_held_from_its_last_entry():
+    # columns: entered late and stayed; in, out, in again; in but out at the end; in throughout
+    success = torch.tensor([[0, 0, 1, 1, 1], [1, 0, 1, 1, 1], [0, 1, 1, 1, 0],
+                            [1, 1, 1, 1, 1]], dtype=torch.float32).T
+    held = held_times(success, 0.02)
+    torch.testing.assert_close(held[[0, 1, 3]], torch.tensor([0.06, 0.06, 0.02]))
+    assert torch.isnan(held[2])
 
 
 def test_eval_in_a_row_runs_long_sequences_and_reports_joint_limit_distance(trained, capsys):
@@ -76,6 +86,7 @@ def test_eval_in_a_row_runs_long_sequences_and_reports_joint_limit_distance(trai
     assert long_run["targets"] == 20 and long_run["in_a_row"] == 10
     assert 0.0 <= long_run["min_limit_distance_rad"] < 3.0
     assert 1 <= long_run["min_limit_distance_joint"] <= 7
+    assert long_run[HELD_KEY] >= long_run[TIME_KEY["point"]]  # never before the first entry
     assert eval_main([trained, "--targets", "12", "--in-a-row", "6"]) == 0
     out = capsys.readouterr().out
     assert "12 targets, 6 in a row" in out and "rad from limits" in out
