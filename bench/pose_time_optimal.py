@@ -33,20 +33,19 @@ also show whether the file's first step within both is a hold or a pass through 
 """
 import math
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import torch
 
 from pose_time_bound import (TURN_BINS, bounds, open_pose_policy, pose_bench_parser,
                               target_starts)
-from reach_rl_core.actuator_lag import lag_step
 from reach_rl_core.filter_limits import FilterLimits
 from reach_rl_core.orientation import ORIENTATION_TOLERANCE
 from reach_rl_core.safety_filter import goal_bounds, policy_command
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import task_filter_limits
-from reach_rl_train.evaluate import CONDITIONS, TIME_KEY
+from reach_rl_train.evaluate import CONDITIONS, TIME_KEY, held_times
 from reach_rl_train.held_out import NOMINAL
 from reach_rl_train.pose_target import POSE, orientation_error, tcp_pose
 
@@ -91,22 +90,30 @@ def scaled_error(joints: torch.Tensor, start: Start, radius: float) -> torch.Ten
     return torch.maximum(distance / radius, angle / ORIENTATION_TOLERANCE)
 
 
+def simulator(start: Start, limits: FilterLimits) -> Tuple[TorchArmSim, torch.Tensor]:
+    """The judge's simulator at ``start``'s joints and velocities, and its lags [M] s."""
+    count = len(start.joints)
+    sim = TorchArmSim(count, limits.joint_limits, "cpu")
+    sim.joint_pos, sim.joint_vel = start.joints.clone(), start.velocity.clone()
+    return sim, torch.full((count,), start.lag, dtype=torch.float64)
+
+
 def rollout(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: float, radius: float):
     """Play ``plan`` [M, H, 7] (per step, the command's change in units of the acceleration
-    bound, before tanh) through the limiter; the scaled error per step [M, H], the last command
-    [M, 7] rad/s and the squared excess over the velocity and braking bounds (a number)."""
+    bound, before tanh) through the limiter and the simulator; the scaled error per step [M, H],
+    the last command [M, 7] rad/s and the squared excess over the velocity and braking bounds
+    (a number)."""
     step = torch.as_tensor(np.asarray(limits.accel) * dt)
-    joints, velocity, command, errors, excess = start.joints, start.velocity, start.command, [], 0.0
-    lag = torch.tensor(start.lag, dtype=torch.float64)
+    sim, lag = simulator(start, limits)
+    command, errors, excess = start.command, [], 0.0
     for k in range(plan.shape[1]):
         wanted = command + step * torch.tanh(plan[:, k])
-        limited = policy_command(limits, joints, wanted, command, dt)
-        low, high = goal_bounds(limits, joints)
+        limited = policy_command(limits, sim.joint_pos, wanted, command, dt)
+        low, high = goal_bounds(limits, sim.joint_pos)
         excess = excess + (torch.relu(wanted - high) ** 2 + torch.relu(low - wanted) ** 2).sum()
         command = wanted + (limited - wanted).detach()
-        velocity, displacement = lag_step(velocity, command, lag, dt)
-        joints = joints + displacement
-        errors.append(scaled_error(joints, start, radius))
+        sim.step(command, lag, dt)
+        errors.append(scaled_error(sim.joint_pos, start, radius))
     return torch.stack(errors, 1), command, excess
 
 
@@ -121,15 +128,11 @@ def verified_times(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: f
                    radius: float, period_steps: int) -> np.ndarray:
     """Time to both [M] s of each plan in the judge's simulator (``TorchArmSim``, through
     ``start.lag``), then braking to rest to the period's end, within both as the task judges
-    it; inf where it never gets within both or leaves them again."""
+    it; inf where it never gets within both or leaves them again (where the judge's held time,
+    ``evaluate.held_times``, is not its first step within)."""
     step = torch.as_tensor(np.asarray(limits.accel) * dt)
-    count = len(start.joints)
-    sim = TorchArmSim(count, limits.joint_limits, "cpu")
-    sim.joint_pos, sim.joint_vel = start.joints.clone(), start.velocity.clone()
-    lag = torch.full((count,), start.lag, dtype=torch.float64)
-    command = start.command
-    first = torch.full((count,), math.inf, dtype=torch.float64)
-    left = torch.zeros(count, dtype=torch.bool)
+    sim, lag = simulator(start, limits)
+    command, within = start.command, []
     with torch.no_grad():
         for k in range(period_steps):
             wanted = (command + step * torch.tanh(plan[:, k]) if k < plan.shape[1]
@@ -137,10 +140,11 @@ def verified_times(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: f
             command = policy_command(limits, sim.joint_pos, wanted, command, dt)
             sim.step(command, lag, dt)
             distance, angle = pose_errors(sim.joint_pos, start)
-            within = (distance < radius) & (angle <= ORIENTATION_TOLERANCE)
-            first = torch.where(torch.isinf(first) & within, (k + 1) * dt, first)
-            left |= ~within & torch.isfinite(first)
-    return torch.where(left, math.inf, first).numpy()
+            within.append(((distance < radius) & (angle <= ORIENTATION_TOLERANCE)).double())
+    success = torch.stack(within)  # [S, M]
+    first = (success.argmax(0) + 1).double() * dt
+    held = held_times(success, dt)
+    return torch.where(held == first, first, math.inf).numpy()
 
 
 def as_plan(commands: np.ndarray, before: np.ndarray, limits: FilterLimits, dt: float,
