@@ -46,10 +46,11 @@ from reach_rl_train.cli import default_config_path  # noqa: E402
 from reach_rl_train.config import (TrainConfig, action_scales, load_config,  # noqa: E402
                                    task_filter_limits)
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
-from reach_rl_train.evaluate import (CONDITIONS, TIME_KEY, HeldOutRun, evaluate_file,  # noqa: E402
-                                     run_condition)
-from reach_rl_train.held_out import ORIENTATION_KEY, Goal, better  # noqa: E402
-from reach_rl_train.pose_target import POINT, POSE  # noqa: E402
+from reach_rl_train.evaluate import (CONDITIONS, HELD_KEY, TIME_KEY, HeldOutRun,  # noqa: E402
+                                     evaluate_file, run_condition)
+from reach_rl_train.held_out import (ORIENTATION_KEY, Goal, better, target_type_of,  # noqa: E402
+                                     tolerance)
+from reach_rl_train.pose_target import POSE  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 
 MILESTONE_SUCCESS = 0.95
@@ -67,26 +68,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def target_type_of(m: Dict[str, float]) -> str:
-    """The target type held-out figures ``m`` are of: pose where they have an orientation."""
-    return POSE if ORIENTATION_KEY in m else POINT
-
-
-def tolerance(target_type: str) -> str:
-    """Where a ``target_type`` target counts as reached: what success and the time figure
-    (evaluate.TIME_KEY) ask for."""
-    return "1 cm and 5 deg" if target_type == POSE else "1 cm"
-
-
 def fmt_metrics(m: Optional[Dict[str, float]]) -> str:
     if not m:
         return "-"
     target_type = target_type_of(m)
     orientation = ("median orientation %5.2f deg | " % m[ORIENTATION_KEY]
                    if target_type == POSE else "")
-    return ("success %5.1f%% | median error %6.2f mm | p95 %6.1f mm | %smedian t(%s) %5.2f s"
+    return ("success %5.1f%% | median error %6.2f mm | p95 %6.1f mm | %smedian t(%s) %5.2f s, "
+            "held from %5.2f s"
             % (100 * m["success_rate"], m["median_final_error_mm"], m["p95_final_error_mm"],
-               orientation, tolerance(target_type), m[TIME_KEY[target_type]]))
+               orientation, tolerance(target_type), m[TIME_KEY[target_type]], m[HELD_KEY]))
 
 
 def fmt_short(m: Optional[Dict[str, float]]) -> str:
@@ -94,8 +85,9 @@ def fmt_short(m: Optional[Dict[str, float]]) -> str:
         return "-"
     target_type = target_type_of(m)
     orientation = ", %.2f deg" % m[ORIENTATION_KEY] if target_type == POSE else ""
-    return "%.1f%%, %.2f mm%s, %.2f s" % (100 * m["success_rate"], m["median_final_error_mm"],
-                                          orientation, m[TIME_KEY[target_type]])
+    return "%.1f%%, %.2f mm%s, %.2f s (held %.2f s)" % (
+        100 * m["success_rate"], m["median_final_error_mm"], orientation,
+        m[TIME_KEY[target_type]], m[HELD_KEY])
 
 
 def goal_text(goal: Goal, sep: str = ", ") -> str:
@@ -107,8 +99,8 @@ def goal_text(goal: Goal, sep: str = ", ") -> str:
     if pose:
         parts.append("median orientation error <= %.1f deg" % goal.median_orientation_deg)
     if goal.median_time_s:
-        parts.append("median time to %s <= %.1f s" % (tolerance(goal.target_type),
-                                                      goal.median_time_s))
+        parts.append("median time from which %s holds <= %.1f s"
+                     % (tolerance(goal.target_type), goal.median_time_s))
     return sep.join(parts)
 
 

@@ -196,7 +196,8 @@ class GoalConfig:
     success: float = 0.99
     median_error_mm: float = 2.0  # mm, median final error
     median_orientation_error_deg: float = 1.0  # deg, median final orientation error (pose only)
-    # s, median time to success (point: to 1 cm; pose: to 1 cm and 5 deg); -1: the target
+    # s, median time from which success holds to the target's period end (point: 1 cm; pose:
+    # 1 cm and 5 deg; evaluate.HELD_KEY); -1: the target
     # type's and interface's (held_out.TIME_GOAL: point 1.0 s, pose 1.2 s, on both
     # interfaces), 0: none
     median_time_s: float = INTERFACE_DEFAULT

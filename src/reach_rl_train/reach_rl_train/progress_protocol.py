@@ -14,7 +14,8 @@ so a parent process (``train_node``) can pick them out of the human log lines ar
   held-out evaluation (``run.until_goal``) also ``held_out_success_rate`` (0..1),
   ``held_out_median_final_error_mm``, ``held_out_median_time_to_1cm_s`` (pose targets:
   ``held_out_median_final_orientation_error_deg`` and ``held_out_median_time_to_pose_s``, the
-  time to 1 cm and 5 deg, instead; success then asks for both) and
+  time to 1 cm and 5 deg, instead; success then asks for both),
+  ``held_out_median_time_held_s`` (from when each target stays reached, the goal's time) and
   ``held_out_eval_s`` (the evaluation's own seconds), or, on iterations with a screen of fewer
   held-out targets (``held_out.GoalJudge``), the same keys with ``screen_`` for ``held_out_``;
 * ``done``: ``iteration``, ``policy``, ``checkpoint`` (absolute paths), ``interrupted``
@@ -84,10 +85,12 @@ def iteration_summary(event: Dict[str, Any]) -> List[Tuple[str, str]]:
     summary += [("held-out success [%]", _number(event, "held_out_success_rate", "%.1f", 100.0)),
                 ("held-out median final error [mm]",
                  _number(event, "held_out_median_final_error_mm", "%.2f"))]
+    held = ("held-out median time held from [s]",
+            _number(event, "held_out_median_time_held_s", "%.2f"))
     if "held_out_median_time_to_pose_s" not in event:
         return summary + [("held-out median time to 1 cm [s]",
-                           _number(event, "held_out_median_time_to_1cm_s", "%.2f"))]
+                           _number(event, "held_out_median_time_to_1cm_s", "%.2f")), held]
     return summary + [("held-out median final orientation error [deg]",
                        _number(event, "held_out_median_final_orientation_error_deg", "%.2f")),
                       ("held-out median time to 1 cm and 5 deg [s]",
-                       _number(event, "held_out_median_time_to_pose_s", "%.2f"))]
+                       _number(event, "held_out_median_time_to_pose_s", "%.2f")), held]

@@ -8,9 +8,12 @@ from reach_rl_train.config import load_config  # noqa: E402
 from reach_rl_train.evaluate import CONDITIONS  # noqa: E402
 from reach_rl_train.held_out import Goal, GoalJudge, worse_of  # noqa: E402
 
-GOOD = {"success_rate": 1.0, "median_final_error_mm": 1.0, "median_time_to_1cm_s": 0.8}
-NEAR = {"success_rate": 0.995, "median_final_error_mm": 2.3, "median_time_to_1cm_s": 0.9}
-FAR = {"success_rate": 0.2, "median_final_error_mm": 40.0, "median_time_to_1cm_s": 2.9}
+GOOD = {"success_rate": 1.0, "median_final_error_mm": 1.0, "median_time_to_1cm_s": 0.8,
+        "median_time_held_s": 0.8}
+NEAR = {"success_rate": 0.995, "median_final_error_mm": 2.3, "median_time_to_1cm_s": 0.9,
+        "median_time_held_s": 0.9}
+FAR = {"success_rate": 0.2, "median_final_error_mm": 40.0, "median_time_to_1cm_s": 2.9,
+       "median_time_held_s": 3.1}
 
 
 class Scripted:
@@ -121,7 +124,8 @@ def test_no_screen_where_evaluation_is_graphed_or_covers_few_targets():
 
 def test_the_full_judge_takes_the_worse_of_both_conditions():
     """Nominal at the goal but 2.1 mm under lag, latency and noise: the goal is not met."""
-    lagged = {"success_rate": 1.0, "median_final_error_mm": 2.1, "median_time_to_1cm_s": 0.95}
+    lagged = {"success_rate": 1.0, "median_final_error_mm": 2.1, "median_time_to_1cm_s": 0.95,
+              "median_time_held_s": 0.95}
     worse = worse_of([GOOD, lagged])
     assert (worse["success_rate"], worse["median_final_error_mm"],
             worse["median_time_to_1cm_s"]) == (1.0, 2.1, 0.95)
@@ -131,3 +135,13 @@ def test_the_full_judge_takes_the_worse_of_both_conditions():
     judge = GoalJudge(load_config(None, []), torch.device("cpu"))
     assert judge.full.conditions == tuple(CONDITIONS.values()) and len(CONDITIONS) == 2
     assert judge.screen.conditions == (CONDITIONS["nominal"],)  # the cheap screen: nominal only
+
+
+def test_the_goal_times_when_targets_stay_reached_not_the_first_entry():
+    """Entering the tolerance at 0.8 s and leaving it again until 1.1 s is not arriving by the
+    1.0 s goal; the worse condition's held time is the one judged."""
+    goal = Goal.of(load_config(None, []))
+    overshoots = dict(GOOD, median_time_held_s=1.1)
+    assert goal.met(overshoots) == 2 and not goal.reached(overshoots) and goal.reached(GOOD)
+    assert worse_of([GOOD, overshoots])["median_time_held_s"] == 1.1
+    assert "holds <= 1.00 s" in str(goal)

@@ -215,13 +215,14 @@ def test_the_pose_goal_judges_the_orientation_and_the_time_to_both():
             goal.median_time_s) == (0.99, 2.0, 1.0, 1.2)
     assert Goal.of(load_config(None, [])).median_time_s == 1.0  # point: as before
     good = {"success_rate": 0.995, "median_final_error_mm": 1.5,
-            "median_final_orientation_error_deg": 0.8, "median_time_to_pose_s": 1.1}
+            "median_final_orientation_error_deg": 0.8, "median_time_to_pose_s": 1.1,
+            "median_time_held_s": 1.15}
     assert goal.reached(good)
     twisted = dict(good, median_final_orientation_error_deg=1.3)
     assert goal.met(twisted) == 3 and not goal.reached(twisted)
     assert better(good, twisted, goal) and not better(twisted, good, goal)
     assert worse_of([good, twisted])["median_final_orientation_error_deg"] == 1.3
-    assert "deg" in str(goal) and "1 cm and 5 deg" in describe(good)
+    assert "deg" in str(goal) and "1 cm and 5 deg, held from 1.15 s" in describe(good)
     assert goal.loosened(0.5).median_orientation_deg == pytest.approx(1.5)
 
 

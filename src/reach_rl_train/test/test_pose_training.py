@@ -44,7 +44,7 @@ def test_pose_training_prints_orientation_figures(trained):
     assert lines[0].startswith("training fr3 pose reach on cpu"), lines
     assert "median orientation error <= 1.0 deg" in lines[0]
     last = [line for line in lines if line.startswith("it    2/2")][0]
-    assert " deg " in last and "s to 1 cm and 5 deg (it 2)" in last, last
+    assert " deg " in last and "s to 1 cm and 5 deg, held from " in last and "(it 2)" in last, last
     assert any("not reached in 2 iterations" in line and "deg" in line for line in lines), lines
 
 

@@ -56,3 +56,8 @@ def test_iteration_summary_has_units_and_tolerates_missing_values():
     assert summary["success rate [%]"] == "12.5"
     assert summary["median final error [mm]"] == "-"  # null: no target finished yet
     assert summary["learning rate"] == "-"  # absent
+    judged = dict(iteration_summary({"event": "iteration", "held_out_success_rate": 0.99,
+                                     "held_out_median_time_to_1cm_s": 0.9,
+                                     "held_out_median_time_held_s": 1.04}))
+    assert judged["held-out median time to 1 cm [s]"] == "0.90"
+    assert judged["held-out median time held from [s]"] == "1.04"
