@@ -47,12 +47,13 @@ from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import task_filter_limits
 from reach_rl_train.evaluate import CONDITIONS, TIME_KEY, held_times
 from reach_rl_train.held_out import NOMINAL
-from reach_rl_train.pose_target import POSE, orientation_error, tcp_pose
+from reach_rl_train.pose_target import POSE, orientation_error, tcp_pose, within_tolerance
 
 AIM = 0.8  # of the tolerance: the loss counts a step as outside above this scaled error
 SOFTNESS = 0.05  # of the tolerance: the width of the loss's soft step
 END_STEPS = 10  # steps at the horizon's end whose error and velocity the loss also weighs
-LAGGED = "lag 30 ms + latency 2 steps + noise 2 mrad"  # the judge's other condition (--lag)
+# --lag: the judge's one randomised condition (30 ms actuator lag, 2 steps latency, noise)
+(LAGGED,) = (name for name, condition in CONDITIONS.items() if condition.enabled)
 
 
 class Start(NamedTuple):
@@ -139,8 +140,7 @@ def verified_times(plan: torch.Tensor, start: Start, limits: FilterLimits, dt: f
                       else torch.zeros_like(command))
             command = policy_command(limits, sim.joint_pos, wanted, command, dt)
             sim.step(command, lag, dt)
-            distance, angle = pose_errors(sim.joint_pos, start)
-            within.append(((distance < radius) & (angle <= ORIENTATION_TOLERANCE)).double())
+            within.append(within_tolerance(*pose_errors(sim.joint_pos, start), radius).double())
     success = torch.stack(within)  # [S, M]
     first = (success.argmax(0) + 1).double() * dt
     held = held_times(success, dt)

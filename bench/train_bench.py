@@ -47,9 +47,8 @@ from reach_rl_train.config import (TrainConfig, action_scales, load_config,  # n
                                    task_filter_limits)
 from reach_rl_train.cuda_graph import CapturedCall, StateCarry  # noqa: E402
 from reach_rl_train.evaluate import (CONDITIONS, HELD_KEY, TIME_KEY, HeldOutRun,  # noqa: E402
-                                     evaluate_file, run_condition)
-from reach_rl_train.held_out import (ORIENTATION_KEY, Goal, better, target_type_of,  # noqa: E402
-                                     tolerance)
+                                     evaluate_file, run_condition, tolerance)
+from reach_rl_train.held_out import ORIENTATION_KEY, Goal, better, target_type_of  # noqa: E402
 from reach_rl_train.pose_target import POSE  # noqa: E402
 from reach_rl_train.reach_task import ReachTask  # noqa: E402
 

@@ -33,6 +33,17 @@ TIME_KEY = {POINT: "median_time_to_1cm_s", POSE: "median_time_to_pose_s"}
 HELD_KEY = "median_time_held_s"
 
 
+def tolerance(target_type: str) -> str:
+    """Where a ``target_type`` target counts as reached: what success, the time and the held
+    time ask for."""
+    return "1 cm and 5 deg" if target_type == POSE else "1 cm"
+
+
+def median_time(times: np.ndarray) -> float:
+    """The median [s] of per-target ``times``, nan (never) counting as infinitely late."""
+    return float(np.median(np.where(np.isnan(times), np.inf, times)))
+
+
 def held_times(success: torch.Tensor, dt: float) -> torch.Tensor:
     """Per target, the time [s] from which it stays reached to its period's end: ``success``
     [S, N] is 0/1 at each of the period's S steps of every arm (the task's ``success`` info:
@@ -190,8 +201,6 @@ class HeldOutRun:
     def _figures(self, ended: Dict[str, np.ndarray]) -> Dict[str, float]:
         """run_condition's figures of the ended targets' results ``ended`` (select_results')."""
         error = ended["final_error"]
-        time_to_reach = ended["time_to_reach"]
-        reached = np.where(np.isnan(time_to_reach), np.inf, time_to_reach)
         limit_min = self.limit_min.cpu()
         result = {
             "targets": int(len(error)),
@@ -199,9 +208,8 @@ class HeldOutRun:
             "success_rate": float(np.mean(ended["success"])),  # the task's judgement
             "median_final_error_mm": float(1000 * np.median(error)),
             "p95_final_error_mm": float(1000 * np.percentile(error, 95)),
-            TIME_KEY[self.cfg.task.target]: float(np.median(reached)),
-            HELD_KEY: float(np.median(np.where(np.isnan(ended["time_held"]), np.inf,
-                                               ended["time_held"]))),
+            TIME_KEY[self.cfg.task.target]: median_time(ended["time_to_reach"]),
+            HELD_KEY: median_time(ended["time_held"]),
             "min_limit_distance_rad": float(limit_min.min()),
             "min_limit_distance_joint": int(limit_min.argmin()) + 1,
         }
@@ -239,7 +247,8 @@ def median_final_error_mm(path: str, num_targets: int = 250, seed: int = 777) ->
 
 
 def format_results(results: Dict) -> str:
-    pose = results.get("target_type") == POSE
+    target_type = results.get("target_type", POINT)
+    pose = target_type == POSE
     lines = ["policy %s (%s%s)" % (results["policy"], results["robot"],
                                    ", pose targets, down cone %.3f rad" % results["down_cone"]
                                    if pose else "")]
@@ -247,14 +256,11 @@ def format_results(results: Dict) -> str:
         r = results[name]
         sep = (", link separation >= %.1f mm" % (1000 * r["min_link_separation_m"])
                if "min_link_separation_m" in r else "")
-        if pose:
-            timing = ("orientation error median %.2f deg, p95 %.2f deg | median time to 1 cm and "
-                      "5 deg %.2f s" % (r["median_final_orientation_error_deg"],
-                                        r["p95_final_orientation_error_deg"],
-                                        r[TIME_KEY[POSE]]))
-        else:
-            timing = "median time to 1 cm %.2f s" % r["median_time_to_1cm_s"]
-        timing += " (held from %.2f s)" % r[HELD_KEY]
+        timing = ("orientation error median %.2f deg, p95 %.2f deg | "
+                  % (r["median_final_orientation_error_deg"], r["p95_final_orientation_error_deg"])
+                  if pose else "")
+        timing += "median time to %s %.2f s (held from %.2f s)" % (
+            tolerance(target_type), r[TIME_KEY[target_type]], r[HELD_KEY])
         lines.append("%-45s success %5.1f%% (%d targets, %d in a row) | final error median %.1f mm, "
                      "p95 %.1f mm | %s | joints >= %.3f rad from limits (joint %d)%s"
                      % (name + ":", 100 * r["success_rate"], r["targets"], r["in_a_row"],

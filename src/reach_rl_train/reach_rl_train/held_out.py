@@ -22,7 +22,7 @@ import torch
 from reach_rl_core.filter_limits import LIBFRANKA, ROS2_CONTROL
 from reach_rl_train.config import (INTERFACE_DEFAULT, RandomizationConfig, TrainConfig,
                                    action_scales, task_filter_limits)
-from reach_rl_train.evaluate import CONDITIONS, HELD_KEY, TIME_KEY, HeldOutRun
+from reach_rl_train.evaluate import CONDITIONS, HELD_KEY, TIME_KEY, HeldOutRun, tolerance
 from reach_rl_train.pose_target import POINT, POSE
 
 NOMINAL = RandomizationConfig(enabled=False)
@@ -131,12 +131,6 @@ def better(a: Dict[str, float], b: Optional[Dict[str, float]], goal: Goal) -> bo
 def target_type_of(m: Dict[str, float]) -> str:
     """The target type held-out figures ``m`` are of: pose where they have an orientation."""
     return POSE if ORIENTATION_KEY in m else POINT
-
-
-def tolerance(target_type: str) -> str:
-    """Where a ``target_type`` target counts as reached: what success, the time and the held
-    time ask for."""
-    return "1 cm and 5 deg" if target_type == POSE else "1 cm"
 
 
 def describe(m: Dict[str, float]) -> str:

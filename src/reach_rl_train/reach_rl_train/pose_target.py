@@ -66,6 +66,14 @@ def orientation_error(rotation: torch.Tensor, target_rotation: torch.Tensor) -> 
     return orientation_error_angle(rotation, target_rotation)
 
 
+def within_tolerance(distance: torch.Tensor, angle, radius: float) -> torch.Tensor:
+    """Whether a target counts as reached (bool, shape of ``distance``): the TCP closer than
+    ``radius`` [m] to its position and, for pose targets (``angle`` [rad] not None), within
+    ORIENTATION_TOLERANCE (5 deg) of its orientation."""
+    within = distance < radius
+    return within if angle is None else within & (angle <= ORIENTATION_TOLERANCE)
+
+
 def sin_axis(rotation: torch.Tensor) -> torch.Tensor:
     """sin(angle) * axis (..., 3) of rotation matrices (..., 3, 3): half the vector of R - R^T;
     for a small rotation, its rotation vector [rad]."""

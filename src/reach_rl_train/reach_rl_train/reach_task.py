@@ -28,9 +28,9 @@ from reach_rl_train import ik_reference, torch_arrays
 from reach_rl_train.arm_sim import TorchArmSim
 from reach_rl_train.config import (RandomizationConfig, RewardConfig, TaskConfig, action_scales,
                                    target_period, task_filter_limits)
-from reach_rl_train.pose_target import (ORIENTATION_TOLERANCE, POINT, POSE, as_quaternion,
-                                        clearance_range, joint7_range, joint7_turn, obs_dim,
-                                        obs_layout, orientation_error, tcp_pose)
+from reach_rl_train.pose_target import (POINT, POSE, as_quaternion, clearance_range,
+                                        joint7_range, joint7_turn, obs_dim, obs_layout,
+                                        orientation_error, tcp_pose, within_tolerance)
 from reach_rl_train.rewards import posture_reward, reach_reward
 
 # point targets' observation (pose targets': pose_target.obs_layout(POSE), ReachTask.obs_dim)
@@ -261,9 +261,7 @@ class ReachTask:
         self.episode_return += reward
         self.episode_step += 1
 
-        within = distance < self.cfg.success_radius
-        if angle is not None:
-            within = within & (angle <= ORIENTATION_TOLERANCE)
+        within = within_tolerance(distance, angle, self.cfg.success_radius)
         step_in_target = (self.episode_step - 1) % self.steps_per_target + 1
         self.reach_step = torch.where((self.reach_step < 0) & within, step_in_target,
                                       self.reach_step)
