@@ -32,10 +32,11 @@ COMMITTED = {
                                        "--device cpu --out fr3_ros2_control.onnx"),
     "fr3_libfranka.onnx": Committed("libfranka", "point", 'reach-rl-train "ppo.hidden=[64,64]" '
                                     "--interface libfranka --device cpu --out fr3_libfranka.onnx"),
-    # Pose policies, each its training's best held-out iteration (1000 targets, 4 in a row,
-    # ranked by the time from which 1 cm and 5 deg hold): libfranka on one H100 (device tool),
-    # 16,384 arms, 20 s of training, 99.3 %, held from 1.28 s (nominal); ros2_control on one
-    # H200, stopped by SIGINT at 170 s, iteration 1040 of 1508, 99.9 %, held from 1.42 s.
+    # Pose policies (device tool, 16,384 arms; 1000 held-out targets, 4 in a row, nominal):
+    # libfranka on one H100, the bench's last iteration when SIGINT cut it at 88 s wall (about
+    # 23 s of training), 99.3 %, held from 1.28 s; ros2_control on one H200, SIGINT at 170 s,
+    # its best judgement (ranked by the time from which 1 cm and 5 deg hold), iteration 1040 of
+    # 1508, 99.9 %, held from 1.42 s.
     "fr3_ros2_control_pose.onnx": Committed(
         "ros2_control", "pose", "reach-rl-train --device cuda --num-envs 16384 --target pose "
         "ppo.desired_kl=0.01 ppo.num_steps=8 ppo.num_epochs=5 run.seed=1 --max-iterations 3000 "
