@@ -111,6 +111,11 @@ def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[st
     deploy_log.seek(0)
     sim_log.seek(0)
     node_text, sim_text = deploy_log.read(), sim_log.read()
+    if args.keep_logs:
+        os.makedirs(args.keep_logs, exist_ok=True)
+        for who, text in (("deploy_node", node_text), ("franka_sim", sim_text)):
+            with open(os.path.join(args.keep_logs, "%s_%s.log" % (name, who)), "w") as log:
+                log.write(text)
     summary = targets.stdout.strip().splitlines()[-1] if targets.stdout.strip() else "(none)"
     print(summary)
     loop = re.findall(r"libfranka: (.*)", node_text)
@@ -147,6 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "control thread; 0: the ordinary scheduler)")
     parser.add_argument("--sim-rt-priority", type=int, default=90,
                         help="SCHED_FIFO priority of franka-sim (0: the ordinary scheduler)")
+    parser.add_argument("--keep-logs", metavar="DIR",
+                        help="write each run's deploy_node and franka-sim logs to DIR")
     parser.add_argument("--pin", action="store_true",
                         help="pin franka-sim to the first CPU and deploy_node to the last")
     args = parser.parse_args(argv)
