@@ -71,6 +71,14 @@ def start_node(params, log, src: Optional[str], env: Dict[str, str]) -> subproce
     return subprocess.Popen(args, env=full, stdout=log, stderr=subprocess.STDOUT)
 
 
+def keep_logs(directory: str, run: str, texts: Dict[str, str]) -> None:
+    """Write each process's log text to ``directory``/<run>_<process>.log."""
+    os.makedirs(directory, exist_ok=True)
+    for process, text in texts.items():
+        with open(os.path.join(directory, "%s_%s.log" % (run, process)), "w") as log:
+            log.write(text)
+
+
 def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[str, object]:
     """One run of franka-sim, deploy_node (from ``src``, its environment extended by ``env``)
     and the targets; returns the figures by column name."""
@@ -112,10 +120,7 @@ def run_configuration(name: str, args, src: str, env: Dict[str, str]) -> Dict[st
     sim_log.seek(0)
     node_text, sim_text = deploy_log.read(), sim_log.read()
     if args.keep_logs:
-        os.makedirs(args.keep_logs, exist_ok=True)
-        for who, text in (("deploy_node", node_text), ("franka_sim", sim_text)):
-            with open(os.path.join(args.keep_logs, "%s_%s.log" % (name, who)), "w") as log:
-                log.write(text)
+        keep_logs(args.keep_logs, name, {"deploy_node": node_text, "franka_sim": sim_text})
     summary = targets.stdout.strip().splitlines()[-1] if targets.stdout.strip() else "(none)"
     print(summary)
     loop = re.findall(r"libfranka: (.*)", node_text)

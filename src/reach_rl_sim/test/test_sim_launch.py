@@ -3,8 +3,10 @@ stand-in's, franka-sim outlives the launch's SIGINT, and the plan's processes mo
 by reach-rl-launch (here) and by ros2 launch (where a ROS 2 install has launch_pytest)."""
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +184,43 @@ else:
     @pytest.mark.skip(reason=NEEDS_LAUNCH_PYTEST)
     def test_ros2_launch_moves_the_arm_to_a_target():
         """Skipped where ROS 2's launch system is not installed (see the reason)."""
+
+
+def _ksoftirqd_threads():
+    """The pids of the kernel's ksoftirqd threads (the loopback's deferred receive work)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().startswith("ksoftirqd/"):
+                pids.append(int(comm.parent.name))
+        except OSError:  # the process ended meanwhile
+            pass
+    return pids
+
+
+def test_franka_sim_runs_the_robot_links_softirq_threads_real_time(tmp_path):
+    """The franka_sim launcher gives the ksoftirqd threads SCHED_FIFO at
+    REACH_RL_FRANKA_SIM_SOFTIRQ_RT_PRIORITY (default 95) with a real-time robot, and leaves them
+    as they are at 0: at the ordinary priority, beside busy processes, they held the commands
+    back until franka-sim aborted the motion. A stand-in server that exits at once (no port)."""
+    pids = _ksoftirqd_threads()
+    if not pids:
+        pytest.skip("no ksoftirqd threads visible in /proc")
+    try:
+        for pid in pids:
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+    except PermissionError:
+        pytest.skip("changing ksoftirqd's scheduler needs root or CAP_SYS_NICE")
+    for name in ("run-franka-sim-server", "python"):
+        (tmp_path / "bin").mkdir(exist_ok=True)
+        (tmp_path / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / "bin" / name).chmod(0o755)
+    env = dict(os.environ, REACH_RL_FRANKA_SIM_VENV=str(tmp_path),
+               REACH_RL_FRANKA_SIM_RT_PRIORITY="90")
+    script = str(REPO / "src" / "reach_rl_sim" / "scripts" / "franka_sim")
+    subprocess.run([script], env=dict(env, REACH_RL_FRANKA_SIM_SOFTIRQ_RT_PRIORITY="0"),
+                   check=True, timeout=30)
+    assert [os.sched_getscheduler(pid) for pid in pids] == [os.SCHED_OTHER] * len(pids)
+    subprocess.run([script], env=env, check=True, timeout=30)
+    assert [(os.sched_getscheduler(pid), os.sched_getparam(pid).sched_priority)
+            for pid in pids] == [(os.SCHED_FIFO, 95)] * len(pids)
