@@ -201,7 +201,7 @@ def _ksoftirqd_threads():
 
 def test_franka_sim_runs_the_robot_links_softirq_threads_real_time(tmp_path):
     """The franka_sim launcher gives the ksoftirqd threads SCHED_FIFO at
-    REACH_RL_FRANKA_SIM_SOFTIRQ_RT_PRIORITY (default 95) with a real-time robot, and leaves them
+    REACH_RL_FRANKA_SIM_SOFTIRQ_RT_PRIORITY (default 1) with a real-time robot, and leaves them
     as they are at 0 (at the ordinary priority, beside busy processes, loaded runs ended in
     communication_constraints_violation). A stand-in server that exits at once (no port)."""
     pids = _ksoftirqd_threads()
@@ -224,4 +224,4 @@ def test_franka_sim_runs_the_robot_links_softirq_threads_real_time(tmp_path):
     assert [os.sched_getscheduler(pid) for pid in pids] == [os.SCHED_OTHER] * len(pids)
     subprocess.run([script], env=env, check=True, timeout=30)
     assert [(os.sched_getscheduler(pid), os.sched_getparam(pid).sched_priority)
-            for pid in pids] == [(os.SCHED_FIFO, 95)] * len(pids)
+            for pid in pids] == [(os.SCHED_FIFO, 1)] * len(pids)
