@@ -212,8 +212,8 @@ def test_franka_sim_runs_the_robot_links_softirq_threads_real_time(tmp_path):
             os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
     except PermissionError:
         pytest.skip("changing ksoftirqd's scheduler needs root or CAP_SYS_NICE")
+    (tmp_path / "bin").mkdir()
     for name in ("run-franka-sim-server", "python"):
-        (tmp_path / "bin").mkdir(exist_ok=True)
         (tmp_path / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
         (tmp_path / "bin" / name).chmod(0o755)
     env = dict(os.environ, REACH_RL_FRANKA_SIM_VENV=str(tmp_path),
